@@ -1,0 +1,168 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/model"
+)
+
+// Loaded is a version a serving process has loaded completely: artifact
+// read, checksum verified, every parameter validated, scorer built. It is
+// immutable; a move of its alias replaces it as a whole.
+type Loaded struct {
+	Alias   leadscore.AliasRef
+	Version leadscore.VersionRef
+	// Seq is the alias history entry that set this target.
+	Seq      int64
+	SHA256   string
+	Model    *model.Model
+	LoadedAt time.Time
+}
+
+// Loader keeps the versions that a serving process's aliases point at
+// loaded, and follows their moves: a notice of a move makes it load the new
+// target in the background and swap it in only once it is complete, so a
+// scorer never sees a half-loaded model. Between notices it re-reads the
+// aliases every ResyncInterval, which covers notices lost while the store
+// was unreachable.
+type Loader struct {
+	reg     *Registry
+	aliases []leadscore.AliasRef
+	log     *slog.Logger
+	// ResyncInterval is how often every alias is re-read without a notice.
+	ResyncInterval time.Duration
+	// OnLoad, when set, is called after each swap (for metrics and logs).
+	OnLoad func(*Loaded)
+
+	slots map[leadscore.AliasRef]*atomic.Pointer[Loaded]
+	mu    sync.Mutex // serialises loads of one loader
+}
+
+// NewLoader returns a loader for aliases. It loads nothing until Run.
+func NewLoader(reg *Registry, aliases []leadscore.AliasRef, log *slog.Logger) *Loader {
+	l := &Loader{reg: reg, aliases: aliases, log: log, ResyncInterval: 30 * time.Second, slots: map[leadscore.AliasRef]*atomic.Pointer[Loaded]{}}
+	for _, a := range aliases {
+		l.slots[a] = new(atomic.Pointer[Loaded])
+	}
+	return l
+}
+
+// Current returns the loaded target of an alias, or nil when the alias does
+// not exist (or did not load yet).
+func (l *Loader) Current(ref leadscore.AliasRef) *Loaded {
+	slot := l.slots[ref]
+	if slot == nil {
+		return nil
+	}
+	return slot.Load()
+}
+
+// All returns the loaded target of every alias the loader follows, nil
+// where none is loaded, in the order the loader was given.
+func (l *Loader) All() []*Loaded {
+	out := make([]*Loaded, len(l.aliases))
+	for i, a := range l.aliases {
+		out[i] = l.slots[a].Load()
+	}
+	return out
+}
+
+// Run subscribes to alias notices, loads every alias, and then follows
+// moves until ctx ends. It returns nil when ctx ends, or the error that
+// stopped it from subscribing.
+func (l *Loader) Run(ctx context.Context) error {
+	notices, err := l.reg.store.AliasNotices(ctx)
+	if err != nil {
+		return err
+	}
+	// Subscribe first, then load: a move between the two is then seen
+	// twice, never missed.
+	l.syncAll(ctx)
+	tick := time.NewTicker(l.ResyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n, ok := <-notices:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("alias notices stopped")
+			}
+			if n.Resync() {
+				l.syncAll(ctx)
+				continue
+			}
+			ref := leadscore.AliasRef{Model: n.Model, Alias: n.Alias}
+			if _, ok := l.slots[ref]; ok {
+				l.sync(ctx, ref)
+			}
+		case <-tick.C:
+			l.syncAll(ctx)
+		}
+	}
+}
+
+func (l *Loader) syncAll(ctx context.Context) {
+	for _, a := range l.aliases {
+		l.sync(ctx, a)
+	}
+}
+
+// Sync re-reads one alias and loads its target if it changed. A failure
+// keeps the version already loaded serving and is logged: a registry that
+// is briefly unreachable must not take scoring down.
+func (l *Loader) sync(ctx context.Context, ref leadscore.AliasRef) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slot := l.slots[ref]
+	alias, err := l.reg.store.GetAlias(ctx, ref)
+	switch {
+	case leadscore.ErrorCode(err) == leadscore.ENOTFOUND:
+		if old := slot.Swap(nil); old != nil {
+			l.log.Warn("alias removed; nothing serves it now", "alias", ref.Name(), "was", old.Version.Name())
+		}
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			l.log.Error("read alias", "alias", ref.Name(), "err", err)
+		}
+		return
+	}
+	cur := slot.Load()
+	if cur != nil && cur.Version.Version == alias.Version && cur.Seq == alias.Seq {
+		return
+	}
+	ver := leadscore.VersionRef{Model: ref.Model, Version: alias.Version}
+	if cur != nil && cur.Version == ver {
+		// A rollback to the loaded version: nothing to load.
+		next := *cur
+		next.Seq = alias.Seq
+		slot.Store(&next)
+		return
+	}
+	m, sum, err := l.reg.LoadVersion(ctx, ver)
+	if err == nil {
+		_, err = model.NewScorer(m)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Error("load model version; the previous version keeps serving", "alias", ref.Name(), "version", ver.Name(), "err", err)
+		}
+		return
+	}
+	loaded := &Loaded{Alias: ref, Version: ver, Seq: alias.Seq, SHA256: sum, Model: m, LoadedAt: time.Now()}
+	slot.Store(loaded)
+	l.log.Info("serving model version", "alias", ref.Name(), "version", ver.Name(), "sha256", sum)
+	if l.OnLoad != nil {
+		l.OnLoad(loaded)
+	}
+}
