@@ -203,6 +203,11 @@ type GateRule struct {
 	// MinValue is the value the candidate must reach (at most, when lower
 	// is better).
 	MinValue *float64 `json:"min_value,omitempty"`
+	// MaxValue is the other side of MinValue: the value the candidate
+	// must not pass (must not go below, when lower is better), for a
+	// figure that may be too good, such as a share that should stay in a
+	// band or an AUC high enough to suggest leakage.
+	MaxValue *float64 `json:"max_value,omitempty"`
 	// MaxRegression is the largest allowed regression against the
 	// reference, in the metric's units.
 	MaxRegression *float64 `json:"max_regression,omitempty"`

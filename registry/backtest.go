@@ -2,11 +2,15 @@ package registry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/dataset"
 	"github.com/leadscore/leadscore/evaluator"
+	"github.com/leadscore/leadscore/evaluator/backtest"
 )
 
 // BacktestData says which rows a backtest scores. Exactly one field is set.
@@ -41,9 +45,16 @@ type BacktestRequest struct {
 	// means no baseline.
 	Baseline string
 	Data     BacktestData
-	// Cutoff and Horizon define a history backtest.
+	// Cutoff and Horizon define a history backtest. A zero Cutoff means
+	// the latest one whose labels are complete: HistoryEnd (or the last
+	// time in the history) minus the horizon.
 	Cutoff  time.Time
 	Horizon time.Duration
+	// HistoryEnd is when the history was observed until, when known (a
+	// generated history's manifest says); events stop before it.
+	HistoryEnd time.Time
+	// HistoryStore is the store Data.Store reads.
+	HistoryStore leadscore.HistoryStore
 	// Policy is a gate policy: "" for the default, "name" for its newest
 	// revision, "name@revision", or a file path (YAML or JSON); "none"
 	// applies no gate.
@@ -55,6 +66,9 @@ type BacktestRequest struct {
 	Register bool
 	// JobID is the evaluation job running the backtest, if any.
 	JobID string
+	// Actor is who runs the backtest, recorded with a policy file it
+	// stores; empty means "leadscore".
+	Actor string
 	// Progress, when set, is told how far the backtest has come.
 	Progress func(stage string, fraction float64, message string)
 }
@@ -70,6 +84,149 @@ type BacktestResult struct {
 // the baseline, reads the data, scores every row with each model through
 // the shared featurizer, applies the gate policy and, when asked, stores
 // the evaluation.
+//
+// A registered evaluation is what promotion reads, so it must compare with
+// what promotion will compare with: the model's current champion. A
+// registered backtest therefore takes no champion override.
 func (r *Registry) Backtest(ctx context.Context, req BacktestRequest) (*BacktestResult, error) {
-	return nil, leadscore.Errorf(leadscore.EUNAVAILABLE, "backtests are being wired up")
+	progress := func(stage string, fraction float64, message string) {
+		if req.Progress != nil {
+			req.Progress(stage, fraction, message)
+		}
+	}
+	if req.Horizon < 0 {
+		return nil, leadscore.InvalidField("horizon", req.Horizon.String(), "must be positive")
+	}
+	if req.Horizon == 0 {
+		req.Horizon = dataset.DefaultHorizon
+	}
+	progress("models", 0, "loading the candidate")
+	cand, err := r.resolveModel(ctx, "candidate", req.Candidate)
+	if err != nil {
+		return nil, err
+	}
+	if req.Register {
+		switch {
+		case cand.version == nil:
+			return nil, leadscore.InvalidField("candidate", req.Candidate, "is an artifact file: only a registered version's evaluation can be stored; register it first")
+		case req.Champion != "":
+			return nil, leadscore.InvalidField("champion", req.Champion, "a stored evaluation always compares with the model's current champion; leave the champion unset")
+		case r.store == nil:
+			return nil, leadscore.InvalidField("register", true, "no store is open")
+		}
+	}
+	champ, err := r.resolveChampion(ctx, req, cand)
+	if err != nil {
+		return nil, err
+	}
+	base, err := r.resolveBaseline(ctx, req, cand)
+	if err != nil {
+		return nil, err
+	}
+	actor := req.Actor
+	if actor == "" {
+		actor = "leadscore"
+	}
+	policy, policyName, policyRec, err := r.policy(ctx, req.Policy, actor)
+	if err != nil {
+		return nil, err
+	}
+	progress("reading", 0.05, "reading the data")
+	h, table, source, err := loadData(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	models := backtest.Models{Candidate: backtest.Model{Name: cand.name, Model: cand.model}}
+	if champ != nil {
+		models.Champion = backtest.Model{Name: champ.name, Model: champ.model}
+	}
+	if base != nil {
+		models.Baseline = backtest.Model{Name: base.name, Model: base.model}
+	}
+	stages := 0
+	opts := backtest.Options{
+		Seed: req.Seed, Policy: policy, PolicyName: policyName, Source: source,
+		ObservedUntil: req.HistoryEnd, NoBaseline: req.Baseline == "none", Now: r.now,
+		Progress: func(stage string) {
+			stages++
+			progress("scoring", min(0.95, 0.1+0.12*float64(stages)), stage)
+		},
+	}
+	var rep *evaluator.Report
+	if table != nil {
+		rep, err = backtest.Flat(ctx, table, models, opts)
+	} else {
+		cutoff := req.Cutoff
+		if cutoff.IsZero() {
+			cutoff = defaultCutoff(h, req.HistoryEnd, req.Horizon)
+		}
+		rep, err = backtest.History(ctx, h, cutoff, req.Horizon, models, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &BacktestResult{Report: rep}
+	if !req.Register {
+		progress("done", 1, rep.Verdict)
+		return res, nil
+	}
+	progress("storing", 0.97, "storing the evaluation")
+	ev, err := r.RecordEvaluation(ctx, *cand.version, champ, rep, policyRec, req.JobID)
+	if err != nil {
+		return nil, err
+	}
+	res.Evaluation = &ev
+	progress("done", 1, rep.Verdict)
+	return res, nil
+}
+
+// RecordEvaluation stores a backtest of a registered version. The report's
+// champion must be the version's model's champion (or none), since
+// promotion reads the evaluation as a comparison with it.
+func (r *Registry) RecordEvaluation(ctx context.Context, v leadscore.ModelVersion, champ *resolved, rep *evaluator.Report, policy leadscore.GatePolicyRecord, jobID string) (leadscore.Evaluation, error) {
+	report, err := rep.JSON()
+	if err != nil {
+		return leadscore.Evaluation{}, err
+	}
+	ev := leadscore.Evaluation{
+		ID:        NewID("ev"),
+		JobID:     jobID,
+		Model:     v.Model,
+		Version:   v.Version,
+		DataStart: rep.Data.WindowStart,
+		DataEnd:   rep.Data.WindowEnd,
+		Report:    report,
+		CreatedAt: r.clock(),
+	}
+	if champ != nil {
+		if champ.version == nil || champ.version.Model != v.Model {
+			return leadscore.Evaluation{}, leadscore.InvalidField("champion", champ.name, "is not a version of "+leadscore.ModelName(v.Model))
+		}
+		ev.ChampionVersion = champ.version.Version
+	}
+	if rep.Baseline != nil {
+		ev.Baseline = rep.Baseline.Model
+	}
+	if rep.Gate != nil {
+		if policy.Name == "" {
+			return leadscore.Evaluation{}, leadscore.Errorf(leadscore.EINTERNAL, "a gated evaluation needs its stored policy")
+		}
+		passed := rep.Gate.Passed
+		ev.Passed = &passed
+		ev.GatePolicy, ev.GatePolicyRevision = policy.Name, policy.Revision
+	}
+	if err := r.store.CreateEvaluation(ctx, ev); err != nil {
+		return leadscore.Evaluation{}, err
+	}
+	return ev, nil
+}
+
+// NewID returns a new random id with a prefix, such as "ev-3f9c...": 80
+// random bits, so ids never collide across processes.
+func NewID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("read random bytes: %v", err))
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
 }

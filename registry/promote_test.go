@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore"
+)
+
+func TestChampionGate(t *testing.T) {
+	trainedUntil := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	target := &leadscore.ModelVersion{Model: "m", Version: 4, Lineage: leadscore.Lineage{DataStart: trainedUntil.AddDate(-1, 0, 0), DataEnd: trainedUntil}}
+	untimed := &leadscore.ModelVersion{Model: "m", Version: 5}
+	champion := &leadscore.Alias{Model: "m", Name: leadscore.AliasChampion, Version: 2}
+	yes, no := true, false
+	eval := func(id string, passed *bool, champ int64, start time.Time) leadscore.Evaluation {
+		e := leadscore.Evaluation{ID: id, Model: "m", Version: 4, ChampionVersion: champ, Baseline: "builtin:points", Passed: passed, GatePolicy: "default", GatePolicyRevision: 1}
+		if !start.IsZero() {
+			e.DataStart, e.DataEnd = start, start.AddDate(0, 3, 0)
+		}
+		return e
+	}
+	later := trainedUntil.AddDate(0, 1, 0)
+	tests := []struct {
+		name     string
+		state    leadscore.AliasMoveState
+		want     string
+		refusals []string // substrings the refusal must contain
+	}{
+		{"passing evaluation against the current champion counts",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 2, later)}}, "e1", nil},
+		{"newest evaluation that counts is chosen",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e3", &no, 2, later), eval("e2", &yes, 2, later), eval("e1", &yes, 2, later)}}, "e2", nil},
+		{"first champion counts an evaluation against the baseline",
+			leadscore.AliasMoveState{Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 0, later)}}, "e1", nil},
+		{"data starting exactly at the training end counts",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 2, trainedUntil)}}, "e1", nil},
+		{"no evaluation is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target}, "", []string{"no stored evaluation"}},
+		{"failed gate is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &no, 2, later)}}, "", []string{"failed gate policy default revision 1"}},
+		{"ungated evaluation is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", nil, 2, later)}}, "", []string{"no gate policy was applied"}},
+		{"champion moved since the evaluation is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 3, later)}}, "", []string{"compared with champion version 3, but version 2 is champion now"}},
+		{"evaluation without champion after one appeared is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 0, later)}}, "", []string{"compared with no champion, but version 2 is champion now"}},
+		{"first champion without baseline comparison is refused",
+			leadscore.AliasMoveState{Target: target, Evaluations: []leadscore.Evaluation{func() leadscore.Evaluation { e := eval("e1", &yes, 0, later); e.Baseline = ""; return e }()}}, "", []string{"no points-baseline comparison"}},
+		{"data overlapping the training window is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 2, trainedUntil.AddDate(0, 0, -1))}}, "", []string{"before the training window ends 2025-03-01"}},
+		{"evaluation without times is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 2, time.Time{})}}, "", []string{"its data has no times"}},
+		{"version without a training window is refused",
+			leadscore.AliasMoveState{Champion: champion, Target: untimed, Evaluations: []leadscore.Evaluation{eval("e1", &yes, 2, later)}}, "", []string{"training window is unknown"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ChampionGate(tt.state)
+			if tt.refusals == nil {
+				if err != nil || got != tt.want {
+					t.Fatalf("ChampionGate = %q, %v; want %q, nil", got, err, tt.want)
+				}
+				return
+			}
+			var le *leadscore.Error
+			if !errors.As(err, &le) || le.Code != leadscore.EPRECONDITION {
+				t.Fatalf("ChampionGate = %q, %v; want a failed-precondition error", got, err)
+			}
+			if len(le.Preconditions) == 0 {
+				t.Fatal("refusal lists no precondition violations")
+			}
+			var all []string
+			for _, v := range le.Preconditions {
+				all = append(all, v.Subject+": "+v.Description)
+			}
+			text := strings.Join(all, "\n")
+			for _, want := range tt.refusals {
+				if !strings.Contains(text, want) {
+					t.Errorf("violations %q do not say %q", text, want)
+				}
+			}
+		})
+	}
+}
