@@ -5,8 +5,10 @@
 #
 # It starts the local PostgreSQL if it is installed but down (and installs it
 # from the distribution's packages when it is missing and we are root),
-# creates the test database, downloads the pinned Go modules and tools, and
-# then runs, failing on the first problem:
+# creates the test database, installs Chromium when it is missing (the
+# evaluator's tests render the HTML backtest report in headless Chromium;
+# as root or with passwordless sudo), downloads the pinned Go modules and
+# tools, and then runs, failing on the first problem:
 #   gofmt, go mod tidy check, go vet, buf lint, buf format, protobuf
 #   regeneration (no diff allowed), and go test -race over every package.
 #
@@ -50,6 +52,21 @@ if [ "$(psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db_n
 else
   echo "database $db_name exists"
 fi
+
+step "Chromium"
+# The HTML backtest report's acceptance test opens it in headless Chromium
+# (Debian's chromium package) and checks a screenshot.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    echo "Chromium is not installed; installing it from the distribution's packages"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    fail "Chromium is not installed; install it (Debian: apt-get install -y chromium): the evaluator's tests render the HTML report in headless Chromium"
+  fi
+fi
+chromium --version 2>/dev/null || fail "chromium is installed but does not run"
 
 step "Go modules and pinned tools"
 go mod download
