@@ -77,7 +77,7 @@ func FromHistory(ctx context.Context, h *dataset.History, opts HistoryOptions) (
 	if err != nil {
 		return nil, err
 	}
-	d := &Data{Spec: spec, TrainLabels: train.Label, ValidLabels: valid.Label, Start: first, End: end, Horizon: horizon}
+	d := &Data{Spec: spec, TrainLabels: train.Label, ValidLabels: valid.Label, TrainTimes: train.At, Start: first, End: end, Horizon: horizon}
 	if d.TrainRows, err = bind.Matrix(ctx, train); err != nil {
 		return nil, err
 	}
@@ -122,7 +122,12 @@ func FromFlatTable(ctx context.Context, t *dataset.FlatTable, opts FlatSplit) (*
 	if err != nil {
 		return nil, err
 	}
-	return flatData(ctx, t, leads, train, valid, opts.Spec)
+	d, err := flatData(ctx, t, leads, train, valid, opts.Spec)
+	if err != nil {
+		return nil, err
+	}
+	d.Shuffled = opts.Random
+	return d, nil
 }
 
 // FromFlatTables prepares training data from a training table and a
@@ -231,12 +236,18 @@ func flatData(ctx context.Context, t labeled, leads []map[string]leadscore.Value
 		return nil, err
 	}
 	if t.HasTimes() {
+		// A flat table's times are Unix nanoseconds; Data's are seconds,
+		// as a history's snapshot times are.
 		times := t.Times()
+		d.TrainTimes = make([]int64, len(train))
+		for k, i := range train {
+			d.TrainTimes[k] = time.Unix(0, times[i]).Unix()
+		}
 		lo, hi := times[0], times[0]
 		for _, x := range times {
 			lo, hi = min(lo, x), max(hi, x)
 		}
-		d.Start, d.End = time.Unix(lo, 0).UTC(), time.Unix(hi, 0).UTC()
+		d.Start, d.End = time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC()
 	}
 	return d, nil
 }

@@ -37,6 +37,12 @@ type Config struct {
 	Calibration string
 	// Grid controls the grid's cut points and policy.
 	Grid model.GridOptions
+	// Tune, when set, has Train choose the logistic C, or the gbdt depth,
+	// min child weight and number of trees, on an inner validation fold
+	// of the training rows (never the held-out rows) and refit the choice
+	// on all of them; the fields it tunes in Logistic and GBDT are
+	// ignored. Points has nothing to tune and ignores it.
+	Tune *TuneOptions
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
 }
@@ -50,6 +56,13 @@ type Data struct {
 	TrainLabels []bool
 	ValidRows   []float64
 	ValidLabels []bool
+	// TrainTimes, when set, holds each training row's time in Unix
+	// seconds: its snapshot time for a history, its time column for a
+	// flat table. Tuning takes its inner fold by it.
+	TrainTimes []int64
+	// Shuffled says the held-out rows were drawn at random, so an inner
+	// fold is drawn at random too rather than taken from the latest rows.
+	Shuffled bool
 	// Start and End bound the history the rows come from; Horizon is the
 	// labels' horizon (zero for a flat table).
 	Start, End time.Time
@@ -68,11 +81,17 @@ type Report struct {
 	Timings        map[string]time.Duration `json:"-"`
 	Seconds        map[string]float64       `json:"seconds"`
 	Reliability    []model.ReliabilityBin   `json:"reliability"`
+	// Tuning says how the hyperparameters were chosen; nil when they were
+	// given.
+	Tuning *TuningReport `json:"tuning,omitempty"`
 }
 
 // Train fits a model of cfg.Family to d: the family on the training rows,
 // the calibration on the held-out rows, the grid on the training
-// population, and measures the held-out metrics the artifact reports.
+// population, and measures the held-out metrics the artifact reports. With
+// cfg.Tune the family's hyperparameters are first chosen on an inner fold
+// of the training rows (see tune.go) and recorded in the report and the
+// artifact's parameters.
 func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, error) {
 	features := d.Spec.Features()
 	w := len(features)
@@ -86,6 +105,12 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	if progress == nil {
 		progress = func(string) {}
 	}
+	tune := cfg.Tune != nil && (cfg.Family == model.FamilyLogistic || cfg.Family == model.FamilyGBDT)
+	if tune {
+		if err := cfg.Tune.check(); err != nil {
+			return nil, nil, err
+		}
+	}
 	rep := &Report{
 		Family: cfg.Family, Features: w,
 		TrainRows: len(d.TrainLabels), TrainPositives: count(d.TrainLabels),
@@ -98,24 +123,42 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	progress("fitting " + string(cfg.Family))
 	switch cfg.Family {
 	case model.FamilyLogistic:
-		lin, iters, err := fitLinear(ctx, features, d, cfg.Logistic)
+		opts := cfg.Logistic
+		if tune {
+			var err error
+			if opts.C, rep.Tuning, err = tuneLogistic(ctx, features, d, opts, cfg.Seed, *cfg.Tune, progress); err != nil {
+				return nil, nil, err
+			}
+			progress("fitting logistic")
+		}
+		lin, iters, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, opts)
 		if err != nil {
 			return nil, nil, err
 		}
 		m.Logistic = lin
 		params["iterations"] = strconv.Itoa(iters)
-		params["C"] = strconv.FormatFloat(orDefault(cfg.Logistic.C, 1), 'g', -1, 64)
+		params["C"] = strconv.FormatFloat(orDefault(opts.C, 1), 'g', -1, 64)
 	case model.FamilyGBDT:
 		opts := cfg.GBDT
 		if opts.Seed == 0 {
 			opts.Seed = cfg.Seed
 		}
-		// Early stopping watches the last fifth of the training rows (the
+		// Tuning and early stopping watch a fold of the training rows (the
 		// latest snapshots), never the held-out rows: those calibrate the
-		// model and measure it, and must stay unseen.
+		// model and measure it, and must stay unseen. Untuned early
+		// stopping keeps the model fitted on the other four fifths.
 		fitRows, fitLabels := d.TrainRows, d.TrainLabels
 		var valid *GBDTValidation
-		if opts.EarlyStoppingRounds > 0 {
+		if tune {
+			var err error
+			if opts, rep.Tuning, err = tuneGBDT(ctx, features, d, opts, *cfg.Tune, progress); err != nil {
+				return nil, nil, err
+			}
+			params["min_child_weight"] = fmtFloat(orDefault(opts.MinChildWeight, 1))
+			params["tune_max_trees"] = strconv.Itoa(cmp.Or(cfg.Tune.MaxTrees, defaultTuneMaxTrees))
+			params["tune_early_stopping_rounds"] = strconv.Itoa(cmp.Or(cfg.Tune.EarlyStoppingRounds, defaultTuneEarlyStopping))
+			progress("fitting gbdt")
+		} else if opts.EarlyStoppingRounds > 0 {
 			cut := len(d.TrainLabels) * 4 / 5
 			fitRows, fitLabels = d.TrainRows[:cut*w], d.TrainLabels[:cut]
 			valid = &GBDTValidation{X: d.TrainRows[cut*w:], Labels: d.TrainLabels[cut:]}
@@ -233,6 +276,9 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	for k, v := range rep.Timings {
 		rep.Seconds[k] = v.Seconds()
 	}
+	if rep.Tuning != nil {
+		rep.Tuning.parameters(params)
+	}
 	params["calibration"] = m.Calibration.Method
 	params["seed"] = strconv.FormatUint(cfg.Seed, 10)
 	m.Metadata = model.Metadata{
@@ -253,18 +299,18 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 }
 
 // fitLinear fits logistic regression over the linear encoding of the rows.
-func fitLinear(ctx context.Context, features []model.Feature, d *Data, opts LogisticOptions) (*model.Linear, int, error) {
+func fitLinear(ctx context.Context, features []model.Feature, rows []float64, labels []bool, opts LogisticOptions) (*model.Linear, int, error) {
 	w := len(features)
-	enc, err := model.FitLinearEncoding(features, d.TrainRows)
+	enc, err := model.FitLinearEncoding(features, rows)
 	if err != nil {
 		return nil, 0, err
 	}
-	n := len(d.TrainLabels)
+	n := len(labels)
 	design := make([]float64, n*enc.Width)
 	means := make([]float64, enc.Width)
 	for i := 0; i < n; i++ {
 		row := design[i*enc.Width : (i+1)*enc.Width]
-		enc.Encode(d.TrainRows[i*w:(i+1)*w], row)
+		enc.Encode(rows[i*w:(i+1)*w], row)
 		for j, v := range row {
 			means[j] += v
 		}
@@ -272,7 +318,7 @@ func fitLinear(ctx context.Context, features []model.Feature, d *Data, opts Logi
 	for j := range means {
 		means[j] /= float64(n)
 	}
-	fit, err := FitLogistic(ctx, design, enc.Width, d.TrainLabels, opts)
+	fit, err := FitLogistic(ctx, design, enc.Width, labels, opts)
 	if err != nil {
 		return nil, 0, err
 	}

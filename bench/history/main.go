@@ -4,11 +4,14 @@
 // the manifest's end of observation and default options), loads each
 // artifact `train` wrote, checks that its feature spec is the one the rows
 // were computed with, scores the held-out rows with model.Scorer.Raw and
-// prints per family, as JSON lines: the held-out ROC AUC (which must match
+// prints per artifact, as JSON lines: the held-out ROC AUC (which must match
 // the AUC train reported), the top-decile lift, and Scorer.Raw's ns/row on
 // one thread (best of 3 passes over the held-out rows).
 //
-//	history -dir DIR FAMILY=ARTIFACT...
+//	history -dir DIR NAME=ARTIFACT...
+//
+// NAME is the artifact's family, optionally followed by "-" and a variant
+// ("gbdt-tuned"); the artifact must hold a model of that family.
 //
 // Top-decile lift is the won rate among the 10% highest-scored held-out rows
 // over the won rate of all of them. Rows tied on the score at the decile's
@@ -38,6 +41,7 @@ import (
 )
 
 type result struct {
+	Name           string  `json:"name"`
 	Family         string  `json:"family"`
 	ValidRows      int     `json:"valid_rows"`
 	ValidPositives int     `json:"valid_positives"`
@@ -61,7 +65,7 @@ func run() error {
 	dir := flag.String("dir", "", "the generated history directory")
 	flag.Parse()
 	if *dir == "" || flag.NArg() == 0 {
-		return fmt.Errorf("usage: history -dir DIR FAMILY=ARTIFACT...")
+		return fmt.Errorf("usage: history -dir DIR NAME=ARTIFACT...")
 	}
 	ctx := context.Background()
 	h, _, err := dataset.LoadHistory(ctx, dataset.HistoryFiles{
@@ -87,10 +91,11 @@ func run() error {
 	w := d.Spec.Width()
 	n := len(d.ValidLabels)
 	for _, arg := range flag.Args() {
-		family, path, ok := strings.Cut(arg, "=")
+		name, path, ok := strings.Cut(arg, "=")
 		if !ok {
-			return fmt.Errorf("argument %q: want FAMILY=ARTIFACT", arg)
+			return fmt.Errorf("argument %q: want NAME=ARTIFACT", arg)
 		}
+		family, _, _ := strings.Cut(name, "-")
 		m, err := artifact.ReadFile(path)
 		if err != nil {
 			return err
@@ -123,12 +128,12 @@ func run() error {
 			return err
 		}
 		r := result{
-			Family: family, ValidRows: n, AUC: auc,
+			Name: name, Family: family, ValidRows: n, AUC: auc,
 			ReportedAUC: m.Metadata.ValidationMetrics["roc_auc"],
 			RawNsPerRow: best / float64(n) * 1e9,
 		}
 		if math.Abs(r.AUC-r.ReportedAUC) > 1e-9 {
-			return fmt.Errorf("%s: held-out AUC %.6f here, %.6f reported by train: not the same held-out rows", family, r.AUC, r.ReportedAUC)
+			return fmt.Errorf("%s: held-out AUC %.6f here, %.6f reported by train: not the same held-out rows", name, r.AUC, r.ReportedAUC)
 		}
 		r.Lift10, r.TopDecileRate, r.BaseRate, r.DistinctScores = topLift(raw, d.ValidLabels, 0.1)
 		for _, l := range d.ValidLabels {

@@ -41,23 +41,30 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Var(&exclude, "exclude", "columns or attributes never used as features, such as fields filled in after sales contact")
 	fs.Var(&missing, "missing", "COLUMN=VALUE pairs read as missing in a flat table, such as pdays=-1")
 	timeColumn := fs.String("time-column", "", "the flat table's time column, ordering the held-out split")
-	randomSplit := fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order")
+	randomSplit := fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
+		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
 	family := fs.String("family", string(model.FamilyGBDT), "the model family: points, logistic or gbdt")
 	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: the built-in rules")
 	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
-	trees := fs.Int("trees", 200, "gbdt: the number of trees")
-	depth := fs.Int("depth", 6, "gbdt: the maximum depth of a tree")
+	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, or the depth (3, 4, 6), min child weight (1, 5) and number of trees, "+
+		"on an inner fold of the training rows (the latest fifth by time; never the held-out rows), then refit on all of them; "+
+		"an explicit --c or --depth is the only value tried, an explicit --trees caps the trees (default 1000); --tune=false trains with the flags' values")
+	trees := fs.Int("trees", 200, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
+	depth := fs.Int("depth", 6, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
 	rate := fs.Float64("learning-rate", 0.1, "gbdt: the learning rate")
 	catSplits := fs.String("categorical-splits", "one_vs_rest", "gbdt: one_vs_rest (as one-hot encoding) or partition (as LightGBM)")
-	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees (0: off)")
-	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C")
+	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
+		"(0: off; with --tune: the patience on the inner fold, default 50)")
+	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
 	out := fs.String("out", "", "the artifact file to write")
 	asJSON := fs.Bool("json", false, "print a JSON summary (validation metrics, timings) on stdout")
 	if err := parseFlags(fs, args, env); err != nil {
 		return flagExit(err)
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "leadscore train: "+format+"\n", a...)
 		return exitError
@@ -139,7 +146,9 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			if herr != nil {
 				return fail("%v", herr)
 			}
-			data, err = trainer.FromFlatTables(ctx, t, held, model.SpecOptions{Exclude: exclude})
+			if data, err = trainer.FromFlatTables(ctx, t, held, model.SpecOptions{Exclude: exclude}); err == nil {
+				data.Shuffled = *randomSplit
+			}
 		} else {
 			data, err = trainer.FromFlatTable(ctx, t, trainer.FlatSplit{Random: *randomSplit, Seed: *seed, Spec: model.SpecOptions{Exclude: exclude}})
 		}
@@ -149,6 +158,21 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	readTime := time.Since(started)
 
+	// Tuning searches what the command line left open: a value given
+	// explicitly (or by its environment variable) is the only one tried.
+	var tuneOpts *trainer.TuneOptions
+	if *tune {
+		tuneOpts = &trainer.TuneOptions{EarlyStoppingRounds: *earlyStop}
+		if given["depth"] {
+			tuneOpts.Depths = []int{*depth}
+		}
+		if given["trees"] {
+			tuneOpts.MaxTrees = *trees
+		}
+		if given["c"] {
+			tuneOpts.Cs = []float64{*c}
+		}
+	}
 	m, rep, err := trainer.Train(ctx, data, trainer.Config{
 		Family:      fam,
 		Seed:        *seed,
@@ -156,6 +180,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		GBDT:        trainer.GBDTOptions{NumTrees: *trees, MaxDepth: *depth, LearningRate: *rate, EarlyStoppingRounds: *earlyStop, CategoricalSplits: *catSplits, Seed: *seed},
 		PointsRules: rulesFile,
 		Calibration: *calibration,
+		Tune:        tuneOpts,
 		Progress:    progress,
 	})
 	if err != nil {
@@ -185,10 +210,24 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "trained %s on %d rows (%d won), held out %d (%d won)\n",
 		fam, rep.TrainRows, rep.TrainPositives, rep.ValidRows, rep.ValidPositives)
+	if tr := rep.Tuning; tr != nil {
+		fmt.Fprintf(stdout, "tuned: %s; candidates fitted on %d training rows (%d won) and judged by ROC AUC on %d (%d won): %s\n",
+			tr.FoldDetail, tr.FitRows, tr.FitPositives, tr.FoldRows, tr.FoldPositives, tuneChoice(tr))
+	}
 	fmt.Fprintf(stdout, "held-out ROC AUC %.4f, Brier %.4f, ECE %.4f, log loss %.4f\n",
 		rep.Validation["roc_auc"], rep.Validation["brier"], rep.Validation["ece"], rep.Validation["log_loss"])
 	fmt.Fprintf(stdout, "wrote %s (sha256 %s) in %s\n", *out, artifact.SHA256(written), time.Since(started).Round(time.Millisecond))
 	return exitOK
+}
+
+// tuneChoice describes the chosen candidate of a tuning.
+func tuneChoice(tr *trainer.TuningReport) string {
+	c := tr.Candidates[tr.Chosen]
+	what := fmt.Sprintf("C %g", c.C)
+	if c.MaxDepth > 0 {
+		what = fmt.Sprintf("depth %d, min child weight %g, %d trees", c.MaxDepth, c.MinChildWeight, c.Trees)
+	}
+	return fmt.Sprintf("%s (inner ROC AUC %.4f, best of %d)", what, c.ROCAUC, len(tr.Candidates))
 }
 
 // observedUntil reads the end of a generated history from its manifest, so

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,10 +20,28 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 	if code, _, errOut := runCommand(t, nil, "generate", "--out", history, "--leads", "1500", "--seed", "3"); code != exitOK {
 		t.Fatalf("generate: exit %d: %s", code, errOut)
 	}
-	for _, family := range []string{"points", "logistic", "gbdt"} {
-		t.Run(family, func(t *testing.T) {
-			a, b := filepath.Join(dir, family+"-a.lsm"), filepath.Join(dir, family+"-b.lsm")
-			code, out, errOut := runCommand(t, nil, "train", "--history", history, "--family", family, "--trees", "20", "--out", a, "--json")
+	// Tuning is train's default; --tune=false trains with the flags'
+	// values. --trees 20 is the untuned count and the tuned cap.
+	tests := []struct {
+		family string
+		tune   bool
+	}{
+		{"points", false},
+		{"logistic", true},
+		{"logistic", false},
+		{"gbdt", true},
+		{"gbdt", false},
+	}
+	for _, tt := range tests {
+		family := tt.family
+		name := family + map[bool]string{true: "/tuned", false: "/untuned"}[tt.tune]
+		t.Run(name, func(t *testing.T) {
+			args := []string{"train", "--history", history, "--family", family, "--trees", "20"}
+			if !tt.tune {
+				args = append(args, "--tune=false")
+			}
+			a, b := filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+"-a.lsm"), filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+"-b.lsm")
+			code, out, errOut := runCommand(t, nil, append(args, "--out", a, "--json")...)
 			if code != exitOK {
 				t.Fatalf("train: exit %d: %s", code, errOut)
 			}
@@ -29,6 +49,11 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 				Artifact   string             `json:"artifact"`
 				SHA256     string             `json:"artifact_sha256"`
 				Validation map[string]float64 `json:"validation"`
+				Tuning     *struct {
+					Fold       string            `json:"fold"`
+					Candidates []json.RawMessage `json:"candidates"`
+					Chosen     int               `json:"chosen"`
+				} `json:"tuning"`
 			}
 			if err := json.Unmarshal([]byte(out), &summary); err != nil {
 				t.Fatalf("--json output is not JSON: %v\n%s", err, out)
@@ -36,7 +61,13 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 			if auc := summary.Validation["roc_auc"]; !(auc > 0.5 && auc < 1) {
 				t.Errorf("held-out roc_auc %v, want a number between 0.5 and 1", auc)
 			}
-			if code, _, errOut := runCommand(t, nil, "train", "--history", history, "--family", family, "--trees", "20", "--out", b); code != exitOK {
+			switch {
+			case tt.tune && (summary.Tuning == nil || summary.Tuning.Fold != "time" || len(summary.Tuning.Candidates) < 2):
+				t.Errorf("tuning summary %+v, want the time fold and the candidates tried", summary.Tuning)
+			case !tt.tune && summary.Tuning != nil:
+				t.Errorf("untuned training reported a tuning: %+v", summary.Tuning)
+			}
+			if code, _, errOut := runCommand(t, nil, append(args, "--out", b)...); code != exitOK {
 				t.Fatalf("second train: exit %d: %s", code, errOut)
 			}
 			da, _ := os.ReadFile(a)
@@ -53,6 +84,94 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 			}
 			if string(m.Family) != family {
 				t.Errorf("artifact family %q, want %q", m.Family, family)
+			}
+			if got, want := m.Metadata.Parameters["tuned"] == "true", tt.tune; got != want {
+				t.Errorf("artifact parameters say tuned %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestTrainTuneTriesOnlyTheValuesGiven(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	history := filepath.Join(dir, "history")
+	if code, _, errOut := runCommand(t, nil, "generate", "--out", history, "--leads", "1500", "--seed", "4"); code != exitOK {
+		t.Fatalf("generate: exit %d: %s", code, errOut)
+	}
+	code, out, errOut := runCommand(t, nil, "train", "--history", history, "--family", "gbdt", "--depth", "4", "--trees", "30",
+		"--out", filepath.Join(dir, "m.lsm"), "--json")
+	if code != exitOK {
+		t.Fatalf("train: exit %d: %s", code, errOut)
+	}
+	var summary struct {
+		Tuning struct {
+			Candidates []struct {
+				MaxDepth       int     `json:"max_depth"`
+				MinChildWeight float64 `json:"min_child_weight"`
+				Trees          int     `json:"trees"`
+			} `json:"candidates"`
+		} `json:"tuning"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	var got []string
+	for _, c := range summary.Tuning.Candidates {
+		got = append(got, fmt.Sprintf("depth %d mcw %g", c.MaxDepth, c.MinChildWeight))
+		if c.Trees < 1 || c.Trees > 30 {
+			t.Errorf("a candidate kept %d trees, want 1 to the --trees cap of 30", c.Trees)
+		}
+	}
+	if want := []string{"depth 4 mcw 1", "depth 4 mcw 5"}; !slices.Equal(got, want) {
+		t.Errorf("candidates %q, want %q", got, want)
+	}
+}
+
+// TestTrainTunesOnARandomFoldAfterARandomSplit: tables split at random
+// elsewhere (--test-table with --random-split) are tuned on a random fold
+// of the training rows, and tables in their own order on the last rows.
+func TestTrainTunesOnARandomFoldAfterARandomSplit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, from, to int) string {
+		var b strings.Builder
+		b.WriteString("age,channel,y\n")
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "%d,%s,%s\n", 20+i%50, []string{"web", "phone", "event"}[i%3], map[bool]string{true: "yes", false: "no"}[(i*7919)%100 < 10+i%50/2])
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	train, test := write("train.csv", 0, 2000), write("test.csv", 2000, 2500)
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		fold  string
+	}{
+		{"in order", nil, "row_order"},
+		{"random split", []string{"--random-split"}, "random"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"train", "--table", train, "--test-table", test, "--label", "y", "--positive", "yes",
+				"--family", "logistic", "--out", filepath.Join(dir, tt.fold+".lsm"), "--json"}, tt.flags...)
+			code, out, errOut := runCommand(t, nil, args...)
+			if code != exitOK {
+				t.Fatalf("train: exit %d: %s", code, errOut)
+			}
+			var summary struct {
+				Tuning struct {
+					Fold string `json:"fold"`
+				} `json:"tuning"`
+			}
+			if err := json.Unmarshal([]byte(out), &summary); err != nil {
+				t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+			}
+			if got := summary.Tuning.Fold; got != tt.fold {
+				t.Errorf("inner fold %q, want %q", got, tt.fold)
 			}
 		})
 	}

@@ -1,0 +1,404 @@
+package trainer
+
+// How Train tunes, and why:
+//
+//   - The inner fold is carved from the training rows only, the way the
+//     held-out rows were carved from the whole: when the training rows
+//     have times and were not split at random, the latest fifth by time
+//     (whole snapshots: every row at the cut-off time or later) is the
+//     inner validation fold, and the candidates are fitted on the rows
+//     whose labels were complete by the cut-off (time + horizon ≤ cut-off),
+//     as FromHistory leaves a one-horizon gap before the held-out rows.
+//     Without the gap a lead won in April is a positive row at the March
+//     snapshot (inner training) and again at the April one (inner fold),
+//     which rewards memorising leads: deep trees and many of them. Without
+//     times the rows are taken in their order (the time or file order of a
+//     flat table) and the last fifth is the fold, as early stopping does;
+//     after a random outer split the fold is a seeded random fifth.
+//   - The held-out rows calibrate the model and measure it; the tuner never
+//     sees them.
+//   - Each gbdt candidate (a depth and a min child weight) grows up to
+//     MaxTrees trees with early stopping on the fold's log loss, so the
+//     number of trees is chosen too; each logistic candidate is one C. The
+//     candidate with the highest ROC AUC on the fold wins (earlier in the
+//     grid on a tie): the calibration is refitted on the held-out rows
+//     afterwards, so only the ranking of the raw output carries over.
+//   - The chosen values are refitted on all the training rows with the
+//     chosen number of trees kept, not scaled up by the ratio of rows: the
+//     gap can leave the candidates half the rows, and a count never
+//     measured (twice as many trees) is a guess where the kept count is
+//     the one the fold measured; the fold's loss curve is flat near its
+//     minimum, so keeping errs on the cheap side.
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/evaluator"
+	"github.com/leadscore/leadscore/model"
+)
+
+// TuneOptions say which hyperparameters Train chooses on an inner
+// validation fold of the training rows, and among which values. Each nil
+// or zero field means its default.
+type TuneOptions struct {
+	// Depths are the gbdt tree depths tried; nil means 3, 4 and 6.
+	Depths []int
+	// MinChildWeights are the gbdt least child hessian sums tried; nil
+	// means 1 and 5.
+	MinChildWeights []float64
+	// MaxTrees is the most trees a gbdt candidate grows; early stopping on
+	// the fold chooses how many are kept. Zero means 1000.
+	MaxTrees int
+	// EarlyStoppingRounds stops a gbdt candidate when the fold's log loss
+	// has not improved for this many trees. Zero means 50.
+	EarlyStoppingRounds int
+	// Cs are the logistic inverse regularisation strengths tried; nil
+	// means 0.01, 0.03, 0.1, 0.3, 1, 3 and 10.
+	Cs []float64
+}
+
+// Default tuning grids.
+var (
+	defaultTuneDepths          = []int{3, 4, 6}
+	defaultTuneMinChildWeights = []float64{1, 5}
+	defaultTuneCs              = []float64{0.01, 0.03, 0.1, 0.3, 1, 3, 10}
+)
+
+const (
+	defaultTuneMaxTrees      = 1000
+	defaultTuneEarlyStopping = 50
+)
+
+// TuningReport says how the hyperparameters were chosen.
+type TuningReport struct {
+	// Fold is how the inner validation fold was taken: "time",
+	// "row_order" or "random"; FoldDetail says it in words.
+	Fold       string `json:"fold"`
+	FoldDetail string `json:"fold_detail"`
+	// FitRows are the training rows the candidates were fitted on,
+	// FoldRows those they were judged on; the rest of the training rows
+	// (a time fold's gap) were used by neither, until the refit.
+	FitRows       int `json:"fit_rows"`
+	FitPositives  int `json:"fit_positives"`
+	FoldRows      int `json:"fold_rows"`
+	FoldPositives int `json:"fold_positives"`
+	// Criterion is the fold metric the choice maximises.
+	Criterion  string          `json:"criterion"`
+	Candidates []TuneCandidate `json:"candidates"`
+	// Chosen indexes Candidates.
+	Chosen int `json:"chosen"`
+	// Refit says how the final family was fitted from the choice.
+	Refit string `json:"refit"`
+}
+
+// TuneCandidate is one setting tried and how it did on the fold.
+type TuneCandidate struct {
+	MaxDepth       int     `json:"max_depth,omitempty"`
+	MinChildWeight float64 `json:"min_child_weight,omitempty"`
+	// Trees is the number of trees early stopping kept.
+	Trees int     `json:"trees,omitempty"`
+	C     float64 `json:"c,omitempty"`
+	// Iterations are the logistic optimiser's.
+	Iterations int `json:"iterations,omitempty"`
+	// LogLoss and ROCAUC are measured on the fold with the candidate's raw
+	// (uncalibrated) output.
+	LogLoss float64 `json:"log_loss"`
+	ROCAUC  float64 `json:"roc_auc"`
+	Seconds float64 `json:"seconds"`
+}
+
+// check reports the first bad grid value as an EINVALID error.
+func (t TuneOptions) check() error {
+	for _, v := range t.Depths {
+		if v < 1 || v > gbdtMaxDepth {
+			return leadscore.InvalidField("tune.depths", v, fmt.Sprintf("must be from 1 to %d", gbdtMaxDepth))
+		}
+	}
+	for _, v := range t.MinChildWeights {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return leadscore.InvalidField("tune.min_child_weights", v, "must be a positive number")
+		}
+	}
+	for _, v := range t.Cs {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return leadscore.InvalidField("tune.cs", v, "must be a positive number")
+		}
+	}
+	switch {
+	case t.MaxTrees < 0 || t.MaxTrees > 100_000:
+		return leadscore.InvalidField("tune.max_trees", t.MaxTrees, "must be from 1 to 100000, or 0 for the default")
+	case t.EarlyStoppingRounds < 0:
+		return leadscore.InvalidField("tune.early_stopping_rounds", t.EarlyStoppingRounds, "must not be negative")
+	}
+	return nil
+}
+
+// tuneFoldFraction is the share of the training rows the inner fold takes.
+const tuneFoldFraction = 0.2
+
+// innerFold is a split of the training rows, by index, into the rows
+// candidates are fitted on and the rows they are judged on.
+type innerFold struct {
+	fit, valid []int
+	method     string
+	detail     string
+}
+
+// newInnerFold carves the inner validation fold from d's training rows
+// (and never from its held-out rows), as the package comment describes.
+func newInnerFold(d *Data, seed uint64) (*innerFold, error) {
+	n := len(d.TrainLabels)
+	if n < 2 {
+		return nil, leadscore.InvalidField("data", n, "tuning needs training rows to carve an inner fold from")
+	}
+	if d.TrainTimes != nil && len(d.TrainTimes) != n {
+		return nil, leadscore.InvalidField("data.train_times", len(d.TrainTimes), fmt.Sprintf("must hold one time per training row (%d)", n))
+	}
+	f := &innerFold{}
+	switch {
+	case d.Shuffled:
+		rng := rand.New(rand.NewPCG(seed, 0x74756e65)) // "tune"
+		for i := range n {
+			if rng.Float64() < tuneFoldFraction {
+				f.valid = append(f.valid, i)
+			} else {
+				f.fit = append(f.fit, i)
+			}
+		}
+		f.method = "random"
+		f.detail = fmt.Sprintf("a random %.0f%% of the training rows (seed %d), as the held-out rows were drawn at random", 100*tuneFoldFraction, seed)
+	case d.TrainTimes != nil && slices.Min(d.TrainTimes) < slices.Max(d.TrainTimes):
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(d.TrainTimes[a], d.TrainTimes[b]) })
+		cut := d.TrainTimes[order[n-max(1, int(float64(n)*tuneFoldFraction))]]
+		if cut == d.TrainTimes[order[0]] {
+			// The earliest time holds more than four fifths of the rows:
+			// start the fold at the next time instead.
+			k, _ := slices.BinarySearchFunc(order, cut+1, func(i int, t int64) int { return cmp.Compare(d.TrainTimes[i], t) })
+			cut = d.TrainTimes[order[k]]
+		}
+		gap := int64(d.Horizon / time.Second)
+		for i, t := range d.TrainTimes {
+			switch {
+			case t >= cut:
+				f.valid = append(f.valid, i)
+			case t+gap <= cut:
+				f.fit = append(f.fit, i)
+			}
+		}
+		f.method = "time"
+		at := time.Unix(cut, 0).UTC().Format(time.RFC3339)
+		if gap > 0 {
+			f.detail = fmt.Sprintf("the training rows from %s on; candidates fitted on the rows whose %s labels were complete by then", at, days(d.Horizon))
+		} else {
+			f.detail = fmt.Sprintf("the training rows from %s on; candidates fitted on the earlier ones", at)
+		}
+	default:
+		cut := n - int(float64(n)*tuneFoldFraction)
+		for i := range n {
+			if i < cut {
+				f.fit = append(f.fit, i)
+			} else {
+				f.valid = append(f.valid, i)
+			}
+		}
+		f.method = "row_order"
+		f.detail = fmt.Sprintf("the last %.0f%% of the training rows in their (time or file) order", 100*tuneFoldFraction)
+	}
+	for _, part := range []struct {
+		name string
+		rows []int
+	}{{"fitted on", f.fit}, {"validated on", f.valid}} {
+		pos := 0
+		for _, i := range part.rows {
+			if d.TrainLabels[i] {
+				pos++
+			}
+		}
+		if pos == 0 || pos == len(part.rows) {
+			return nil, leadscore.InvalidField("tune", fmt.Sprintf("%d of %d rows won", pos, len(part.rows)),
+				fmt.Sprintf("the inner fold's rows %s (%s) need both outcomes; train on more history or without tuning", part.name, f.detail))
+		}
+	}
+	return f, nil
+}
+
+// days formats a duration in whole days when it is one.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d-day", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// rowsOf copies the given training rows and their labels.
+func rowsOf(d *Data, w int, idx []int) ([]float64, []bool) {
+	x := make([]float64, 0, len(idx)*w)
+	y := make([]bool, len(idx))
+	for k, i := range idx {
+		x = append(x, d.TrainRows[i*w:(i+1)*w]...)
+		y[k] = d.TrainLabels[i]
+	}
+	return x, y
+}
+
+// tuneGBDT chooses the depth, the min child weight and the number of trees
+// on the inner fold and returns opts with them set, ready to be refitted
+// on all the training rows.
+func tuneGBDT(ctx context.Context, features []model.Feature, d *Data, opts GBDTOptions, t TuneOptions, progress func(string)) (GBDTOptions, *TuningReport, error) {
+	w := len(features)
+	f, err := newInnerFold(d, opts.Seed)
+	if err != nil {
+		return opts, nil, err
+	}
+	fitX, fitY := rowsOf(d, w, f.fit)
+	valX, valY := rowsOf(d, w, f.valid)
+	depths := orGrid(t.Depths, defaultTuneDepths)
+	mcws := orGrid(t.MinChildWeights, defaultTuneMinChildWeights)
+	maxTrees := cmp.Or(t.MaxTrees, defaultTuneMaxTrees)
+	patience := cmp.Or(t.EarlyStoppingRounds, defaultTuneEarlyStopping)
+	rep := newTuningReport(f, d)
+	z := make([]float64, len(valY))
+	for _, depth := range depths {
+		for _, mcw := range mcws {
+			progress(fmt.Sprintf("tuning gbdt: depth %d, min child weight %g (%d of %d)",
+				depth, mcw, len(rep.Candidates)+1, len(depths)*len(mcws)))
+			start := time.Now()
+			o := opts
+			o.MaxDepth, o.MinChildWeight, o.NumTrees, o.EarlyStoppingRounds = depth, mcw, maxTrees, patience
+			g, gr, err := FitGBDT(ctx, fitX, w, features, fitY, &GBDTValidation{X: valX, Labels: valY}, o)
+			if err != nil {
+				return opts, nil, fmt.Errorf("tune gbdt (depth %d, min child weight %g): %w", depth, mcw, err)
+			}
+			if err := g.PredictBatchParallel(valX, z, o.Threads); err != nil {
+				return opts, nil, fmt.Errorf("tune gbdt: %w", err)
+			}
+			auc, err := evaluator.ROCAUC(z, valY)
+			if err != nil {
+				return opts, nil, fmt.Errorf("tune gbdt: %w", err)
+			}
+			rep.Candidates = append(rep.Candidates, TuneCandidate{
+				MaxDepth: depth, MinChildWeight: mcw, Trees: gr.Trees,
+				LogLoss: gr.ValidLoss[gr.Trees-1], ROCAUC: auc, Seconds: time.Since(start).Seconds(),
+			})
+		}
+	}
+	rep.choose()
+	c := rep.Candidates[rep.Chosen]
+	opts.MaxDepth, opts.MinChildWeight, opts.NumTrees, opts.EarlyStoppingRounds = c.MaxDepth, c.MinChildWeight, c.Trees, 0
+	rep.Refit = fmt.Sprintf("depth %d, min child weight %g and %d trees (the count early stopping kept, not scaled) fitted on all %d training rows",
+		c.MaxDepth, c.MinChildWeight, c.Trees, len(d.TrainLabels))
+	return opts, rep, nil
+}
+
+// tuneLogistic chooses C on the inner fold.
+func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts LogisticOptions, seed uint64, t TuneOptions, progress func(string)) (float64, *TuningReport, error) {
+	w := len(features)
+	f, err := newInnerFold(d, seed)
+	if err != nil {
+		return 0, nil, err
+	}
+	fitX, fitY := rowsOf(d, w, f.fit)
+	valX, valY := rowsOf(d, w, f.valid)
+	cs := orGrid(t.Cs, defaultTuneCs)
+	rep := newTuningReport(f, d)
+	z := make([]float64, len(valY))
+	for _, c := range cs {
+		progress(fmt.Sprintf("tuning logistic: C %g (%d of %d)", c, len(rep.Candidates)+1, len(cs)))
+		start := time.Now()
+		o := opts
+		o.C = c
+		lin, iters, err := fitLinear(ctx, features, fitX, fitY, o)
+		if err != nil {
+			return 0, nil, fmt.Errorf("tune logistic (C %g): %w", c, err)
+		}
+		design := make([]float64, lin.Encoding.Width)
+		for i := range z {
+			lin.Encoding.Encode(valX[i*w:(i+1)*w], design)
+			z[i] = lin.Intercept + dot(lin.Weights, design)
+		}
+		auc, err := evaluator.ROCAUC(z, valY)
+		if err != nil {
+			return 0, nil, fmt.Errorf("tune logistic: %w", err)
+		}
+		rep.Candidates = append(rep.Candidates, TuneCandidate{
+			C: c, Iterations: iters, LogLoss: logLoss(z, valY, 1), ROCAUC: auc, Seconds: time.Since(start).Seconds(),
+		})
+	}
+	rep.choose()
+	c := rep.Candidates[rep.Chosen].C
+	rep.Refit = fmt.Sprintf("C %g fitted on all %d training rows", c, len(d.TrainLabels))
+	return c, rep, nil
+}
+
+func newTuningReport(f *innerFold, d *Data) *TuningReport {
+	rep := &TuningReport{
+		Fold: f.method, FoldDetail: f.detail,
+		FitRows: len(f.fit), FoldRows: len(f.valid),
+		Criterion: "roc_auc",
+	}
+	for _, i := range f.fit {
+		if d.TrainLabels[i] {
+			rep.FitPositives++
+		}
+	}
+	for _, i := range f.valid {
+		if d.TrainLabels[i] {
+			rep.FoldPositives++
+		}
+	}
+	return rep
+}
+
+// choose picks the candidate with the highest fold AUC, the earliest on a
+// tie.
+func (r *TuningReport) choose() {
+	r.Chosen = 0
+	for i, c := range r.Candidates {
+		if c.ROCAUC > r.Candidates[r.Chosen].ROCAUC {
+			r.Chosen = i
+		}
+	}
+}
+
+// parameters records the tuning in an artifact's metadata parameters,
+// beside the chosen values the family records.
+func (r *TuningReport) parameters(params map[string]string) {
+	params["tuned"] = "true"
+	params["tune_fold"] = r.Fold + ": " + r.FoldDetail
+	params["tune_criterion"] = "inner-fold " + r.Criterion
+	grid := make([]string, len(r.Candidates))
+	for i, c := range r.Candidates {
+		var s string
+		if c.MaxDepth > 0 {
+			s = fmt.Sprintf("depth %d mcw %s trees %d", c.MaxDepth, fmtFloat(c.MinChildWeight), c.Trees)
+		} else {
+			s = "C " + fmtFloat(c.C)
+		}
+		grid[i] = s + " auc " + strconv.FormatFloat(c.ROCAUC, 'f', 4, 64)
+	}
+	params["tune_candidates"] = strings.Join(grid, "; ")
+	params["tune_fold_roc_auc"] = strconv.FormatFloat(r.Candidates[r.Chosen].ROCAUC, 'f', 6, 64)
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// orGrid is grid, or def when grid is empty.
+func orGrid[T any](grid, def []T) []T {
+	if len(grid) == 0 {
+		return def
+	}
+	return grid
+}
