@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/artifact"
 	"github.com/leadscore/leadscore/dataset"
 	"github.com/leadscore/leadscore/model"
+	"github.com/leadscore/leadscore/registry"
 	"github.com/leadscore/leadscore/trainer"
 )
 
@@ -58,7 +60,11 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
 		"(0: off; with --tune: the patience on the inner fold, default 50)")
 	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
+	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
+	registerModel := fs.String("register", "", "also register the artifact as the next version of this model in --store")
+	store := storeFlag(fs)
+	actor := actorFlag(fs)
 	asJSON := fs.Bool("json", false, "print a JSON summary (validation metrics, timings) on stdout")
 	if err := parseFlags(fs, args, env); err != nil {
 		return flagExit(err)
@@ -108,8 +114,19 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			return fail("%v", lerr)
 		}
 		progress("computing point-in-time features")
+		observed := observedUntil(*history)
+		if *until != "" {
+			t, perr := parseTime(*until)
+			if perr != nil {
+				return fail("invalid --until %q: want an RFC 3339 time or a date YYYY-MM-DD", *until)
+			}
+			if first, last := h.Span(); !t.After(first) || (!observed.IsZero() && t.After(observed)) || (observed.IsZero() && t.After(last)) {
+				return fail("invalid --until %q: must fall inside the history (%s to %s)", *until, first.Format(time.RFC3339), last.Format(time.RFC3339))
+			}
+			observed = t
+		}
 		data, err = trainer.FromHistory(ctx, h, trainer.HistoryOptions{
-			ObservedUntil: observedUntil(*history),
+			ObservedUntil: observed,
 			Spec:          model.SpecOptions{Exclude: exclude},
 		})
 	} else {
@@ -194,16 +211,35 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return fail("%v", err)
 	}
+	var registered *leadscore.ModelVersion
+	if *registerModel != "" {
+		progress("registering " + *registerModel)
+		reg, st, rerr := openRegistry(ctx, *store, true, stderr)
+		if rerr != nil {
+			return fail("%v", rerr)
+		}
+		v, _, rerr := reg.RegisterVersion(ctx, registry.NewVersion{Model: *registerModel, Artifact: written, Actor: *actor, CreateModel: true})
+		st.Close()
+		if rerr != nil {
+			return fail("register %s: %s", *out, describeError(rerr))
+		}
+		registered = &v
+	}
 	rep.Seconds["read"] = readTime.Seconds()
 	rep.Seconds["total"] = time.Since(started).Seconds()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		var version string
+		if registered != nil {
+			version = registered.Ref().Name()
+		}
 		if err := enc.Encode(struct {
-			Artifact string `json:"artifact"`
-			SHA256   string `json:"artifact_sha256"`
+			Artifact     string `json:"artifact"`
+			SHA256       string `json:"artifact_sha256"`
+			ModelVersion string `json:"model_version,omitempty"`
 			*trainer.Report
-		}{*out, artifact.SHA256(written), rep}); err != nil {
+		}{*out, artifact.SHA256(written), version, rep}); err != nil {
 			return fail("write json: %v", err)
 		}
 		return exitOK
@@ -217,6 +253,9 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fmt.Fprintf(stdout, "held-out ROC AUC %.4f, Brier %.4f, ECE %.4f, log loss %.4f\n",
 		rep.Validation["roc_auc"], rep.Validation["brier"], rep.Validation["ece"], rep.Validation["log_loss"])
 	fmt.Fprintf(stdout, "wrote %s (sha256 %s) in %s\n", *out, artifact.SHA256(written), time.Since(started).Round(time.Millisecond))
+	if registered != nil {
+		fmt.Fprintf(stdout, "registered %s\n", registered.Ref().Name())
+	}
 	return exitOK
 }
 
