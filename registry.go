@@ -360,6 +360,18 @@ type Page struct {
 // the same semantics, which package storetest checks. Package registry
 // holds the rules (the gate, validation); the store holds the data and the
 // transactions.
+//
+// Conventions of every method:
+//   - Times are kept in UTC to the microsecond. A creation or move time the
+//     caller leaves zero (CreatedAt, UpdatedAt, At) is set to the store's
+//     clock.
+//   - A listing limit of 0 means no limit; a negative one is EINVALID.
+//   - Errors name the resource: "models/m", "models/m/versions/3",
+//     "models/m/aliases/a", "models/m/aliases/a/history/2",
+//     "gatePolicies/p/revisions/1", "evaluations/e", "jobs/j".
+//   - A request id is one namespace across methods: reusing one for another
+//     method, or for another model, alias or kind of job, is ECONFLICT.
+//   - A failed call leaves the store as it was.
 type RegistryStore interface {
 	// CreateModel stores a new model; ECONFLICT if the id is taken.
 	CreateModel(ctx context.Context, m Model) (Model, error)
@@ -367,14 +379,18 @@ type RegistryStore interface {
 	GetModel(ctx context.Context, id string) (Model, error)
 	// ListModels lists models in id order, starting after the id after.
 	ListModels(ctx context.Context, after string, limit int) ([]Model, error)
-	// UpdateModelDescription sets a model's description. expectRevision,
-	// when not 0, must equal the stored revision or the update fails with
-	// EABORTED.
+	// UpdateModelDescription sets a model's description, increments its
+	// revision and sets its update time to at. expectRevision, when not 0,
+	// must equal the stored revision or the update fails with EABORTED.
 	UpdateModelDescription(ctx context.Context, id string, expectRevision int64, description string, at time.Time) (Model, error)
 
 	// CreateModelVersion registers a version under the next number of its
-	// model, in one transaction that locks the model row. With a request
-	// id seen before it returns the version that request created.
+	// model, in one transaction that locks the model row; ENOTFOUND if the
+	// model does not exist. Numbers follow the model's LatestVersion, so
+	// the number of a deleted version is never given to another. With a
+	// request id seen before it returns the version that request created
+	// (ENOTFOUND if it has since been deleted). Registering changes neither
+	// the model's revision nor its update time.
 	CreateModelVersion(ctx context.Context, v NewModelVersion) (ModelVersion, error)
 	// GetModelVersion returns a version without its artifact bytes.
 	GetModelVersion(ctx context.Context, ref VersionRef) (ModelVersion, error)
@@ -385,16 +401,22 @@ type RegistryStore interface {
 	// below version before (0: from the newest), archived ones only when
 	// asked. ENOTFOUND if the model does not exist.
 	ListModelVersions(ctx context.Context, model string, before int64, limit int, archived bool) ([]ModelVersion, error)
-	// UpdateModelVersion changes a version's mutable fields.
+	// UpdateModelVersion changes a version's mutable fields. Tags are
+	// replaced when u.SetTags is true or u.Tags is not nil. Archiving a
+	// version an alias points at fails with EPRECONDITION (violation type
+	// "ALIAS"): an archived version cannot serve.
 	UpdateModelVersion(ctx context.Context, ref VersionRef, u VersionUpdate) (ModelVersion, error)
 	// DeleteModelVersion deletes a version and its artifact. It fails with
 	// EPRECONDITION, naming what holds it, while an alias points at it or
-	// an alias history entry or an evaluation refers to it.
+	// an alias history entry, an evaluation (as candidate or champion) or a
+	// lead's scores refer to it; the violation types are "ALIAS",
+	// "ALIAS_HISTORY", "EVALUATION" and "SCORES".
 	DeleteModelVersion(ctx context.Context, ref VersionRef) error
 
 	// GetAlias returns an alias; ENOTFOUND if it does not exist.
 	GetAlias(ctx context.Context, ref AliasRef) (Alias, error)
-	// ListAliases lists a model's aliases in name order.
+	// ListAliases lists a model's aliases in name order; ENOTFOUND if the
+	// model does not exist.
 	ListAliases(ctx context.Context, model string) ([]Alias, error)
 	// MoveAlias moves, creates or deletes an alias in one transaction that
 	// locks the model row: it checks the request id and the expected
@@ -404,46 +426,85 @@ type RegistryStore interface {
 	// published to AliasNotices subscribers when the transaction commits.
 	// Target versions must exist (ENOTFOUND) and, except for rollbacks,
 	// be active (EPRECONDITION).
+	//
+	// In detail:
+	//   - A request id seen before returns the first move's results
+	//     exactly, without calling gate or writing; recorded under another
+	//     Method, or for another alias, it is ECONFLICT. A move that failed
+	//     (a refusal included) records nothing, so its retry is decided
+	//     afresh.
+	//   - A promotion, forced promotion or rollback to the version the
+	//     alias already points at fails with EPRECONDITION (violation type
+	//     "ALIAS_TARGET"): it would record a move that moved nothing.
+	//   - A rollback with RollbackToSeq 0 fails with EPRECONDITION
+	//     ("ALIAS_HISTORY") when the alias does not exist or had no earlier
+	//     target; one to an entry that does not exist is ENOTFOUND, one to a
+	//     delete entry EPRECONDITION ("ALIAS_HISTORY"). A rollback may create
+	//     a deleted alias again.
+	//   - Deleting an alias that does not exist is ENOTFOUND; a delete
+	//     returns the zero Alias with its history entry.
+	//   - gate runs inside the transaction, so it must be quick and must not
+	//     write to the store. Its error is returned unchanged. A nil gate
+	//     lets every move through.
+	//   - History numbers go on across deletes and re-creation; the
+	//     revision of a re-created alias starts again at 1.
+	//   - The model's update time becomes move.At; its revision does not
+	//     change.
 	MoveAlias(ctx context.Context, move AliasMove, gate AliasGate) (Alias, AliasChange, error)
 	// ListAliasHistory lists an alias's history newest first, starting
 	// below seq before (0: from the newest). It lists the history of a
-	// deleted alias too.
+	// deleted alias too; ENOTFOUND if the alias never existed.
 	ListAliasHistory(ctx context.Context, ref AliasRef, before int64, limit int) ([]AliasChange, error)
 	// AliasNotices delivers a notice for every committed alias move, in
 	// this and (on PostgreSQL) every other process on the same database,
-	// until ctx ends; then the channel is closed. A slow receiver does not
+	// until ctx ends or the store is closed; then the channel is closed.
+	// Every move committed after AliasNotices returns is delivered, in
+	// commit order, or covered by a resync notice. A slow receiver does not
 	// block movers: when its buffer is full, pending notices collapse into
-	// one resync notice.
+	// one resync notice. A replayed request or a refused move is not
+	// notified; a delete's notice has Version 0.
 	AliasNotices(ctx context.Context) (<-chan AliasNotice, error)
 
 	// CreateGatePolicy stores the next revision of a policy (1 for a new
-	// name) and returns it with its revision set.
+	// name) and returns it with its revision set. Document must be JSON
+	// (EINVALID otherwise) and is returned byte for byte as stored.
 	CreateGatePolicy(ctx context.Context, p GatePolicyRecord) (GatePolicyRecord, error)
 	// GetGatePolicy returns a policy revision, the newest when revision is
-	// 0.
+	// 0; ENOTFOUND if there is none.
 	GetGatePolicy(ctx context.Context, name string, revision int64) (GatePolicyRecord, error)
 	// ListGatePolicies lists the newest revision of each policy in name
 	// order, starting after the name after.
 	ListGatePolicies(ctx context.Context, after string, limit int) ([]GatePolicyRecord, error)
 
-	// CreateEvaluation stores an evaluation. Its version, champion version
-	// and gate policy revision must exist.
+	// CreateEvaluation stores an evaluation. Its version, champion version,
+	// gate policy revision and job must exist (ENOTFOUND); its id must be
+	// new (ECONFLICT). A policy without Passed, Passed without a policy, a
+	// window with one end or ending before it starts, or a report that is
+	// not JSON is EINVALID.
 	CreateEvaluation(ctx context.Context, e Evaluation) error
-	// GetEvaluation returns an evaluation with its report.
+	// GetEvaluation returns an evaluation with its report, byte for byte as
+	// stored.
 	GetEvaluation(ctx context.Context, id string) (Evaluation, error)
 	// ListEvaluations lists evaluations newest first (by creation time,
-	// then id), without reports.
+	// then id), without reports. A filter by version without a model is
+	// EINVALID.
 	ListEvaluations(ctx context.Context, f EvaluationFilter, page Page, limit int) ([]Evaluation, error)
 
-	// CreateJob stores a new job. With a request id seen before it returns
-	// the job that request created and created=false.
+	// CreateJob stores a new job, in the queued state unless it names
+	// another. With a request id seen before it returns the job that
+	// request created and created=false. Spec must be JSON, and Result JSON
+	// or empty.
 	CreateJob(ctx context.Context, j Job) (job Job, created bool, err error)
 	// GetJob returns a job.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// ListJobs lists jobs newest first (by creation time, then id).
 	ListJobs(ctx context.Context, f JobFilter, page Page, limit int) ([]Job, error)
 	// UpdateJob reads a job, lets fn change it, and writes it back in one
-	// transaction. An error from fn leaves the job unchanged and is
-	// returned.
+	// transaction. fn runs inside the transaction, so it must be quick and
+	// must not call the store. An error from fn leaves the job unchanged
+	// and is returned. A job's identity (ID, Kind, RequestID, CreatedBy,
+	// CreatedAt) cannot change (EINVALID), nor can a job leave a final
+	// state (EPRECONDITION, violation type "JOB_STATE"). When fn leaves
+	// UpdatedAt as it was, it becomes the store's clock.
 	UpdateJob(ctx context.Context, id string, fn func(*Job) error) (Job, error)
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -34,6 +35,16 @@ var migrationsFS = func() fs.FS {
 type DB struct {
 	pool       *pgxpool.Pool
 	migrations fs.FS
+
+	// closing ends the alias notice listeners when the store is closed;
+	// listeners counts them, so Close can wait for their connections to
+	// be closed.
+	closing      context.Context
+	stopNotices  context.CancelFunc
+	listenMu     sync.Mutex
+	listenClosed bool
+	listeners    sync.WaitGroup
+	closeOnce    sync.Once
 }
 
 var _ leadscore.Store = (*DB)(nil)
@@ -91,7 +102,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		return nil, errorf(err, "open postgres: connect to %s:%d database %s as %s",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, cfg.ConnConfig.User)
 	}
-	return &DB{pool: pool, migrations: o.migrations}, nil
+	closing, stopNotices := context.WithCancel(context.Background())
+	return &DB{pool: pool, migrations: o.migrations, closing: closing, stopNotices: stopNotices}, nil
 }
 
 // Backend returns "postgres".
@@ -105,9 +117,17 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
-// It is safe to call more than once.
+// Close ends every AliasNotices subscription, closing their channels and
+// connections, then closes the pool, waiting for connections in use to be
+// returned. It is safe to call more than once.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.closeOnce.Do(func() {
+		db.listenMu.Lock()
+		db.listenClosed = true
+		db.listenMu.Unlock()
+		db.stopNotices()
+		db.listeners.Wait()
+		db.pool.Close()
+	})
 	return nil
 }

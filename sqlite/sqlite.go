@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/internal/storeutil"
 )
 
 // embedded holds the shipped migrations. They are compiled into the binary
@@ -47,6 +48,10 @@ type DB struct {
 	db         *sql.DB
 	path       string
 	migrations fs.FS
+	// notices fans committed alias moves out to this process's
+	// AliasNotices subscribers: a SQLite file has no way to notify other
+	// processes.
+	notices *storeutil.Broker
 }
 
 var _ leadscore.Store = (*DB)(nil)
@@ -143,7 +148,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		_ = db.Close()
 		return nil, leadscore.Errorf(leadscore.EUNAVAILABLE, "open sqlite %s: journal mode is %q, want wal; is the file on a network file system?", abs, mode)
 	}
-	return &DB{db: db, path: abs, migrations: o.migrations}, nil
+	return &DB{db: db, path: abs, migrations: o.migrations, notices: storeutil.NewBroker()}, nil
 }
 
 // dsn builds the driver's connection string for the file at abs. The path
@@ -182,9 +187,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database's connections. It is safe to call more than
-// once.
+// Close ends every AliasNotices subscription, closing their channels, and
+// closes the database's connections. It is safe to call more than once.
 func (db *DB) Close() error {
+	db.notices.Close()
 	if err := db.db.Close(); err != nil {
 		return errorf(err, "close sqlite %s", db.path)
 	}

@@ -1,7 +1,9 @@
 // Package storeutil holds what the PostgreSQL and SQLite backends share
-// beyond their SQL: how a database error becomes an application error, and
-// how an import reports its progress. One copy keeps the two backends'
-// behaviour identical, which the conformance suite then checks.
+// beyond their SQL: how a database error becomes an application error, how
+// an import reports its progress, the registry's rules (above all the
+// decision of an alias move) and the delivery of alias notices. One copy
+// keeps the two backends' behaviour identical, which the conformance suite
+// then checks.
 package storeutil
 
 import (
