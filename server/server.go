@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadscore/leadscore"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+	"github.com/leadscore/leadscore/registry"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -40,6 +41,28 @@ type Options struct {
 	// StoreCheckInterval is how often the store is pinged to keep the health
 	// status true. Zero means five seconds.
 	StoreCheckInterval time.Duration
+
+	// Registry holds the model registry's rules over its store; the
+	// registry and evaluation services serve it, and their reads go to
+	// its store (Registry.Store). Required.
+	Registry *registry.Registry
+	// Loader keeps the versions this process serves loaded. It may be nil
+	// (a server that scores nothing); the scoring service reads from it.
+	// The caller runs and stops it: its life is the process's, not the
+	// gRPC server's.
+	Loader *registry.Loader
+	// DataDir is the directory evaluation jobs may read history files and
+	// flat tables from; requests name paths relative to it. Empty means
+	// jobs may read only the store's own history.
+	DataDir string
+	// MaxJobs is how many evaluation jobs run at once. Zero means one:
+	// a backtest uses every core it is given.
+	MaxJobs int
+	// JobHeartbeat is how often the server touches the jobs it holds, so
+	// that other servers sharing the store can tell them from jobs
+	// orphaned by a server that stopped (untouched for six heartbeats).
+	// Zero means ten seconds.
+	JobHeartbeat time.Duration
 }
 
 // Server is leadscore's gRPC server: the v1 services, grpc.health.v1 and
@@ -47,8 +70,10 @@ type Options struct {
 type Server struct {
 	logger *slog.Logger
 	store  leadscore.Store
+	loader *registry.Loader
 	grpc   *grpc.Server
 	health *healthService
+	jobs   *jobRunner
 
 	checkInterval time.Duration
 
@@ -83,6 +108,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("new server: a store is required")
 	}
+	if opts.Registry == nil {
+		return nil, errors.New("new server: a registry is required")
+	}
+	dir, err := newDataDir(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	var otelOpts []otelgrpc.Option
 	if opts.TracerProvider != nil {
 		otelOpts = append(otelOpts, otelgrpc.WithTracerProvider(opts.TracerProvider))
@@ -90,11 +122,18 @@ func New(opts Options) (*Server, error) {
 	if opts.MeterProvider != nil {
 		otelOpts = append(otelOpts, otelgrpc.WithMeterProvider(opts.MeterProvider))
 	}
+	regStore := opts.Registry.Store()
+	// The store's own lead history, for jobs that backtest on it; a store
+	// that keeps none leaves it nil and such jobs are refused.
+	history, _ := opts.Store.(leadscore.HistoryStore)
+	planner := &backtestPlanner{store: regStore, history: history, dir: dir}
 	s := &Server{
 		logger:        opts.Logger,
 		store:         opts.Store,
+		loader:        opts.Loader,
 		health:        newHealthService(),
 		checkInterval: opts.StoreCheckInterval,
+		jobs:          newJobRunner(regStore, opts.Registry, planner, opts.Logger, opts.MaxJobs, opts.JobHeartbeat),
 	}
 	if s.checkInterval <= 0 {
 		s.checkInterval = 5 * time.Second
@@ -112,9 +151,11 @@ func New(opts Options) (*Server, error) {
 	)
 	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{})
 	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{})
-	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{})
+	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
-	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{})
+	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
+		reg: opts.Registry, store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger,
+	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.setServing(false)
@@ -137,6 +178,7 @@ func (s *Server) Serve(lis net.Listener) error {
 
 	s.checkStore(ctx)
 	go s.watchStore(ctx)
+	s.jobs.start()
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve grpc on %s: %w", lis.Addr(), err)
 	}
@@ -215,6 +257,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.shutdown()
 	s.mu.Unlock()
 
+	// Jobs stop before watch streams are drained, so that a watcher of a
+	// job running here receives the job's final state (failed, ABORTED
+	// "server stopped") rather than only UNAVAILABLE.
+	if err := s.jobs.stop(ctx); err != nil {
+		s.logger.Warn("evaluation jobs did not stop in time", slog.Any("error", err))
+	}
 	s.drain()
 	if stopCheck != nil {
 		stopCheck()

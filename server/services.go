@@ -19,17 +19,7 @@ type leadService struct {
 	leadscorev1.UnimplementedLeadServiceServer
 }
 
-// modelRegistryService serves leadscore.v1.ModelRegistryService.
-type modelRegistryService struct {
-	leadscorev1.UnimplementedModelRegistryServiceServer
-}
-
 // trainingService serves leadscore.v1.TrainingService.
 type trainingService struct {
 	leadscorev1.UnimplementedTrainingServiceServer
-}
-
-// evaluationService serves leadscore.v1.EvaluationService.
-type evaluationService struct {
-	leadscorev1.UnimplementedEvaluationServiceServer
 }

@@ -12,18 +12,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/internal/otlptest"
 	"github.com/leadscore/leadscore/postgres/pgtest"
+	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 )
@@ -466,4 +470,230 @@ func listServices(ctx context.Context, t *testing.T, conn *grpc.ClientConn) map[
 		listed[s.GetName()] = true
 	}
 	return listed
+}
+
+// servingState is GET /v1/serving.
+type servingState struct {
+	Aliases []struct {
+		Alias  string `json:"alias"`
+		Loaded *struct {
+			ModelVersion    string    `json:"model_version"`
+			HistorySequence int64     `json:"history_sequence"`
+			ArtifactSHA256  string    `json:"artifact_sha256"`
+			LoadedAt        time.Time `json:"loaded_at"`
+		} `json:"loaded"`
+	} `json:"aliases"`
+}
+
+// servedVersion reads which version a process serves for its one alias,
+// "" when none is loaded.
+func servedVersion(t *testing.T, p *process) (string, servingState) {
+	t.Helper()
+	code, body := httpGet(t, "http://"+p.adminAddr+"/v1/serving")
+	if code != http.StatusOK {
+		t.Fatalf("/v1/serving: got %d: %s", code, body)
+	}
+	var st servingState
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/v1/serving is not JSON: %v\n%s", err, body)
+	}
+	if len(st.Aliases) != 1 || st.Aliases[0].Alias != "models/default/aliases/champion" {
+		t.Fatalf("/v1/serving: got %s, want the one served alias default@champion", body)
+	}
+	if st.Aliases[0].Loaded == nil {
+		return "", st
+	}
+	return st.Aliases[0].Loaded.ModelVersion, st
+}
+
+// TestServingFollowsPromotionsAcrossProcesses is the acceptance check of
+// hot reload: two servers share one PostgreSQL schema; versions are
+// promoted through one, and the other swaps to each new champion within a
+// second of the promotion, never showing a half-loaded or empty state in
+// between.
+func TestServingFollowsPromotionsAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	store := pgtest.URL(t)
+	a := startServe(t, nil, "--store", store, "--serve-model", "default@champion")
+	b := startServe(t, nil, "--store", store, "--serve-model", "default@champion")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-leadscore-actor", "two-process-test")
+	client := leadscorev1.NewModelRegistryServiceClient(a.dial(t))
+
+	if v, _ := servedVersion(t, b); v != "" {
+		t.Fatalf("before any promotion process B serves %q, want nothing", v)
+	}
+	if _, err := client.CreateModel(ctx, &leadscorev1.CreateModelRequest{ModelId: "default"}); err != nil {
+		t.Fatalf("create model: %v", err)
+	}
+	var versions []string
+	for _, file := range []string{"tiny_logistic.lsm", "tiny_gbdt.lsm"} {
+		art, err := os.ReadFile(filepath.Join("..", "..", "artifact", "testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := client.ImportModelVersion(ctx, &leadscorev1.ImportModelVersionRequest{Parent: "models/default", Artifact: art})
+		if err != nil {
+			t.Fatalf("import %s: %v", file, err)
+		}
+		versions = append(versions, v.GetModelVersion().GetName())
+	}
+	v1, v2 := versions[0], versions[1]
+
+	// Poll B as fast as it answers, recording what it serves and when.
+	type observation struct {
+		at      time.Time
+		version string
+	}
+	var (
+		mu   sync.Mutex
+		seen []observation
+	)
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.Get("http://" + b.adminAddr + "/v1/serving")
+			if err != nil {
+				continue
+			}
+			var st servingState
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			at := time.Now()
+			if err != nil || len(st.Aliases) != 1 {
+				continue
+			}
+			o := observation{at: at}
+			if l := st.Aliases[0].Loaded; l != nil {
+				o.version = l.ModelVersion
+			}
+			mu.Lock()
+			seen = append(seen, o)
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	// waitFor returns when B was first seen serving version after since.
+	waitFor := func(version string, since time.Time) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			for _, o := range seen {
+				if o.version == version && !o.at.Before(since) {
+					mu.Unlock()
+					return o.at
+				}
+			}
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("process B did not serve %s within 30s", version)
+		return time.Time{}
+	}
+
+	promote := func(name, etag string) *leadscorev1.PromoteModelVersionResponse {
+		t.Helper()
+		resp, err := client.PromoteModelVersion(ctx, &leadscorev1.PromoteModelVersionRequest{
+			Name: name, Force: true, Reason: "two-process reload test", Etag: etag,
+		})
+		if err != nil {
+			t.Fatalf("promote %s through process A: %v", name, err)
+		}
+		return resp
+	}
+	p1 := promote(v1, "")
+	firstV1 := waitFor(v1, time.Time{})
+	promote(v2, p1.GetAlias().GetEtag())
+	promoted := time.Now()
+	servedV2 := waitFor(v2, promoted)
+	close(stop)
+	<-polled
+
+	if lag := servedV2.Sub(promoted); lag > time.Second {
+		t.Errorf("process B served %s %v after the promotion returned, want within 1s", v2, lag)
+	} else {
+		t.Logf("process B served %s %v after the promotion returned", v2, lag.Round(time.Millisecond))
+	}
+	mu.Lock()
+	for _, o := range seen {
+		if o.at.Before(firstV1) {
+			continue
+		}
+		if o.version != v1 && o.version != v2 {
+			t.Errorf("after serving %s, process B reported %q at %v; want only %s or %s", v1, o.version, o.at.Format(time.RFC3339Nano), v1, v2)
+		}
+	}
+	mu.Unlock()
+
+	// Both processes report the new champion, in /v1/serving and as a
+	// metric.
+	for name, p := range map[string]*process{"A": a, "B": b} {
+		got, st := servedVersion(t, p)
+		if got != v2 || st.Aliases[0].Loaded.HistorySequence != 2 || st.Aliases[0].Loaded.ArtifactSHA256 == "" || st.Aliases[0].Loaded.LoadedAt.IsZero() {
+			t.Errorf("process %s serves %+v, want %s from history entry 2", name, st.Aliases[0].Loaded, v2)
+		}
+		_, metrics := httpGet(t, "http://"+p.adminAddr+"/metrics")
+		if !strings.Contains(metrics, `leadscore_serving_model_version{alias="champion",model="default"`) ||
+			!regexp.MustCompile(`leadscore_serving_model_version\{alias="champion",model="default"[^}]*\} 2\b`).MatchString(metrics) {
+			t.Errorf("process %s's metrics do not report version 2 for default@champion:\n%s", name, grepLines(metrics, "leadscore_serving"))
+		}
+	}
+}
+
+// grepLines returns the lines of s containing sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestServeModelFlag(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+		ok   bool
+	}{
+		{"default serves default@champion", nil, "default@champion", true},
+		{"repeated and comma-separated", []string{"a@champion,b@shadow", "c@champion", "a@champion"}, "a@champion,b@shadow,c@champion", true},
+		{"empty serves none", []string{""}, "", true},
+		{"no alias", []string{"default"}, "", false},
+		{"bad model", []string{"Default@champion"}, "", false},
+		{"bad alias", []string{"default@"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &aliasListFlag{refs: []leadscore.AliasRef{{Model: "default", Alias: "champion"}}}
+			var err error
+			for _, a := range tt.args {
+				if err = f.Set(a); err != nil {
+					break
+				}
+			}
+			if (err == nil) != tt.ok {
+				t.Fatalf("got error %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok && f.String() != tt.want {
+				t.Errorf("got %q, want %q", f.String(), tt.want)
+			}
+		})
+	}
+	code, _, errOut := runCommand(t, nil, "serve", "--serve-model", "nope", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "")
+	if code != exitError || !strings.Contains(errOut, "MODEL@ALIAS") {
+		t.Errorf("serve --serve-model nope: got exit %d, stderr %q; want exit %d naming MODEL@ALIAS", code, errOut, exitError)
+	}
 }

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/registry"
 	"github.com/leadscore/leadscore/server"
 	"github.com/leadscore/leadscore/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // serviceName is the OpenTelemetry service.name unless OTEL_SERVICE_NAME
@@ -24,8 +31,15 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	store := storeFlag(fs)
 	grpcAddr := fs.String("grpc-addr", "localhost:50051", "the address the gRPC server listens on")
 	adminAddr := fs.String("admin-addr", "localhost:9090",
-		"the address of the admin HTTP server (/metrics, /livez, /readyz); empty disables it")
+		"the address of the admin HTTP server (/metrics, /livez, /readyz, /v1/serving); empty disables it")
 	migrate := fs.Bool("migrate", true, "apply pending store migrations before serving")
+	serveModels := &aliasListFlag{refs: []leadscore.AliasRef{{Model: "default", Alias: leadscore.AliasChampion}}}
+	fs.Var(serveModels, "serve-model",
+		"the aliases this process keeps loaded for scoring, as MODEL@ALIAS; repeat the flag or separate with commas; an empty value serves none")
+	dataDir := fs.String("data-dir", "",
+		"the directory evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
+			"empty means the embedded store's directory, or no files at all with a postgres:// store")
+	maxJobs := fs.Int("max-jobs", 1, "how many evaluation jobs run at once")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	level := logLevelFlag(fs)
@@ -36,6 +50,10 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		fmt.Fprintf(stderr, "invalid --shutdown-timeout %s: must be positive\n", *shutdownTimeout)
 		return exitError
 	}
+	if *maxJobs < 1 || *maxJobs > 64 {
+		fmt.Fprintf(stderr, "invalid --max-jobs %d: must be from 1 to 64\n", *maxJobs)
+		return exitError
+	}
 	logger := newLogger(stderr, *level)
 	if err := serve(ctx, logger, serveConfig{
 		store:           *store,
@@ -43,6 +61,9 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		adminAddr:       *adminAddr,
 		migrate:         *migrate,
 		shutdownTimeout: *shutdownTimeout,
+		serveModels:     serveModels.refs,
+		dataDir:         *dataDir,
+		maxJobs:         *maxJobs,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -56,6 +77,78 @@ type serveConfig struct {
 	adminAddr       string
 	migrate         bool
 	shutdownTimeout time.Duration
+	// serveModels are the aliases whose targets this process keeps loaded.
+	serveModels []leadscore.AliasRef
+	// dataDir is --data-dir as given; see dataDirFor.
+	dataDir string
+	maxJobs int
+}
+
+// aliasListFlag is --serve-model: MODEL@ALIAS references, repeated or
+// comma-separated. Given at all, it replaces the default.
+type aliasListFlag struct {
+	refs []leadscore.AliasRef
+	set  bool
+}
+
+func (f *aliasListFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	names := make([]string, len(f.refs))
+	for i, r := range f.refs {
+		names[i] = r.Model + "@" + r.Alias
+	}
+	return strings.Join(names, ",")
+}
+
+func (f *aliasListFlag) Set(v string) error {
+	if !f.set {
+		f.refs, f.set = nil, true
+	}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		ref, err := parseServeModel(part)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(f.refs, ref) {
+			f.refs = append(f.refs, ref)
+		}
+	}
+	return nil
+}
+
+// parseServeModel reads MODEL@ALIAS.
+func parseServeModel(s string) (leadscore.AliasRef, error) {
+	model, alias, ok := strings.Cut(s, "@")
+	if !ok {
+		return leadscore.AliasRef{}, fmt.Errorf("%q is not MODEL@ALIAS, such as default@champion", s)
+	}
+	if err := leadscore.ValidateSlug("model", model); err != nil {
+		return leadscore.AliasRef{}, fmt.Errorf("%q: %w", s, err)
+	}
+	if err := leadscore.ValidateSlug("alias", alias); err != nil {
+		return leadscore.AliasRef{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return leadscore.AliasRef{Model: model, Alias: alias}, nil
+}
+
+// dataDirFor is the directory evaluation jobs may read files from: the
+// one --data-dir names, else the embedded store's directory (where a
+// newcomer's files already are), else none for a PostgreSQL store (a
+// server's working directory is no place to read files from by accident).
+func dataDirFor(cfg serveConfig) string {
+	switch {
+	case cfg.dataDir != "":
+		return cfg.dataDir
+	case isPostgresURL(cfg.store):
+		return ""
+	}
+	return filepath.Dir(cfg.store)
 }
 
 // serve runs the server until ctx is cancelled, then shuts it down in
@@ -89,11 +182,41 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		}
 	}()
 
+	rs, ok := st.(leadscore.RegistryStore)
+	if !ok {
+		return fmt.Errorf("the %s store does not keep a model registry; this binary cannot serve it", st.Backend())
+	}
+	reg := registry.New(rs)
+
+	// The loader follows the served aliases for the server's whole life,
+	// draining included (in-flight scoring still needs its models), and
+	// stops after it.
+	var loader *registry.Loader
+	loaderCtx, stopLoader := context.WithCancel(context.WithoutCancel(ctx))
+	loaderDone := make(chan struct{})
+	defer func() {
+		stopLoader()
+		<-loaderDone
+	}()
+	if len(cfg.serveModels) > 0 {
+		loader = registry.NewLoader(reg, cfg.serveModels, logger)
+		go runLoader(loaderCtx, logger, loader, loaderDone)
+	} else {
+		close(loaderDone)
+	}
+	if err := registerServingGauge(tel.MeterProvider(), cfg.serveModels, loader); err != nil {
+		return fmt.Errorf("register serving metrics: %w", err)
+	}
+
 	srv, err := server.New(server.Options{
 		Logger:         logger,
 		Store:          st,
 		TracerProvider: tel.TracerProvider(),
 		MeterProvider:  tel.MeterProvider(),
+		Registry:       reg,
+		Loader:         loader,
+		DataDir:        dataDirFor(cfg),
+		MaxJobs:        cfg.maxJobs,
 	})
 	if err != nil {
 		return err
@@ -111,8 +234,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 			lis.Close()
 			return fmt.Errorf("listen for admin http on %s: %w", cfg.adminAddr, err)
 		}
+		mux := http.NewServeMux()
+		mux.Handle("/", telemetry.AdminHandler(tel, srv.Serving))
+		mux.Handle("GET /v1/serving", servingHandler(cfg.serveModels, loader))
 		admin = &http.Server{
-			Handler:           telemetry.AdminHandler(tel, srv.Serving),
+			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
@@ -156,6 +282,99 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// runLoader runs the loader until ctx ends, restarting it when it stops
+// early (its notice subscription failed, say, because the store was
+// briefly unreachable at start-up), and closes done when it returns.
+func runLoader(ctx context.Context, logger *slog.Logger, loader *registry.Loader, done chan<- struct{}) {
+	defer close(done)
+	backoff := time.Second
+	for {
+		err := loader.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Error("model loader stopped; restarting it", slog.Any("error", err), slog.Duration("after", backoff))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// servingAlias is one entry of GET /v1/serving.
+type servingAlias struct {
+	// Alias is the alias's resource name.
+	Alias string `json:"alias"`
+	// Loaded is the version loaded for it, null when none is.
+	Loaded *servingVersion `json:"loaded"`
+}
+
+// servingVersion is a loaded version, as GET /v1/serving shows it.
+type servingVersion struct {
+	ModelVersion    string    `json:"model_version"`
+	HistorySequence int64     `json:"history_sequence"`
+	ArtifactSHA256  string    `json:"artifact_sha256"`
+	LoadedAt        time.Time `json:"loaded_at"`
+}
+
+// servingHandler serves GET /v1/serving: per served alias, the version
+// this process has loaded for it, so an operator (or a deploy script) can
+// see what each instance scores with after a promotion.
+func servingHandler(aliases []leadscore.AliasRef, loader *registry.Loader) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		out := struct {
+			Aliases []servingAlias `json:"aliases"`
+		}{Aliases: make([]servingAlias, 0, len(aliases))}
+		for _, a := range aliases {
+			entry := servingAlias{Alias: a.Name()}
+			if l := loaderCurrent(loader, a); l != nil {
+				entry.Loaded = &servingVersion{
+					ModelVersion:    l.Version.Name(),
+					HistorySequence: l.Seq,
+					ArtifactSHA256:  l.SHA256,
+					LoadedAt:        l.LoadedAt.UTC(),
+				}
+			}
+			out.Aliases = append(out.Aliases, entry)
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out) // a failed write is the client's disconnect
+	})
+}
+
+func loaderCurrent(loader *registry.Loader, ref leadscore.AliasRef) *registry.Loaded {
+	if loader == nil {
+		return nil
+	}
+	return loader.Current(ref)
+}
+
+// registerServingGauge reports leadscore_serving_model_version{model,alias}:
+// the version number each served alias has loaded in this process, 0 while
+// none is, so a dashboard shows instances that lag behind a promotion.
+func registerServingGauge(mp metric.MeterProvider, aliases []leadscore.AliasRef, loader *registry.Loader) error {
+	meter := mp.Meter("github.com/leadscore/leadscore/cmd/leadscore")
+	_, err := meter.Int64ObservableGauge("leadscore_serving_model_version",
+		metric.WithDescription("The model version number this process serves for each alias it follows; 0 when none is loaded."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for _, a := range aliases {
+				var v int64
+				if l := loaderCurrent(loader, a); l != nil {
+					v = l.Version.Version
+				}
+				o.Observe(v, metric.WithAttributes(attribute.String("model", a.Model), attribute.String("alias", a.Alias)))
+			}
+			return nil
+		}))
+	return err
 }
 
 // prepareSchema applies pending migrations, or, when migrating at start-up

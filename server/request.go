@@ -1,0 +1,251 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/leadscore/leadscore"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// This file holds what every handler needs to read a request the same way:
+// the caller's identity, paging, etags and update masks.
+
+// ActorHeader is the metadata key a caller names itself with.
+const ActorHeader = "x-leadscore-actor"
+
+// AnonymousActor is the actor recorded when a call names none.
+const AnonymousActor = "anonymous"
+
+// maxActor is the longest actor name, as the registry allows.
+const maxActor = 256
+
+// actorOf returns who makes a call, for the registry's audit trail.
+//
+// There is no authentication yet: the actor is whatever the caller puts in
+// the "x-leadscore-actor" metadata key, or "anonymous" when it sends none.
+// It records intent, not proof; once the server authenticates callers the
+// actor will come from their verified identity instead, and this header
+// will be ignored.
+func actorOf(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get(ActorHeader)
+	switch len(values) {
+	case 0:
+		return AnonymousActor, nil
+	case 1:
+	default:
+		return "", leadscore.InvalidField("metadata."+ActorHeader, strings.Join(values, ","), "must be sent once")
+	}
+	actor := values[0]
+	switch {
+	case strings.TrimSpace(actor) == "":
+		return "", leadscore.InvalidField("metadata."+ActorHeader, actor, "must not be blank; leave it out to call as anonymous")
+	case len(actor) > maxActor:
+		return "", leadscore.InvalidField("metadata."+ActorHeader, actor[:32]+"...", fmt.Sprintf("must be at most %d bytes", maxActor))
+	case !utf8.ValidString(actor):
+		return "", leadscore.InvalidField("metadata."+ActorHeader, actor, "must be valid UTF-8")
+	}
+	for _, r := range actor {
+		if !unicode.IsPrint(r) {
+			return "", leadscore.InvalidField("metadata."+ActorHeader, actor, fmt.Sprintf("contains the non-printable character %q", r))
+		}
+	}
+	return actor, nil
+}
+
+// The page sizes of every list rpc.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// pageSize checks a request's page_size: 0 means the default.
+func pageSize(n int32) (int, error) {
+	switch {
+	case n == 0:
+		return defaultPageSize, nil
+	case n < 0 || n > maxPageSize:
+		return 0, leadscore.InvalidField("page_size", n, fmt.Sprintf("must be from 1 to %d, or 0 for %d", maxPageSize, defaultPageSize))
+	}
+	return int(n), nil
+}
+
+// pageToken is the position a list rpc resumes from. It travels to the
+// client as opaque base64 of this JSON. Filter is a fingerprint of the rpc
+// and of the request's filters, so that a token cannot be replayed against
+// another list (where its keyset would mean something else).
+type pageToken struct {
+	Filter string    `json:"f"`
+	After  string    `json:"a,omitempty"`
+	Before int64     `json:"b,omitempty"`
+	Time   time.Time `json:"t,omitzero"`
+	ID     string    `json:"i,omitempty"`
+}
+
+// listFilter fingerprints an rpc and its filter values for page tokens.
+func listFilter(method string, values ...string) string {
+	h := sha256.New()
+	h.Write([]byte(method))
+	for _, v := range values {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// encode returns the token's wire form.
+func (t pageToken) encode() string {
+	data, _ := json.Marshal(t) // a struct of strings, ints and a time cannot fail
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// decodePageToken reads a page token a list rpc issued for filter. The
+// empty token is the first page.
+func decodePageToken(token, filter string) (pageToken, error) {
+	if token == "" {
+		return pageToken{Filter: filter}, nil
+	}
+	bad := func(reason string) error {
+		shown := token
+		if len(shown) > 64 {
+			shown = shown[:64] + "..."
+		}
+		return leadscore.InvalidField("page_token", shown, reason)
+	}
+	data, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return pageToken{}, bad("is not a page token this server issued")
+	}
+	var t pageToken
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return pageToken{}, bad("is not a page token this server issued")
+	}
+	if t.Filter != filter {
+		return pageToken{}, bad("was issued for a different list or different filters; send the same filters as the call that returned it, or start again without a token")
+	}
+	if t.Before < 0 {
+		return pageToken{}, bad("is not a page token this server issued")
+	}
+	return t, nil
+}
+
+// revisionETag returns the etag of a revision-numbered resource: the
+// revision in double quotes, as HTTP writes entity tags.
+func revisionETag(revision int64) string {
+	return `"` + strconv.FormatInt(revision, 10) + `"`
+}
+
+// parseRevisionETag reads an etag that revisionETag wrote; the empty etag
+// is 0 (no check).
+func parseRevisionETag(field, etag string) (int64, error) {
+	if etag == "" {
+		return 0, nil
+	}
+	inner, ok := strings.CutPrefix(etag, `"`)
+	if ok {
+		inner, ok = strings.CutSuffix(inner, `"`)
+	}
+	n, err := strconv.ParseInt(inner, 10, 64)
+	if !ok || err != nil || n < 1 || strconv.FormatInt(n, 10) != inner {
+		return 0, leadscore.InvalidField(field, etag, `must be an etag as the server returned it, such as "3" with its quotes`)
+	}
+	return n, nil
+}
+
+// maskPaths checks an update mask against the paths an rpc allows. A nil
+// or empty mask means the paths whose new value is set (present reports
+// that), as Google's API guidelines ask; "*" means every allowed path.
+func maskPaths(mask *fieldmaskpb.FieldMask, allowed []string, present func(path string) bool) (map[string]bool, error) {
+	out := map[string]bool{}
+	paths := mask.GetPaths()
+	if len(paths) == 0 {
+		for _, p := range allowed {
+			if present(p) {
+				out[p] = true
+			}
+		}
+		return out, nil
+	}
+	for i, p := range paths {
+		switch {
+		case p == "*":
+			if len(paths) > 1 {
+				return nil, leadscore.InvalidField(fmt.Sprintf("update_mask.paths[%d]", i), p, `"*" must be the only path`)
+			}
+			for _, a := range allowed {
+				out[a] = true
+			}
+		case slices.Contains(allowed, p):
+			if out[p] {
+				return nil, leadscore.InvalidField(fmt.Sprintf("update_mask.paths[%d]", i), p, "is named twice")
+			}
+			out[p] = true
+		default:
+			return nil, leadscore.InvalidField(fmt.Sprintf("update_mask.paths[%d]", i), p,
+				fmt.Sprintf("cannot be updated; the mask may name only %s", strings.Join(allowed, " and ")))
+		}
+	}
+	return out, nil
+}
+
+// checkRequestID checks an optional request_id.
+func checkRequestID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	return leadscore.ValidateID(field, id)
+}
+
+// timestamp converts a time, the zero time to nil.
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// duration converts a duration, zero to nil.
+func duration(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+// requestTime reads an optional timestamp field; nil is the zero time.
+func requestTime(field string, ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return time.Time{}, leadscore.InvalidField(field, ts.String(), "is not a valid timestamp")
+	}
+	return ts.AsTime(), nil
+}
+
+// requestDuration reads an optional duration field; nil is zero.
+func requestDuration(field string, d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, leadscore.InvalidField(field, d.String(), "is not a valid duration")
+	}
+	return d.AsDuration(), nil
+}
