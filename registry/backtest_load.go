@@ -127,7 +127,11 @@ func (r *Registry) policy(ctx context.Context, name string, actor string) (*eval
 	if name == "" {
 		name = DefaultPolicyName
 	}
-	if data, err := os.ReadFile(name); err == nil {
+	if IsPolicyFile(name) {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, "", leadscore.GatePolicyRecord{}, leadscore.InvalidField("gate", name, "cannot be read: "+err.Error())
+		}
 		p, err := evaluator.ParsePolicy(data, name)
 		if err != nil {
 			return nil, "", leadscore.GatePolicyRecord{}, err

@@ -19,6 +19,8 @@ func ParsePolicyRef(s string) (string, int64, error) {
 		id, rev, ok = strings.Cut(rest, "/revisions/")
 		if !ok {
 			id, rev = rest, ""
+		} else if rev == "" {
+			return "", 0, leadscore.InvalidField("gate_policy", s, "names no revision after /revisions/")
 		}
 	} else {
 		id, rev, _ = strings.Cut(s, "@")
@@ -34,6 +36,22 @@ func ParsePolicyRef(s string) (string, int64, error) {
 		return "", 0, leadscore.InvalidField("gate_policy", s, "the revision must be a whole number from 1")
 	}
 	return id, n, nil
+}
+
+// IsPolicyFile reports whether a gate policy reference is a file path
+// rather than a stored policy's name: it has a directory separator or a
+// .yaml, .yml or .json extension. A bare name is never read as a file, so a
+// stray file named "default" in the working directory cannot stand in for
+// the stored default policy.
+func IsPolicyFile(s string) bool {
+	if strings.ContainsAny(s, "/\\") && !strings.HasPrefix(s, "gatePolicies/") {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(s)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
 }
 
 // policyIDFromPath turns a policy file's name into a policy id: its base

@@ -44,3 +44,37 @@ func TestParseReferenceRefusesMalformedRegistryReferences(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePolicyRef(t *testing.T) {
+	tests := []struct {
+		in   string
+		id   string
+		rev  int64
+		file bool
+	}{
+		{"default", "default", 0, false},
+		{"strict@3", "strict", 3, false},
+		{"gatePolicies/strict", "strict", 0, false},
+		{"gatePolicies/strict/revisions/2", "strict", 2, false},
+		{"policy.yaml", "", 0, true},
+		{"ci/gate.json", "", 0, true},
+		{"./gate", "", 0, true},
+	}
+	for _, tt := range tests {
+		if got := IsPolicyFile(tt.in); got != tt.file {
+			t.Errorf("IsPolicyFile(%q) = %v, want %v", tt.in, got, tt.file)
+		}
+		if tt.file {
+			continue
+		}
+		id, rev, err := ParsePolicyRef(tt.in)
+		if err != nil || id != tt.id || rev != tt.rev {
+			t.Errorf("ParsePolicyRef(%q) = %q, %d, %v; want %q, %d", tt.in, id, rev, err, tt.id, tt.rev)
+		}
+	}
+	for _, bad := range []string{"Strict", "strict@0", "strict@x", "gatePolicies/strict/revisions/"} {
+		if _, _, err := ParsePolicyRef(bad); err == nil {
+			t.Errorf("ParsePolicyRef(%q) succeeded, want an error", bad)
+		}
+	}
+}

@@ -164,13 +164,7 @@ func refusalExitCode(stderr io.Writer, cmd string, err error) int {
 // storedPolicy reports whether a --gate value names a stored policy rather
 // than a file or a built-in choice.
 func storedPolicy(gate string) bool {
-	if gate == "" || gate == "none" || gate == registry.DefaultPolicyName {
-		return false
-	}
-	if _, err := os.Stat(gate); err == nil {
-		return false
-	}
-	return !strings.ContainsAny(gate, "./\\")
+	return gate != "" && gate != "none" && gate != registry.DefaultPolicyName && !registry.IsPolicyFile(gate)
 }
 
 // historyDir finds the three history files in a directory, as `leadscore

@@ -52,6 +52,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if wf.dir != "" {
+		os.RemoveAll(wf.dir)
+	}
 	os.Exit(code)
 }
 

@@ -1040,7 +1040,12 @@ type GateRule struct {
 	// units.
 	MinImprovement *float64 `protobuf:"fixed64,6,opt,name=min_improvement,json=minImprovement,proto3,oneof" json:"min_improvement,omitempty"`
 	// What a failure does.
-	Severity      GateSeverity `protobuf:"varint,7,opt,name=severity,proto3,enum=leadscore.v1.GateSeverity" json:"severity,omitempty"`
+	Severity GateSeverity `protobuf:"varint,7,opt,name=severity,proto3,enum=leadscore.v1.GateSeverity" json:"severity,omitempty"`
+	// The other side of min_value: the value the candidate must not pass
+	// (must not go below, when lower is better), for a figure that can be
+	// too good, such as a share that should stay in a band or an AUC high
+	// enough to suggest leakage.
+	MaxValue      *float64 `protobuf:"fixed64,8,opt,name=max_value,json=maxValue,proto3,oneof" json:"max_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1122,6 +1127,13 @@ func (x *GateRule) GetSeverity() GateSeverity {
 		return x.Severity
 	}
 	return GateSeverity_GATE_SEVERITY_UNSPECIFIED
+}
+
+func (x *GateRule) GetMaxValue() float64 {
+	if x != nil && x.MaxValue != nil {
+		return *x.MaxValue
+	}
+	return 0
 }
 
 // GatePolicy is a written rule a candidate must pass to become champion.
@@ -2770,7 +2782,7 @@ const file_leadscore_v1_evaluation_proto_rawDesc = "" +
 	"\treference\x18\x02 \x01(\tR\treference\x12'\n" +
 	"\x0fcandidate_value\x18\x03 \x01(\x01R\x0ecandidateValue\x12'\n" +
 	"\x0freference_value\x18\x04 \x01(\x01R\x0ereferenceValue\x12\x14\n" +
-	"\x05delta\x18\x05 \x01(\x01R\x05delta\"\x8e\x03\n" +
+	"\x05delta\x18\x05 \x01(\x01R\x05delta\"\xbe\x03\n" +
 	"\bGateRule\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12(\n" +
 	"\x10higher_is_better\x18\x02 \x01(\bR\x0ehigherIsBetter\x12 \n" +
@@ -2778,12 +2790,15 @@ const file_leadscore_v1_evaluation_proto_rawDesc = "" +
 	"\x0emax_regression\x18\x04 \x01(\x01H\x01R\rmaxRegression\x88\x01\x01\x12;\n" +
 	"\x17max_relative_regression\x18\x05 \x01(\x01H\x02R\x15maxRelativeRegression\x88\x01\x01\x12,\n" +
 	"\x0fmin_improvement\x18\x06 \x01(\x01H\x03R\x0eminImprovement\x88\x01\x01\x126\n" +
-	"\bseverity\x18\a \x01(\x0e2\x1a.leadscore.v1.GateSeverityR\bseverityB\f\n" +
+	"\bseverity\x18\a \x01(\x0e2\x1a.leadscore.v1.GateSeverityR\bseverity\x12 \n" +
+	"\tmax_value\x18\b \x01(\x01H\x04R\bmaxValue\x88\x01\x01B\f\n" +
 	"\n" +
 	"_min_valueB\x11\n" +
 	"\x0f_max_regressionB\x1a\n" +
 	"\x18_max_relative_regressionB\x12\n" +
-	"\x10_min_improvement\"\xe3\x01\n" +
+	"\x10_min_improvementB\f\n" +
+	"\n" +
+	"_max_value\"\xe3\x01\n" +
 	"\n" +
 	"GatePolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
