@@ -505,11 +505,17 @@ func check(i int, r GateRule, candidate, reference *Metrics, refKind string) Gat
 	}
 	c.CandidateValue = finitePtr(cv)
 	higher := r.HigherIsBetter
-	var msgs []string
+	// A rule with several bounds says why it failed with the failed
+	// bounds only; a rule that held says every bound it met.
+	var met, missed []string
 	passed := true
 	judge := func(ok bool, msg string) {
 		passed = passed && ok
-		msgs = append(msgs, msg)
+		if ok {
+			met = append(met, msg)
+		} else {
+			missed = append(missed, msg)
+		}
 	}
 	name := r.Metric + " " + num(cv)
 	if r.MinValue != nil {
@@ -568,7 +574,11 @@ func check(i int, r GateRule, candidate, reference *Metrics, refKind string) Gat
 		}
 	}
 	c.Passed = passed
-	c.Message = strings.Join(msgs, ". ")
+	if passed {
+		c.Message = strings.Join(met, "; ")
+	} else {
+		c.Message = strings.Join(missed, "; ")
+	}
 	return c
 }
 
