@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -27,16 +28,21 @@ func TestRoundTripScoresBitForBit(t *testing.T) {
 		name        string
 		family      model.Family
 		calibration string
+		knots       int
 	}{
-		{"logistic", model.FamilyLogistic, model.CalibrationPlatt},
-		{"logistic isotonic", model.FamilyLogistic, model.CalibrationIsotonic},
-		{"gbdt", model.FamilyGBDT, model.CalibrationPlatt},
-		{"gbdt isotonic", model.FamilyGBDT, model.CalibrationIsotonic},
-		{"points", model.FamilyPoints, ""},
+		{"logistic", model.FamilyLogistic, model.CalibrationPlatt, 0},
+		{"logistic isotonic", model.FamilyLogistic, model.CalibrationIsotonic, 0},
+		{"logistic hinges", model.FamilyLogistic, model.CalibrationPlatt, 8},
+		{"gbdt", model.FamilyGBDT, model.CalibrationPlatt, 0},
+		{"gbdt isotonic", model.FamilyGBDT, model.CalibrationIsotonic, 0},
+		{"points", model.FamilyPoints, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := trainModel(t, tc.family, tc.calibration)
+			m := trainModelKnots(t, tc.family, tc.calibration, tc.knots)
+			if tc.knots > 0 && m.Logistic.Encoding.HingeCount() == 0 {
+				t.Fatal("the model has no hinges to round-trip")
+			}
 			data := mustMarshal(t, m)
 			got, err := artifact.Unmarshal(data)
 			if err != nil {
@@ -56,10 +62,18 @@ func TestRoundTripScoresBitForBit(t *testing.T) {
 
 func TestRoundTripHandBuilt(t *testing.T) {
 	t.Parallel()
-	for _, fam := range []model.Family{model.FamilyLogistic, model.FamilyGBDT, model.FamilyPoints} {
-		t.Run(string(fam), func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    *model.Model
+	}{
+		{"logistic", tinyModel(model.FamilyLogistic)},
+		{"logistic hinges", tinyHingedModel()},
+		{"gbdt", tinyModel(model.FamilyGBDT)},
+		{"points", tinyModel(model.FamilyPoints)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := tinyModel(fam)
+			m := tc.m
 			got, err := artifact.Unmarshal(mustMarshal(t, m))
 			if err != nil {
 				t.Fatalf("Unmarshal: %v", err)
@@ -282,6 +296,83 @@ func TestUnmarshalRefusesInconsistentContent(t *testing.T) {
 			m, err := artifact.Unmarshal(encodeMessage(t, pb))
 			assertInvalid(t, m, err, tc.field, tc.msg)
 		})
+	}
+}
+
+// TestUnmarshalRefusesBadHinges edits the hinge fields of the tiny
+// logistic model with hinges, whose numeric features 1, 3 and 5 have 2, 1
+// and 3 hinges (features 0 to 9: the categorical plan, then numbers, and
+// the last three booleans).
+func TestUnmarshalRefusesBadHinges(t *testing.T) {
+	t.Parallel()
+	m := tinyHingedModel()
+	var counts []int
+	for _, hs := range m.Logistic.Encoding.Hinges {
+		counts = append(counts, len(hs))
+	}
+	if got, want := fmt.Sprint(counts), "[0 2 0 1 0 3 0 0 0 0]"; got != want {
+		t.Fatalf("the tiny model's hinge counts are %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(e *artifactv1.LinearEncoding)
+		field string
+		msg   string
+	}{
+		{"a count too few", func(e *artifactv1.LinearEncoding) { e.HingeCounts = e.HingeCounts[:9] }, "logistic.encoding.hinge_counts", "one count per feature"},
+		{"knots without counts", func(e *artifactv1.LinearEncoding) { e.HingeCounts = nil }, "logistic.encoding.hinge_counts", "number of hinges"},
+		{"negative count", func(e *artifactv1.LinearEncoding) { e.HingeCounts[1] = -1 }, "logistic.encoding.hinge_counts[1]", "from 0 to 15"},
+		{"16 hinges", func(e *artifactv1.LinearEncoding) { e.HingeCounts[3] = 16 }, "logistic.encoding.hinge_counts[3]", "from 0 to 15"},
+		{"huge count", func(e *artifactv1.LinearEncoding) { e.HingeCounts[3] = 1 << 62 }, "logistic.encoding.hinge_counts[3]", "from 0 to 15"},
+		{"a knot too few", func(e *artifactv1.LinearEncoding) { e.HingeKnots = e.HingeKnots[1:] }, "logistic.encoding.hinge_knots", "one element per hinge, 6"},
+		{"a mean too many", func(e *artifactv1.LinearEncoding) { e.HingeMeans = append(e.HingeMeans, 0) }, "logistic.encoding.hinge_means", "one element per hinge"},
+		{"no scales", func(e *artifactv1.LinearEncoding) { e.HingeScales = nil }, "logistic.encoding.hinge_scales", "one element per hinge"},
+		{"knots out of order", func(e *artifactv1.LinearEncoding) {
+			e.HingeKnots[0], e.HingeKnots[1] = e.HingeKnots[1], e.HingeKnots[0]
+		}, "logistic.encoding.hinges[1][1].knot", "ascend"},
+		{"repeated knot", func(e *artifactv1.LinearEncoding) { e.HingeKnots[4] = e.HingeKnots[3] }, "logistic.encoding.hinges[5][1].knot", "ascend"},
+		{"NaN knot", func(e *artifactv1.LinearEncoding) { e.HingeKnots[2] = math.NaN() }, "logistic.encoding.hinges[3][0].knot", "finite"},
+		{"infinite knot", func(e *artifactv1.LinearEncoding) { e.HingeKnots[5] = math.Inf(1) }, "logistic.encoding.hinges[5][2].knot", "finite"},
+		{"NaN mean", func(e *artifactv1.LinearEncoding) { e.HingeMeans[5] = math.NaN() }, "logistic.encoding.hinges[5][2].mean", "finite"},
+		{"zero scale", func(e *artifactv1.LinearEncoding) { e.HingeScales[1] = 0 }, "logistic.encoding.hinges[1][1].scale", "positive"},
+		{"hinges on a boolean", func(e *artifactv1.LinearEncoding) { e.HingeCounts[5], e.HingeCounts[7] = 0, 3 }, "logistic.encoding.hinges[7]", "only numeric features"},
+		{"hinges on the categorical plan", func(e *artifactv1.LinearEncoding) {
+			e.HingeCounts[0], e.HingeCounts[1] = e.HingeCounts[1], e.HingeCounts[0]
+		}, "logistic.encoding.hinges[0]", "only numeric features"},
+		{"a hinge without its weight", func(e *artifactv1.LinearEncoding) {
+			e.HingeCounts[6] = 1
+			e.HingeKnots, e.HingeMeans, e.HingeScales = append(e.HingeKnots, 1), append(e.HingeMeans, 0), append(e.HingeScales, 1)
+		}, "logistic.encoding[7]", "inconsistent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pb := decodePayload(t, mustMarshal(t, tinyHingedModel()))
+			tc.edit(pb.GetLogistic().Encoding)
+			m, err := artifact.Unmarshal(encodeMessage(t, pb))
+			assertInvalid(t, m, err, tc.field, tc.msg)
+		})
+	}
+}
+
+// TestHingesAreOptional: an encoding without hinges writes none of their
+// fields, and one whose counts are all zero loads as one without hinges.
+func TestHingesAreOptional(t *testing.T) {
+	t.Parallel()
+	pb := decodePayload(t, mustMarshal(t, tinyModel(model.FamilyLogistic)))
+	e := pb.GetLogistic().Encoding
+	if e.HingeCounts != nil || e.HingeKnots != nil || e.HingeMeans != nil || e.HingeScales != nil {
+		t.Fatalf("a plain encoding wrote hinge fields: %v", e)
+	}
+	e.HingeCounts = make([]int64, len(e.Kinds))
+	m, err := artifact.Unmarshal(encodeMessage(t, pb))
+	if err != nil {
+		t.Fatalf("zero hinge counts: %v", err)
+	}
+	if m.Logistic.Encoding.Hinges != nil {
+		t.Errorf("zero hinge counts loaded as hinges %v", m.Logistic.Encoding.Hinges)
+	}
+	if got, want := mustMarshal(t, m), mustMarshal(t, tinyModel(model.FamilyLogistic)); !bytes.Equal(got, want) {
+		t.Error("zero hinge counts do not save as the plain encoding")
 	}
 }
 

@@ -312,9 +312,75 @@ func linearToProto(l *model.Linear) (*artifactv1.LogisticParameters, error) {
 			}
 			enc.Kinds = append(enc.Kinds, kind)
 		}
+		// An encoding without hinges writes none of the hinge fields, so
+		// that its bytes are those of an artifact from before hinges.
+		if e.HingeCount() > 0 {
+			enc.HingeCounts = make([]int64, len(e.Hinges))
+			for j, hs := range e.Hinges {
+				enc.HingeCounts[j] = int64(len(hs))
+				for _, h := range hs {
+					enc.HingeKnots = append(enc.HingeKnots, h.Knot)
+					enc.HingeMeans = append(enc.HingeMeans, h.Mean)
+					enc.HingeScales = append(enc.HingeScales, h.Scale)
+				}
+			}
+		}
 		pb.Encoding = enc
 	}
 	return pb, nil
+}
+
+// hingesFromProto regroups the flat hinge fields by feature. Their values
+// are checked by model.Validate; this checks that the counts add up. An
+// encoding whose counts are all zero has no hinges, as when they are
+// absent, so that loading and saving it again gives the canonical bytes.
+func hingesFromProto(pe *artifactv1.LinearEncoding) ([][]model.Hinge, error) {
+	counts, knots := pe.GetHingeCounts(), pe.GetHingeKnots()
+	if len(counts) == 0 {
+		if len(knots) > 0 || len(pe.GetHingeMeans()) > 0 || len(pe.GetHingeScales()) > 0 {
+			return nil, leadscore.InvalidField("logistic.encoding.hinge_counts", 0, "must give each feature's number of hinges when there are hinge knots")
+		}
+		return nil, nil
+	}
+	if n := len(pe.GetKinds()); len(counts) != n {
+		return nil, leadscore.InvalidField("logistic.encoding.hinge_counts", len(counts), fmt.Sprintf("must hold one count per feature, %d like logistic.encoding.kinds", n))
+	}
+	total := 0
+	for j, c := range counts {
+		if c < 0 || c > model.MaxKnots {
+			return nil, leadscore.InvalidField(fmt.Sprintf("logistic.encoding.hinge_counts[%d]", j), c, fmt.Sprintf("must be from 0 to %d", model.MaxKnots))
+		}
+		total += int(c)
+	}
+	for _, col := range []struct {
+		name string
+		len  int
+	}{
+		{"hinge_knots", len(knots)},
+		{"hinge_means", len(pe.GetHingeMeans())},
+		{"hinge_scales", len(pe.GetHingeScales())},
+	} {
+		if col.len != total {
+			return nil, leadscore.InvalidField("logistic.encoding."+col.name, col.len, fmt.Sprintf("must have one element per hinge, %d as logistic.encoding.hinge_counts add up to", total))
+		}
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	hinges := make([][]model.Hinge, len(counts))
+	i := 0
+	for j, c := range counts {
+		if c == 0 {
+			continue
+		}
+		hs := make([]model.Hinge, c)
+		for k := range hs {
+			hs[k] = model.Hinge{Knot: knots[i], Mean: pe.GetHingeMeans()[i], Scale: pe.GetHingeScales()[i]}
+			i++
+		}
+		hinges[j] = hs
+	}
+	return hinges, nil
 }
 
 func linearFromProto(pb *artifactv1.LogisticParameters) (*model.Linear, error) {
@@ -343,6 +409,9 @@ func linearFromProto(pb *artifactv1.LogisticParameters) (*model.Linear, error) {
 		return nil, err
 	}
 	if e.Width, err = toInt("logistic.encoding.width", pe.GetWidth()); err != nil {
+		return nil, err
+	}
+	if e.Hinges, err = hingesFromProto(pe); err != nil {
 		return nil, err
 	}
 	return &model.Linear{

@@ -30,6 +30,7 @@ func FuzzUnmarshal(f *testing.F) {
 		iso.Calibration = &model.Calibration{Method: model.CalibrationIsotonic, X: []float64{-2, 0, 1}, Y: []float64{0.05, 0.2, 0.7}}
 		f.Add(mustMarshal(f, iso)[artifact.HeaderSize:])
 	}
+	f.Add(mustMarshal(f, tinyHingedModel())[artifact.HeaderSize:])
 	golden, _ := filepath.Glob(filepath.Join("testdata", "*.lsm"))
 	for _, path := range golden {
 		if data, err := os.ReadFile(path); err == nil {

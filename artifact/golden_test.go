@@ -16,7 +16,8 @@ var update = flag.Bool("update", false, "rewrite the golden artifacts in testdat
 
 // TestGolden pins the file format. Each testdata/tiny_<family>.lsm is the
 // hand-built tiny model of that family (tinyModel in helpers_test.go) as
-// Marshal encodes it; the files were produced by
+// Marshal encodes it, and tiny_logistic_hinges.lsm the tiny logistic model
+// with hinges (tinyHingedModel); the files were produced by
 //
 //	go test ./artifact -run TestGolden -update
 //
@@ -24,10 +25,19 @@ var update = flag.Bool("update", false, "rewrite the golden artifacts in testdat
 // builds may no longer load the same. Change the format on purpose (and
 // FormatVersion with it when old files cannot be read), then update.
 func TestGolden(t *testing.T) {
-	for _, fam := range []model.Family{model.FamilyLogistic, model.FamilyGBDT, model.FamilyPoints} {
-		t.Run(string(fam), func(t *testing.T) {
-			m := tinyModel(fam)
-			path := filepath.Join("testdata", "tiny_"+string(fam)+".lsm")
+	for _, tc := range []struct {
+		name string
+		m    *model.Model
+	}{
+		{"logistic", tinyModel(model.FamilyLogistic)},
+		{"gbdt", tinyModel(model.FamilyGBDT)},
+		{"points", tinyModel(model.FamilyPoints)},
+		// Added with hinges; the three above did not change with them.
+		{"logistic_hinges", tinyHingedModel()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.m
+			path := filepath.Join("testdata", "tiny_"+tc.name+".lsm")
 			data := mustMarshal(t, m)
 			if *update {
 				if err := artifact.WriteFile(path, m); err != nil {
@@ -40,7 +50,7 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(data, golden) {
 				t.Errorf("Marshal(tiny %s model) differs from %s: the format changed (sha256 %s, golden %s)",
-					fam, path, artifact.SHA256(data), artifact.SHA256(golden))
+					tc.name, path, artifact.SHA256(data), artifact.SHA256(golden))
 			}
 			// The golden file loads and scores like the model it encodes.
 			got, err := artifact.ReadFile(path)

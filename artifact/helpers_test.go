@@ -151,6 +151,13 @@ rules:
 // takes its calibration from its rules.
 func trainModel(t testing.TB, fam model.Family, calibration string) *model.Model {
 	t.Helper()
+	return trainModelKnots(t, fam, calibration, 0)
+}
+
+// trainModelKnots is trainModel with a logistic regression given knots
+// hinges per numeric feature.
+func trainModelKnots(t testing.TB, fam model.Family, calibration string, knots int) *model.Model {
+	t.Helper()
 	ctx := context.Background()
 	d := trainingData(7, 2000, 800)
 	features := d.Spec.Features()
@@ -175,7 +182,7 @@ func trainModel(t testing.TB, fam model.Family, calibration string) *model.Model
 	var err error
 	switch fam {
 	case model.FamilyLogistic:
-		m.Logistic, err = fitLinear(ctx, features, d)
+		m.Logistic, err = fitLinear(ctx, features, d, knots)
 	case model.FamilyGBDT:
 		m.GBDT, _, err = trainer.FitGBDT(ctx, d.TrainRows, w, features, d.TrainLabels, nil,
 			trainer.GBDTOptions{NumTrees: 30, MaxDepth: 4, Seed: 7, Threads: 2})
@@ -220,10 +227,10 @@ func trainModel(t testing.TB, fam model.Family, calibration string) *model.Model
 }
 
 // fitLinear fits logistic regression over the linear encoding of the
-// training rows.
-func fitLinear(ctx context.Context, features []model.Feature, d *trainer.Data) (*model.Linear, error) {
+// training rows, with knots hinges per numeric feature.
+func fitLinear(ctx context.Context, features []model.Feature, d *trainer.Data, knots int) (*model.Linear, error) {
 	w := len(features)
-	enc, err := model.FitLinearEncoding(features, d.TrainRows)
+	enc, err := model.FitLinearEncodingWith(features, d.TrainRows, model.LinearEncodingOptions{Knots: knots})
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +347,54 @@ func tinyLinear(spec *model.FeatureSpec) *model.Linear {
 		e.Width += cols
 	}
 	l := &model.Linear{Encoding: e, Intercept: -1.25}
+	for i := range e.Width {
+		l.Weights = append(l.Weights, float64(i%5)*0.25-0.5)
+		l.Means = append(l.Means, float64(i%3)*0.1)
+	}
+	return l
+}
+
+// tinyHingedModel is the tiny logistic model with hinges: every other
+// numeric feature has one to three knots.
+func tinyHingedModel() *model.Model {
+	m := tinyModel(model.FamilyLogistic)
+	m.Logistic = tinyHingedLinear(m.Spec)
+	m.Metadata.Parameters["knots"] = "3"
+	return m
+}
+
+// tinyHingedLinear is tinyLinear with hinges on every other numeric
+// feature, knots at 0.5, 2 and 5 (the first one, two or three of them)
+// with made-up means and scales.
+func tinyHingedLinear(spec *model.FeatureSpec) *model.Linear {
+	l := tinyLinear(spec)
+	e := l.Encoding
+	e.Hinges = make([][]model.Hinge, len(e.Kinds))
+	numeric := 0
+	for j, k := range e.Kinds {
+		if k != model.KindNumeric {
+			continue
+		}
+		numeric++
+		if numeric%2 == 1 {
+			for i, knot := range []float64{0.5, 2, 5}[:1+j%3] {
+				e.Hinges[j] = append(e.Hinges[j], model.Hinge{Knot: knot, Mean: 0.25 * float64(i+1), Scale: 0.5 + float64(j)})
+			}
+		}
+	}
+	e.Width = 0
+	for j, k := range e.Kinds {
+		e.Offsets[j] = e.Width
+		cols := 1 + len(e.Hinges[j])
+		if k == model.KindCategorical {
+			cols = e.Categories[j] + 1
+		}
+		if e.HasMissing[j] {
+			cols++
+		}
+		e.Width += cols
+	}
+	l.Weights, l.Means = nil, nil
 	for i := range e.Width {
 		l.Weights = append(l.Weights, float64(i%5)*0.25-0.5)
 		l.Means = append(l.Means, float64(i%3)*0.1)

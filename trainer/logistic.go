@@ -23,6 +23,13 @@ type LogisticOptions struct {
 	// mean objective exceeds it, scikit-learn's criterion for lbfgs. Zero
 	// means 1e-4, scikit-learn's default.
 	Tol float64
+	// Knots, when positive, gives each numeric feature up to this many
+	// hinge columns at quantile knots of its training values (see
+	// model.LinearEncodingOptions), so that its effect on the log-odds can
+	// bend; at most model.MaxKnots. Zero means none: the plain linear
+	// encoding. It shapes the design vector that Train builds, so
+	// FitLogistic, which is given the design, ignores it.
+	Knots int
 }
 
 // LogisticFit is a fitted logistic regression over design vectors.

@@ -37,11 +37,11 @@ type Config struct {
 	Calibration string
 	// Grid controls the grid's cut points and policy.
 	Grid model.GridOptions
-	// Tune, when set, has Train choose the logistic C, or the gbdt depth,
-	// min child weight and number of trees, on an inner validation fold
-	// of the training rows (never the held-out rows) and refit the choice
-	// on all of them; the fields it tunes in Logistic and GBDT are
-	// ignored. Points has nothing to tune and ignores it.
+	// Tune, when set, has Train choose the logistic C and knots, or the
+	// gbdt depth, min child weight and number of trees, on an inner
+	// validation fold of the training rows (never the held-out rows) and
+	// refit the choice on all of them; the fields it tunes in Logistic and
+	// GBDT are ignored. Points has nothing to tune and ignores it.
 	Tune *TuneOptions
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
@@ -126,7 +126,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		opts := cfg.Logistic
 		if tune {
 			var err error
-			if opts.C, rep.Tuning, err = tuneLogistic(ctx, features, d, opts, cfg.Seed, *cfg.Tune, progress); err != nil {
+			if opts, rep.Tuning, err = tuneLogistic(ctx, features, d, opts, cfg.Seed, *cfg.Tune, progress); err != nil {
 				return nil, nil, err
 			}
 			progress("fitting logistic")
@@ -138,6 +138,14 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		m.Logistic = lin
 		params["iterations"] = strconv.Itoa(iters)
 		params["C"] = strconv.FormatFloat(orDefault(opts.C, 1), 'g', -1, 64)
+		// Untuned plain fits record nothing new, so that their artifacts
+		// stay byte for byte what they were before knots existed.
+		if opts.Knots > 0 || tune {
+			params["knots"] = strconv.Itoa(opts.Knots)
+		}
+		if opts.Knots > 0 {
+			params["hinges"] = strconv.Itoa(lin.Encoding.HingeCount())
+		}
 	case model.FamilyGBDT:
 		opts := cfg.GBDT
 		if opts.Seed == 0 {
@@ -298,10 +306,14 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	return m, rep, nil
 }
 
-// fitLinear fits logistic regression over the linear encoding of the rows.
+// fitLinear fits logistic regression over the linear encoding of the
+// rows, with opts.Knots hinges per numeric feature.
 func fitLinear(ctx context.Context, features []model.Feature, rows []float64, labels []bool, opts LogisticOptions) (*model.Linear, int, error) {
 	w := len(features)
-	enc, err := model.FitLinearEncoding(features, rows)
+	if opts.Knots < 0 || opts.Knots > model.MaxKnots {
+		return nil, 0, leadscore.InvalidField("knots", opts.Knots, fmt.Sprintf("must be from 0 to %d", model.MaxKnots))
+	}
+	enc, err := model.FitLinearEncodingWith(features, rows, model.LinearEncodingOptions{Knots: opts.Knots})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -74,9 +75,17 @@ func history(t *testing.T) generated {
 
 func train(t *testing.T, family model.Family) (*model.Model, *trainer.Report) {
 	t.Helper()
+	return trainKnots(t, family, 0)
+}
+
+// trainKnots trains a family, a logistic regression with knots hinges per
+// numeric feature.
+func trainKnots(t *testing.T, family model.Family, knots int) (*model.Model, *trainer.Report) {
+	t.Helper()
 	g := history(t)
 	m, rep, err := trainer.Train(context.Background(), g.data, trainer.Config{
 		Family: family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4},
+		Logistic: trainer.LogisticOptions{Knots: knots},
 	})
 	if err != nil {
 		t.Fatalf("train %s: %v", family, err)
@@ -86,11 +95,23 @@ func train(t *testing.T, family model.Family) (*model.Model, *trainer.Report) {
 
 var families = []model.Family{model.FamilyPoints, model.FamilyLogistic, model.FamilyGBDT}
 
+// variants are the families and the logistic regression with hinges.
+var variants = []struct {
+	name   string
+	family model.Family
+	knots  int
+}{
+	{"points", model.FamilyPoints, 0},
+	{"logistic", model.FamilyLogistic, 0},
+	{"logistic knots", model.FamilyLogistic, 8},
+	{"gbdt", model.FamilyGBDT, 0},
+}
+
 func TestTrainedModelsAreDeterministic(t *testing.T) {
-	for _, family := range families {
-		t.Run(string(family), func(t *testing.T) {
-			a, _ := train(t, family)
-			b, _ := train(t, family)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			a, _ := trainKnots(t, v.family, v.knots)
+			b, _ := trainKnots(t, v.family, v.knots)
 			ja, err := json.Marshal(a)
 			if err != nil {
 				t.Fatal(err)
@@ -104,13 +125,18 @@ func TestTrainedModelsAreDeterministic(t *testing.T) {
 }
 
 // TestContributionsAddUpToTheRawOutput holds every family's explanations
-// to the 1e-9: base value plus contributions is the raw output.
+// to the 1e-9: base value plus contributions is the raw output,
+// for the logistic regression with hinges too (each numeric feature's
+// contribution sums its linear and hinge columns).
 func TestContributionsAddUpToTheRawOutput(t *testing.T) {
 	g := history(t)
 	w := g.data.Spec.Width()
-	for _, family := range families {
-		t.Run(string(family), func(t *testing.T) {
-			m, _ := train(t, family)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			m, _ := trainKnots(t, v.family, v.knots)
+			if v.knots > 0 && m.Logistic.Encoding.HingeCount() == 0 {
+				t.Fatal("the model has no hinges to explain")
+			}
 			s, err := model.NewScorer(m)
 			if err != nil {
 				t.Fatal(err)
@@ -177,9 +203,9 @@ func TestCalibrationHoldsOnLaterData(t *testing.T) {
 func TestScoringAllocatesNothingPerRow(t *testing.T) {
 	g := history(t)
 	w := g.data.Spec.Width()
-	for _, family := range families {
-		t.Run(string(family), func(t *testing.T) {
-			m, _ := train(t, family)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			m, _ := trainKnots(t, v.family, v.knots)
 			s, err := model.NewScorer(m)
 			if err != nil {
 				t.Fatal(err)
@@ -198,5 +224,25 @@ func TestScoringAllocatesNothingPerRow(t *testing.T) {
 				t.Errorf("Score allocates %v times per row, want 0", allocs)
 			}
 		})
+	}
+}
+
+// TestKnotsAreRecorded: a logistic regression with hinges says so in its
+// parameters, and a plain one records exactly what it did before knots
+// existed, so that its artifact is unchanged.
+func TestKnotsAreRecorded(t *testing.T) {
+	plain, _ := train(t, model.FamilyLogistic)
+	for _, k := range []string{"knots", "hinges"} {
+		if v, ok := plain.Metadata.Parameters[k]; ok {
+			t.Errorf("a plain logistic regression records %s=%q", k, v)
+		}
+	}
+	if plain.Logistic.Encoding.Hinges != nil {
+		t.Errorf("a plain logistic regression has hinges")
+	}
+	m, _ := trainKnots(t, model.FamilyLogistic, 8)
+	p := m.Metadata.Parameters
+	if got, want := p["hinges"], strconv.Itoa(m.Logistic.Encoding.HingeCount()); p["knots"] != "8" || got != want {
+		t.Errorf("parameters knots=%q hinges=%q, want 8 and %s", p["knots"], got, want)
 	}
 }

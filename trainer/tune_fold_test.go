@@ -124,3 +124,16 @@ func pick(v []int64, idx []int) []int64 {
 	}
 	return out
 }
+
+func TestTuneOptionsRefuseBadKnots(t *testing.T) {
+	t.Parallel()
+	for _, knots := range []int{-1, 16} {
+		err := TuneOptions{Knots: []int{0, knots}}.check()
+		if err == nil || !strings.Contains(err.Error(), "tune.knots") {
+			t.Errorf("knots %d: got %v, want an error naming tune.knots", knots, err)
+		}
+	}
+	if err := (TuneOptions{Knots: []int{0, 8, 15}}).check(); err != nil {
+		t.Errorf("knots 0, 8, 15: %v", err)
+	}
+}

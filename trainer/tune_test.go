@@ -51,7 +51,7 @@ func untunedLike(t *testing.T, d *trainer.Data, family model.Family, c trainer.T
 	if family == model.FamilyGBDT {
 		cfg.GBDT = trainer.GBDTOptions{MaxDepth: c.MaxDepth, MinChildWeight: c.MinChildWeight, NumTrees: c.Trees}
 	} else {
-		cfg.Logistic = trainer.LogisticOptions{C: c.C}
+		cfg.Logistic = trainer.LogisticOptions{C: c.C, Knots: c.Knots}
 	}
 	m, _, err := trainer.Train(context.Background(), d, cfg)
 	if err != nil {
@@ -166,7 +166,7 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 		family     model.Family
 		candidates int
 	}{
-		{model.FamilyLogistic, 7},
+		{model.FamilyLogistic, 14}, // 7 Cs × 0 and 8 knots
 		{model.FamilyGBDT, 6},
 	}
 	for _, tt := range tests {
@@ -226,6 +226,18 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 			case model.FamilyLogistic:
 				if got, want := p["C"], strconv.FormatFloat(chosen.C, 'g', -1, 64); got != want {
 					t.Errorf("parameter C = %q, want %q", got, want)
+				}
+				if got, want := p["knots"], strconv.Itoa(chosen.Knots); got != want {
+					t.Errorf("parameter knots = %q, want %q", got, want)
+				}
+				if got := m.Logistic.Encoding.HingeCount() > 0; got != (chosen.Knots > 0) {
+					t.Errorf("the artifact has %d hinges, the choice %d knots", m.Logistic.Encoding.HingeCount(), chosen.Knots)
+				}
+				// The plain encoding is tried first, each C with both.
+				for i, c := range tr.Candidates {
+					if want := []int{0, 8}[i/7]; c.Knots != want {
+						t.Errorf("candidate %d has %d knots, want %d", i, c.Knots, want)
+					}
 				}
 			}
 		})

@@ -12,8 +12,9 @@
 #   logistic, gbdt      --tune=false: the flags' defaults (C=1; 200 trees,
 #                       depth 6, learning rate 0.1), as before tuning was
 #                       the default;
-#   logistic-tuned,     train's default --tune: C, or depth, min child weight
-#   gbdt-tuned          and trees (early stopping), chosen by ROC AUC on an
+#   logistic-tuned,     train's default --tune: C and knots (0, or 8 hinges
+#   gbdt-tuned          per numeric feature), or depth, min child weight
+#                       and trees (early stopping), chosen by ROC AUC on an
 #                       inner fold of the TRAINING rows (the latest snapshots,
 #                       candidates fitted on rows a horizon earlier), then
 #                       refitted on all training rows. The held-out rows play
@@ -80,7 +81,7 @@ for v in ("points", "logistic", "gbdt", "logistic-tuned", "gbdt-tuned"):
         what = "--tune=false: " + ("C 1" if v == "logistic" else "200 trees, depth 6")
     else:
         c = t["candidates"][t["chosen"]]
-        what = (f"tuned: C {c['c']:g}" if "c" in c else
+        what = (f"tuned: C {c['c']:g}, {c.get('knots', 0)} knots" if "c" in c else
                 f"tuned: depth {c['max_depth']}, min child weight {c['min_child_weight']:g}, {c['trees']} trees")
     print(f"{v:16}{r['roc_auc']:>14.4f}{r['top_decile_lift']:>17.3f}{r['top_decile_won_rate']:>21.4f}"
           f"{r['distinct_scores']:>17,}{rep[v]['seconds']['fit']:>8.2f}{r['raw_ns_per_row']:>12.0f}  {what}")
@@ -91,7 +92,7 @@ for v in ("logistic-tuned", "gbdt-tuned"):
     print(f"  candidates fitted on {t['fit_rows']:,} training rows ({t['fit_positives']:,} won), "
           f"judged on {t['fold_rows']:,} ({t['fold_positives']:,} won); the held-out rows are not used")
     for i, c in enumerate(t["candidates"]):
-        what = (f"C {c['c']:<6g}" if "c" in c else
+        what = (f"C {c['c']:<6g} knots {c.get('knots', 0):<2}" if "c" in c else
                 f"depth {c['max_depth']} mcw {c['min_child_weight']:<3g} trees {c['trees']:>4}")
         mark = "  <- chosen" if i == t["chosen"] else ""
         print(f"  {what}  fold AUC {c['roc_auc']:.4f}  fold log loss {c['log_loss']:.4f}  {c['seconds']:6.1f}s{mark}")

@@ -717,8 +717,14 @@ func (x *LogisticParameters) GetMeans() []float64 {
 // LinearEncoding turns a feature row into a design vector: numeric features
 // standardised, booleans as 0 or 1, categorical features one-hot over their
 // categories plus "other", each optionally followed by a missing-value
-// indicator column. Every list has one element per feature of the spec, in
-// row order.
+// indicator column. A numeric feature may also have hinge columns between
+// its standardised column and its indicator: hinge k of a feature is
+// (max(0, x - knot) - mean) / scale, 0 when x is missing, so that with its
+// weight the feature's part of the log-odds is a continuous function,
+// linear between its knots. Every list before the hinge fields has one
+// element per feature of the spec, in row order. The hinge fields are
+// empty in an encoding without hinges, such as every encoding written
+// before they existed.
 type LinearEncoding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The kind of each feature, which must match the spec's.
@@ -738,7 +744,22 @@ type LinearEncoding struct {
 	// column.
 	HasMissing []bool `protobuf:"varint,6,rep,packed,name=has_missing,json=hasMissing,proto3" json:"has_missing,omitempty"`
 	// The length of the design vector: the number of weights.
-	Width         int64 `protobuf:"varint,7,opt,name=width,proto3" json:"width,omitempty"`
+	Width int64 `protobuf:"varint,7,opt,name=width,proto3" json:"width,omitempty"`
+	// The number of hinge columns of each feature: empty when the encoding
+	// has none, otherwise one count per feature, from 0 to 15, and 0 for
+	// every feature that is not numeric.
+	HingeCounts []int64 `protobuf:"varint,8,rep,packed,name=hinge_counts,json=hingeCounts,proto3" json:"hinge_counts,omitempty"`
+	// The knots of the hinges, feature after feature in row order
+	// (hinge_counts[0] of the first feature, then the second's, and so on):
+	// finite and strictly ascending within a feature. There are as many as
+	// the counts add up to.
+	HingeKnots []float64 `protobuf:"fixed64,9,rep,packed,name=hinge_knots,json=hingeKnots,proto3" json:"hinge_knots,omitempty"`
+	// The training mean of each hinge, max(0, x - knot) over the rows where
+	// x was present, in the order of hinge_knots: finite.
+	HingeMeans []float64 `protobuf:"fixed64,10,rep,packed,name=hinge_means,json=hingeMeans,proto3" json:"hinge_means,omitempty"`
+	// The positive scale each hinge is divided by after its mean is
+	// subtracted, in the order of hinge_knots: finite.
+	HingeScales   []float64 `protobuf:"fixed64,11,rep,packed,name=hinge_scales,json=hingeScales,proto3" json:"hinge_scales,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -820,6 +841,34 @@ func (x *LinearEncoding) GetWidth() int64 {
 		return x.Width
 	}
 	return 0
+}
+
+func (x *LinearEncoding) GetHingeCounts() []int64 {
+	if x != nil {
+		return x.HingeCounts
+	}
+	return nil
+}
+
+func (x *LinearEncoding) GetHingeKnots() []float64 {
+	if x != nil {
+		return x.HingeKnots
+	}
+	return nil
+}
+
+func (x *LinearEncoding) GetHingeMeans() []float64 {
+	if x != nil {
+		return x.HingeMeans
+	}
+	return nil
+}
+
+func (x *LinearEncoding) GetHingeScales() []float64 {
+	if x != nil {
+		return x.HingeScales
+	}
+	return nil
 }
 
 // GbdtParameters are an ensemble of binary regression trees whose leaf
@@ -1988,7 +2037,7 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\bencoding\x18\x01 \x01(\v2%.leadscore.artifact.v1.LinearEncodingR\bencoding\x12\x18\n" +
 	"\aweights\x18\x02 \x03(\x01R\aweights\x12\x1c\n" +
 	"\tintercept\x18\x03 \x01(\x01R\tintercept\x12\x14\n" +
-	"\x05means\x18\x04 \x03(\x01R\x05means\"\xe5\x01\n" +
+	"\x05means\x18\x04 \x03(\x01R\x05means\"\xed\x02\n" +
 	"\x0eLinearEncoding\x128\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\".leadscore.artifact.v1.FeatureKindR\x05kinds\x12\x1e\n" +
 	"\n" +
@@ -1999,7 +2048,14 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\aoffsets\x18\x05 \x03(\x03R\aoffsets\x12\x1f\n" +
 	"\vhas_missing\x18\x06 \x03(\bR\n" +
 	"hasMissing\x12\x14\n" +
-	"\x05width\x18\a \x01(\x03R\x05width\"\xf2\x01\n" +
+	"\x05width\x18\a \x01(\x03R\x05width\x12!\n" +
+	"\fhinge_counts\x18\b \x03(\x03R\vhingeCounts\x12\x1f\n" +
+	"\vhinge_knots\x18\t \x03(\x01R\n" +
+	"hingeKnots\x12\x1f\n" +
+	"\vhinge_means\x18\n" +
+	" \x03(\x01R\n" +
+	"hingeMeans\x12!\n" +
+	"\fhinge_scales\x18\v \x03(\x01R\vhingeScales\"\xf2\x01\n" +
 	"\x0eGbdtParameters\x12!\n" +
 	"\fnum_features\x18\x01 \x01(\x03R\vnumFeatures\x12\x1d\n" +
 	"\n" +
