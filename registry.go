@@ -125,7 +125,10 @@ type Alias struct {
 	Version int64
 	// Seq is the number of the history entry that set the current target.
 	Seq int64
-	// Revision increments on every move; it is the alias's etag.
+	// Revision is the alias's etag. It is the history sequence of the move
+	// that set the alias (equal to Seq), so it grows with every move, also
+	// across a deletion and re-creation: an etag read before a deletion
+	// never matches the re-created alias.
 	Revision  int64
 	UpdatedAt time.Time
 }
@@ -446,8 +449,8 @@ type RegistryStore interface {
 	//   - gate runs inside the transaction, so it must be quick and must not
 	//     write to the store. Its error is returned unchanged. A nil gate
 	//     lets every move through.
-	//   - History numbers go on across deletes and re-creation; the
-	//     revision of a re-created alias starts again at 1.
+	//   - History numbers go on across deletes and re-creation, and so does
+	//     the alias revision, which equals the history sequence.
 	//   - The model's update time becomes move.At; its revision does not
 	//     change.
 	MoveAlias(ctx context.Context, move AliasMove, gate AliasGate) (Alias, AliasChange, error)

@@ -678,7 +678,7 @@ func MoveAlias(ctx context.Context, tx AliasTx, move leadscore.AliasMove, gate l
 	w := AliasWrite{Change: change}
 	var alias leadscore.Alias
 	if target != nil {
-		alias = leadscore.Alias{Model: move.Model, Name: move.Alias, Version: targetVersion, Seq: seq, Revision: currentRevision + 1, UpdatedAt: at}
+		alias = leadscore.Alias{Model: move.Model, Name: move.Alias, Version: targetVersion, Seq: seq, Revision: seq, UpdatedAt: at}
 		w.Alias = &alias
 	}
 	if move.RequestID != "" {
