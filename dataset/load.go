@@ -2,7 +2,11 @@ package dataset
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/leadscore/leadscore"
 )
@@ -111,4 +115,23 @@ func LoadHistoryFromStore(ctx context.Context, store leadscore.HistoryStore) (*H
 		return nil, fmt.Errorf("load history from the store: %w", err)
 	}
 	return h, nil
+}
+
+// ObservedUntil reads when a history directory's observation ended from
+// the manifest.json beside its files (`leadscore generate` writes one), so
+// that the last snapshots are not dropped when the last days were quiet.
+// It returns the zero time, meaning "the latest time in the data", when
+// there is no readable manifest or it does not say.
+func ObservedUntil(dir string) time.Time {
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return time.Time{}
+	}
+	var m struct {
+		End time.Time `json:"history_end"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return time.Time{}
+	}
+	return m.End.UTC()
 }

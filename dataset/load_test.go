@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/dataset"
@@ -138,5 +139,24 @@ func TestLoadHistoryLenientSkipsRecordsTheBuilderRefuses(t *testing.T) {
 	}
 	if h.EventCount() != 1 || stats.Events.Records != 1 || stats.Events.Skipped != 1 || len(stats.Events.Errors) != 1 {
 		t.Errorf("got %d events, stats %+v; want 1 kept and 1 skipped with its error", h.EventCount(), stats.Events)
+	}
+}
+
+func TestObservedUntilReadsTheManifest(t *testing.T) {
+	dir := t.TempDir()
+	if got := dataset.ObservedUntil(dir); !got.IsZero() {
+		t.Fatalf("ObservedUntil without a manifest = %s, want the zero time", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"leads": 3, "history_end": "2025-07-01T00:00:00Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dataset.ObservedUntil(dir), time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("ObservedUntil = %s, want %s", got, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"history_end": "not a time"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := dataset.ObservedUntil(dir); !got.IsZero() {
+		t.Fatalf("ObservedUntil of a bad manifest = %s, want the zero time", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -130,6 +131,10 @@ func (r *Registry) Backtest(ctx context.Context, req BacktestRequest) (*Backtest
 	policy, policyName, policyRec, err := r.policy(ctx, req.Policy, actor)
 	if err != nil {
 		return nil, err
+	}
+	if req.Data.History != nil && req.HistoryEnd.IsZero() {
+		// A generated history's manifest says when observation ended.
+		req.HistoryEnd = dataset.ObservedUntil(filepath.Dir(req.Data.History.Leads))
 	}
 	progress("reading", 0.05, "reading the data")
 	h, table, source, err := loadData(ctx, req)

@@ -83,7 +83,7 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 			return fail(err)
 		}
 		req.Data.History = &files
-		historyEnd = observedUntil(*data)
+		historyEnd = dataset.ObservedUntil(*data)
 	}
 	if *cutoff != "" {
 		t, err := parseTime(*cutoff)

@@ -114,7 +114,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			return fail("%v", lerr)
 		}
 		progress("computing point-in-time features")
-		observed := observedUntil(*history)
+		observed := dataset.ObservedUntil(*history)
 		if *until != "" {
 			t, perr := parseTime(*until)
 			if perr != nil {
@@ -269,22 +269,5 @@ func tuneChoice(tr *trainer.TuningReport) string {
 	return fmt.Sprintf("%s (inner ROC AUC %.4f, best of %d)", what, c.ROCAUC, len(tr.Candidates))
 }
 
-// observedUntil reads the end of a generated history from its manifest, so
-// that the last snapshots are not dropped when the last days were quiet;
-// it returns the zero time (meaning the latest time in the data) when
-// there is no manifest.
-func observedUntil(dir string) time.Time {
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		return time.Time{}
-	}
-	var m struct {
-		End time.Time `json:"history_end"`
-	}
-	if json.Unmarshal(data, &m) != nil {
-		return time.Time{}
-	}
-	return m.End
-}
 
 var _ flag.Value = (*listFlag)(nil)
