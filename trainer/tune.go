@@ -110,6 +110,32 @@ type TuningReport struct {
 	Chosen int `json:"chosen"`
 	// Refit says how the final family was fitted from the choice.
 	Refit string `json:"refit"`
+	// Fallback is set when the fold could not tell the candidates apart
+	// (no candidate ranked its rows better than MinFoldAUC): the choice is
+	// then noise, so the family is fitted with the parameters it was given,
+	// as untuned training would, and this says why.
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// MinFoldAUC is the fold ROC AUC a tuning candidate must beat for the fold
+// to count as informative. Below it every candidate ranks the fold's rows
+// about as well as a coin, which happens when the fold's period differs
+// from the rest of the training rows (a campaign that changed who
+// converts): picking the "best" of such candidates would pick noise, such
+// as a one-tree model. Fixed before it was tried on any data.
+const MinFoldAUC = 0.55
+
+// uninformative reports whether the fold could not tell the candidates
+// apart, recording the fallback in the report.
+func (r *TuningReport) uninformative(untuned string) bool {
+	best := r.Candidates[r.Chosen].ROCAUC
+	if best >= MinFoldAUC {
+		return false
+	}
+	r.Fallback = fmt.Sprintf("no candidate ranked the fold's rows better than ROC AUC %.2f (best %.4f), so the fold cannot choose; fitted with %s instead",
+		MinFoldAUC, best, untuned)
+	r.Refit = r.Fallback
+	return true
 }
 
 // TuneCandidate is one setting tried and how it did on the fold.
@@ -316,6 +342,10 @@ func tuneGBDT(ctx context.Context, features []model.Feature, d *Data, opts GBDTO
 		}
 	}
 	rep.choose()
+	if rep.uninformative(fmt.Sprintf("the untuned parameters (depth %d, %d trees) on all %d training rows",
+		cmp.Or(opts.MaxDepth, 6), cmp.Or(opts.NumTrees, 200), len(d.TrainLabels))) {
+		return opts, rep, nil
+	}
 	c := rep.Candidates[rep.Chosen]
 	opts.MaxDepth, opts.MinChildWeight, opts.NumTrees, opts.EarlyStoppingRounds = c.MaxDepth, c.MinChildWeight, c.Trees, 0
 	rep.Refit = fmt.Sprintf("depth %d, min child weight %g and %d trees (the count early stopping kept, not scaled) fitted on all %d training rows",
@@ -363,6 +393,10 @@ func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts L
 		}
 	}
 	rep.choose()
+	if rep.uninformative(fmt.Sprintf("the untuned parameters (C %g, %d knots) on all %d training rows",
+		orDefault(opts.C, 1), opts.Knots, len(d.TrainLabels))) {
+		return opts, rep, nil
+	}
 	c := rep.Candidates[rep.Chosen]
 	opts.C, opts.Knots = c.C, c.Knots
 	rep.Refit = fmt.Sprintf("C %g with %d knots fitted on all %d training rows (knots placed on them)", c.C, c.Knots, len(d.TrainLabels))
@@ -417,6 +451,9 @@ func (r *TuningReport) parameters(params map[string]string) {
 	}
 	params["tune_candidates"] = strings.Join(grid, "; ")
 	params["tune_fold_roc_auc"] = strconv.FormatFloat(r.Candidates[r.Chosen].ROCAUC, 'f', 6, 64)
+	if r.Fallback != "" {
+		params["tune_fallback"] = r.Fallback
+	}
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -252,5 +253,53 @@ func TestUntunedTrainingRecordsNoTuning(t *testing.T) {
 	}
 	if _, ok := m.Metadata.Parameters["tuned"]; ok {
 		t.Errorf("untuned training recorded tuned=%q", m.Metadata.Parameters["tuned"])
+	}
+}
+
+// TestTuningFallsBackWhenTheFoldCannotChoose checks that when no candidate
+// ranks the inner fold better than MinFoldAUC, the given parameters are
+// fitted rather than the noise winner.
+func TestTuningFallsBackWhenTheFoldCannotChoose(t *testing.T) {
+	// The generated history's rows with the labels of the latest training
+	// rows (where the time fold lies) shuffled among themselves: no
+	// feature predicts them, so every candidate scores about 0.5 on the
+	// fold, while the earlier rows keep the signal the refit and the
+	// calibration need.
+	d := *history(t).data
+	d.TrainLabels = slices.Clone(d.TrainLabels)
+	times := slices.Sorted(slices.Values(d.TrainTimes))
+	cut := times[len(times)*7/10]
+	var late []int
+	for i, at := range d.TrainTimes {
+		if at >= cut {
+			late = append(late, i)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	r.Shuffle(len(late), func(i, j int) {
+		a, b := late[i], late[j]
+		d.TrainLabels[a], d.TrainLabels[b] = d.TrainLabels[b], d.TrainLabels[a]
+	})
+	m, rep, err := trainer.Train(t.Context(), &d, trainer.Config{
+		Family: model.FamilyGBDT, Seed: 1, GBDT: trainer.GBDTOptions{NumTrees: 30, MaxDepth: 2},
+		Tune: &trainer.TuneOptions{Depths: []int{3, 4}, MinChildWeights: []float64{1}, MaxTrees: 50, EarlyStoppingRounds: 5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tuning == nil || rep.Tuning.Fallback == "" {
+		t.Fatalf("tuning on shuffled labels did not fall back: %+v", rep.Tuning)
+	}
+	if best := rep.Tuning.Candidates[rep.Tuning.Chosen].ROCAUC; best >= trainer.MinFoldAUC {
+		t.Fatalf("the shuffled fold's best AUC %.4f is not below %.2f", best, trainer.MinFoldAUC)
+	}
+	if got := len(m.GBDT.Trees); got != 30 {
+		t.Errorf("fallback fitted %d trees, want the 30 given", got)
+	}
+	if got := m.Metadata.Parameters["max_depth"]; got != "2" {
+		t.Errorf("fallback fitted depth %q, want the 2 given", got)
+	}
+	if m.Metadata.Parameters["tune_fallback"] == "" {
+		t.Error("the artifact does not record the fallback")
 	}
 }

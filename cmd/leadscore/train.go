@@ -261,13 +261,18 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 
 // tuneChoice describes the chosen candidate of a tuning.
 func tuneChoice(tr *trainer.TuningReport) string {
+	if tr.Fallback != "" {
+		return tr.Fallback
+	}
 	c := tr.Candidates[tr.Chosen]
 	what := fmt.Sprintf("C %g", c.C)
+	if c.Knots > 0 {
+		what += fmt.Sprintf(", %d knots", c.Knots)
+	}
 	if c.MaxDepth > 0 {
 		what = fmt.Sprintf("depth %d, min child weight %g, %d trees", c.MaxDepth, c.MinChildWeight, c.Trees)
 	}
 	return fmt.Sprintf("%s (inner ROC AUC %.4f, best of %d)", what, c.ROCAUC, len(tr.Candidates))
 }
-
 
 var _ flag.Value = (*listFlag)(nil)
