@@ -11,6 +11,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,6 +44,15 @@ type Config struct {
 	// refit the choice on all of them; the fields it tunes in Logistic and
 	// GBDT are ignored. Points has nothing to tune and ignores it.
 	Tune *TuneOptions
+	// Refit, for logistic and gbdt, fits the family a second time, with
+	// the same (chosen) parameters, on the training and the held-out rows
+	// together, after the held-out rows have calibrated the first fit and
+	// measured it; the second fit keeps the first one's calibration, as
+	// scikit-learn's CalibratedClassifierCV(ensemble=False) does. The
+	// model then learns from the latest rows too, which matters when
+	// conversion patterns drift, at the price that the held-out figures
+	// describe the first fit. Points has nothing to refit and ignores it.
+	Refit bool
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
 }
@@ -84,6 +94,10 @@ type Report struct {
 	// Tuning says how the hyperparameters were chosen; nil when they were
 	// given.
 	Tuning *TuningReport `json:"tuning,omitempty"`
+	// Refit says the artifact's family was fitted again on the training
+	// and held-out rows (Config.Refit); Validation and Reliability then
+	// describe the first fit.
+	Refit bool `json:"refit,omitempty"`
 }
 
 // Train fits a model of cfg.Family to d: the family on the training rows,
@@ -119,6 +133,9 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	}
 	m := &model.Model{Family: cfg.Family, Spec: d.Spec}
 	params := map[string]string{}
+	// refit fits the family again on other rows with the parameters the
+	// first fit used (set in the family's case below).
+	var refit func(rows []float64, labels []bool) error
 	start := time.Now()
 	progress("fitting " + string(cfg.Family))
 	switch cfg.Family {
@@ -136,6 +153,15 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		m.Logistic = lin
+		refit = func(rows []float64, labels []bool) error {
+			lin, iters, err := fitLinear(ctx, features, rows, labels, opts)
+			if err != nil {
+				return err
+			}
+			m.Logistic = lin
+			params["iterations"] = strconv.Itoa(iters)
+			return nil
+		}
 		params["iterations"] = strconv.Itoa(iters)
 		params["C"] = strconv.FormatFloat(orDefault(opts.C, 1), 'g', -1, 64)
 		// Untuned plain fits record nothing new, so that their artifacts
@@ -177,6 +203,18 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		m.GBDT = g
+		refit = func(rows []float64, labels []bool) error {
+			// The tree count the first fit ended with (early stopping may
+			// have cut it) is kept.
+			o := opts
+			o.NumTrees, o.EarlyStoppingRounds = len(g.Trees), 0
+			g2, _, err := FitGBDT(ctx, rows, w, features, labels, nil, o)
+			if err != nil {
+				return err
+			}
+			m.GBDT = g2
+			return nil
+		}
 		params["num_trees"] = strconv.Itoa(len(g.Trees))
 		params["max_depth"] = strconv.Itoa(int(orDefault(float64(opts.MaxDepth), 6)))
 		params["learning_rate"] = strconv.FormatFloat(orDefault(opts.LearningRate, 0.1), 'g', -1, 64)
@@ -231,30 +269,11 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	}
 	rep.Timings["calibrate"] = time.Since(start)
 
-	// The grid's cut points come from the training population.
-	start = time.Now()
-	progress("placing the grid")
+	// Held-out metrics, with the calibrated model (the grid does not
+	// change a raw output or a probability).
 	if m.Grid == nil {
 		m.Grid = placeholderGrid()
 	}
-	// Explaining a tree ensemble costs milliseconds a row, and quartiles
-	// are as good from ten thousand rows as from millions, so the grid is
-	// fitted on an evenly spaced sample of the training population.
-	sample := gridSample(len(d.TrainLabels), maxGridRows)
-	n := len(sample)
-	fitSums, engSums, probs, raws := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	if err := scoreRows(ctx, m, d.TrainRows, w, sample, func(k int, sc *model.Scored) {
-		fitSums[k], engSums[k], probs[k], raws[k] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
-	}); err != nil {
-		return nil, nil, fmt.Errorf("train %s: %w", cfg.Family, err)
-	}
-	var err error
-	if m.Grid, err = model.FitGrid(fitSums, engSums, probs, raws, cfg.Grid); err != nil {
-		return nil, nil, err
-	}
-	rep.Timings["grid"] = time.Since(start)
-
-	// Held-out metrics, with the final model.
 	s, err := model.NewScorer(m)
 	if err != nil {
 		return nil, nil, err
@@ -281,6 +300,38 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			rep.Reliability = append(rep.Reliability, model.ReliabilityBin(b))
 		}
 	}
+	if cfg.Refit && refit != nil {
+		start = time.Now()
+		progress("refitting " + string(cfg.Family) + " on the training and held-out rows")
+		rows := append(slices.Clip(d.TrainRows), d.ValidRows...)
+		labels := append(slices.Clip(d.TrainLabels), d.ValidLabels...)
+		if err := refit(rows, labels); err != nil {
+			return nil, nil, fmt.Errorf("refit %s: %w", cfg.Family, err)
+		}
+		params["refit"] = fmt.Sprintf("fitted again on the %d training and %d held-out rows after calibrating; the validation metrics describe the first fit", len(d.TrainLabels), len(d.ValidLabels))
+		rep.Refit = true
+		rep.Timings["refit"] = time.Since(start)
+	}
+
+	// The grid's cut points come from the training population.
+	start = time.Now()
+	progress("placing the grid")
+	// Explaining a tree ensemble costs milliseconds a row, and quartiles
+	// are as good from ten thousand rows as from millions, so the grid is
+	// fitted on an evenly spaced sample of the training population.
+	sample := gridSample(len(d.TrainLabels), maxGridRows)
+	n := len(sample)
+	fitSums, engSums, probs, raws := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	if err := scoreRows(ctx, m, d.TrainRows, w, sample, func(k int, sc *model.Scored) {
+		fitSums[k], engSums[k], probs[k], raws[k] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
+	}); err != nil {
+		return nil, nil, fmt.Errorf("train %s: %w", cfg.Family, err)
+	}
+	if m.Grid, err = model.FitGrid(fitSums, engSums, probs, raws, cfg.Grid); err != nil {
+		return nil, nil, err
+	}
+	rep.Timings["grid"] = time.Since(start)
+
 	for k, v := range rep.Timings {
 		rep.Seconds[k] = v.Seconds()
 	}

@@ -60,6 +60,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
 		"(0: off; with --tune: the patience on the inner fold, default 50)")
 	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
+	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have calibrated and measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
 	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
 	registerModel := fs.String("register", "", "also register the artifact as the next version of this model in --store")
@@ -190,7 +191,11 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			tuneOpts.Cs = []float64{*c}
 		}
 	}
+	if *testTable != "" && given["refit"] && *refit {
+		return fail("--refit trains on the held-out rows, and the rows of --test-table are for judging only")
+	}
 	m, rep, err := trainer.Train(ctx, data, trainer.Config{
+		Refit:       *refit && *testTable == "",
 		Family:      fam,
 		Seed:        *seed,
 		Logistic:    trainer.LogisticOptions{C: *c},
@@ -252,6 +257,9 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "held-out ROC AUC %.4f, Brier %.4f, ECE %.4f, log loss %.4f\n",
 		rep.Validation["roc_auc"], rep.Validation["brier"], rep.Validation["ece"], rep.Validation["log_loss"])
+	if rep.Refit {
+		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
+	}
 	fmt.Fprintf(stdout, "wrote %s (sha256 %s) in %s\n", *out, artifact.SHA256(written), time.Since(started).Round(time.Millisecond))
 	if registered != nil {
 		fmt.Fprintf(stdout, "registered %s\n", registered.Ref().Name())
