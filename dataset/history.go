@@ -26,7 +26,7 @@ type History struct {
 	attrs    []attrColumn
 
 	// Events of lead i are [evStart[i], evStart[i+1]), oldest first, with
-	// duplicate ids removed (the earliest copy kept).
+	// duplicate ids removed (the first copy added kept).
 	evStart []int
 	evTime  []int64 // Unix seconds
 	evType  []uint16
@@ -203,8 +203,9 @@ func (b *HistoryBuilder) AddEvent(e leadscore.Event) error {
 		b.typeIdx[e.Type] = t
 		b.h.types = append(b.h.types, e.Type)
 	}
+	// The span observes only the events Build keeps, so a dropped re-sent
+	// copy cannot widen it.
 	at := e.OccurredAt.Unix()
-	b.observe(at)
 	b.evLead.append(lead)
 	b.evID.append(idHash(e.ID))
 	b.evTime.append(at)
@@ -268,9 +269,12 @@ func (b *HistoryBuilder) observe(t int64) {
 }
 
 // Build groups the events by lead, sorts them by time and removes
-// duplicate event ids, keeping each id's earliest copy so that a copy
-// recorded later can never change what was known before it. The builder
-// must not be used afterwards.
+// duplicate event ids, keeping each id's first copy in the order the
+// events were added: a copy recorded later (a re-sent event) never changes
+// what was recorded first, even when it claims an earlier time. The stores
+// import by the same rule, so a history read back from a store equals the
+// one read from the files it was imported from. The builder must not be
+// used afterwards.
 func (b *HistoryBuilder) Build() (*History, error) {
 	h := &b.h
 	n := len(h.ids)
@@ -302,7 +306,7 @@ func (b *HistoryBuilder) Build() (*History, error) {
 			if ia, ic := b.evID.at(a), b.evID.at(c); ia != ic {
 				return ia < ic
 			}
-			return b.evTime.at(a) < b.evTime.at(c)
+			return a < c // source order: the first copy is kept
 		})
 		from := len(kept)
 		for i, e := range seg {
@@ -325,6 +329,9 @@ func (b *HistoryBuilder) Build() (*History, error) {
 		newStart[l+1] = len(kept)
 	}
 	h.evStart = newStart
+	for _, e := range kept {
+		b.observe(b.evTime.at(int(e)))
+	}
 	// Each column is gathered into its final order and its blocks dropped
 	// before the next, so only one column exists twice at any moment.
 	h.evTime = b.evTime.gather(kept)

@@ -85,8 +85,8 @@ func TestBuildGroupsSortsAndDeduplicatesEvents(t *testing.T) {
 	add("e1", "b", day0.Add(days(1)))
 	add("e2", "a", day0.Add(days(2)))
 	add("e2", "a", day0.Add(days(2)))  // exact duplicate
-	add("e4", "a", day0.Add(days(40))) // a late copy of e4...
-	add("e4", "a", day0.Add(days(5)))  // ...whose earliest copy wins
+	add("e4", "a", day0.Add(days(40))) // the first copy of e4 wins...
+	add("e4", "a", day0.Add(days(5)))  // ...over a re-sent one claiming an earlier time
 	h, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestBuildGroupsSortsAndDeduplicatesEvents(t *testing.T) {
 	for _, e := range h.Events(0) {
 		got = append(got, e.OccurredAt.Format("01-02"))
 	}
-	if want := "01-03 01-04 01-06"; strings.Join(got, " ") != want {
+	if want := "01-03 01-04 02-10"; strings.Join(got, " ") != want {
 		t.Errorf("events of lead a: got %v, want %s", got, want)
 	}
 	if got := len(h.Events(1)); got != 1 {

@@ -2,10 +2,12 @@ package dataset_test
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,7 @@ func TestHistoryFromTheStoreEqualsHistoryFromFiles(t *testing.T) {
 		Events:   filepath.Join(dir, "events.csv"),
 		Outcomes: filepath.Join(dir, "outcomes.csv"),
 	}
+	resendEvents(t, files.Events, 200)
 	want, _, err := dataset.LoadHistory(ctx, files, dataset.ReadOptions{})
 	if err != nil {
 		t.Fatalf("load from files: %v", err)
@@ -86,6 +89,47 @@ func TestHistoryFromTheStoreEqualsHistoryFromFiles(t *testing.T) {
 			}
 			compareHistories(t, got, want)
 		})
+	}
+}
+
+// resendEvents appends to an events file copies of every 50th of its first
+// n*50 events, a minute earlier: re-sent events claiming another time.
+// The first copy must win, in the store as in the files.
+func resendEvents(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := slices.Index(rows[0], "occurred_at")
+	if at < 0 {
+		t.Fatalf("%s has no occurred_at column", path)
+	}
+	var resent [][]string
+	for i := 1; i < len(rows) && len(resent) < n; i += 50 {
+		when, err := time.Parse(time.RFC3339, rows[i][at])
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := slices.Clone(rows[i])
+		row[at] = when.Add(-time.Minute).Format(time.RFC3339)
+		resent = append(resent, row)
+	}
+	out, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(out)
+	if err := w.WriteAll(resent); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
