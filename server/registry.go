@@ -287,35 +287,37 @@ func (s *modelRegistryService) GetModelVersionArtifact(ctx context.Context, req 
 }
 
 func (s *modelRegistryService) ArchiveModelVersion(ctx context.Context, req *leadscorev1.ArchiveModelVersionRequest) (*leadscorev1.ArchiveModelVersionResponse, error) {
-	if _, err := actorOf(ctx); err != nil {
-		return nil, err
-	}
-	ref, err := leadscore.ParseVersionName("name", req.GetName())
-	if err != nil {
-		return nil, err
-	}
 	// The store refuses, in the same transaction as the change, to archive
 	// a version an alias points at (FAILED_PRECONDITION naming the alias).
-	v, err := s.reg.SetVersionState(ctx, ref, leadscore.VersionArchived)
+	v, err := s.setState(ctx, req.GetName(), leadscore.VersionArchived)
 	if err != nil {
 		return nil, err
 	}
-	return &leadscorev1.ArchiveModelVersionResponse{ModelVersion: versionProto(v)}, nil
+	return &leadscorev1.ArchiveModelVersionResponse{ModelVersion: v}, nil
 }
 
 func (s *modelRegistryService) UnarchiveModelVersion(ctx context.Context, req *leadscorev1.UnarchiveModelVersionRequest) (*leadscorev1.UnarchiveModelVersionResponse, error) {
+	v, err := s.setState(ctx, req.GetName(), leadscore.VersionActive)
+	if err != nil {
+		return nil, err
+	}
+	return &leadscorev1.UnarchiveModelVersionResponse{ModelVersion: v}, nil
+}
+
+// setState archives or unarchives the version a request names.
+func (s *modelRegistryService) setState(ctx context.Context, name string, state leadscore.VersionState) (*leadscorev1.ModelVersion, error) {
 	if _, err := actorOf(ctx); err != nil {
 		return nil, err
 	}
-	ref, err := leadscore.ParseVersionName("name", req.GetName())
+	ref, err := leadscore.ParseVersionName("name", name)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.reg.SetVersionState(ctx, ref, leadscore.VersionActive)
+	v, err := s.reg.SetVersionState(ctx, ref, state)
 	if err != nil {
 		return nil, err
 	}
-	return &leadscorev1.UnarchiveModelVersionResponse{ModelVersion: versionProto(v)}, nil
+	return versionProto(v), nil
 }
 
 func (s *modelRegistryService) DeleteModelVersion(ctx context.Context, req *leadscorev1.DeleteModelVersionRequest) (*leadscorev1.DeleteModelVersionResponse, error) {
