@@ -104,7 +104,7 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 	// store when it exists, to find a champion or a stored policy; a
 	// registry reference needs it.
 	var reg *registry.Registry
-	if !ref.IsFile() || *champion != "" && *champion != "none" || req.Data.Store || storedPolicy(*gate) || *baseline != "" && *baseline != "none" {
+	if !ref.IsFile() || inRegistry(*champion) || inRegistry(*baseline) || req.Data.Store || storedPolicy(*gate) {
 		r, st, err := openRegistry(ctx, *store, true, stderr)
 		if err != nil {
 			return fail(err)
@@ -159,6 +159,16 @@ func refusalExitCode(stderr io.Writer, cmd string, err error) int {
 		return exitError
 	}
 	return code
+}
+
+// inRegistry reports whether a --champion or --baseline value is a registry
+// reference (and so needs the store) rather than a file, empty or "none".
+func inRegistry(s string) bool {
+	if s == "" || s == "none" {
+		return false
+	}
+	ref, err := registry.ParseReference("model", s)
+	return err != nil || !ref.IsFile() // a malformed reference is reported by the registry
 }
 
 // storedPolicy reports whether a --gate value names a stored policy rather
