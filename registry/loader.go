@@ -63,16 +63,6 @@ func (l *Loader) Current(ref leadscore.AliasRef) *Loaded {
 	return slot.Load()
 }
 
-// All returns the loaded target of every alias the loader follows, nil
-// where none is loaded, in the order the loader was given.
-func (l *Loader) All() []*Loaded {
-	out := make([]*Loaded, len(l.aliases))
-	for i, a := range l.aliases {
-		out[i] = l.slots[a].Load()
-	}
-	return out
-}
-
 // Run subscribes to alias notices, loads every alias, and then follows
 // moves until ctx ends. It returns nil when ctx ends, or the error that
 // stopped it from subscribing.

@@ -61,18 +61,6 @@ func ParseReference(field, s string) (Reference, error) {
 // IsFile reports whether the reference is an artifact file.
 func (r Reference) IsFile() bool { return r.File != "" }
 
-// String returns the reference as it would be written.
-func (r Reference) String() string {
-	switch {
-	case r.File != "":
-		return r.File
-	case r.Alias.Model != "":
-		return r.Alias.Model + "@" + r.Alias.Alias
-	default:
-		return r.Version.Name()
-	}
-}
-
 // Resolve returns the version a registry reference points at now.
 func (r *Registry) Resolve(ctx context.Context, ref Reference) (leadscore.VersionRef, error) {
 	switch {

@@ -46,11 +46,6 @@ type Options struct {
 	// registry and evaluation services serve it, and their reads go to
 	// its store (Registry.Store). Required.
 	Registry *registry.Registry
-	// Loader keeps the versions this process serves loaded. It may be nil
-	// (a server that scores nothing); the scoring service reads from it.
-	// The caller runs and stops it: its life is the process's, not the
-	// gRPC server's.
-	Loader *registry.Loader
 	// DataDir is the directory evaluation jobs may read history files and
 	// flat tables from; requests name paths relative to it. Empty means
 	// jobs may read only the store's own history.
@@ -70,7 +65,6 @@ type Options struct {
 type Server struct {
 	logger *slog.Logger
 	store  leadscore.Store
-	loader *registry.Loader
 	grpc   *grpc.Server
 	health *healthService
 	jobs   *jobRunner
@@ -130,7 +124,6 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		logger:        opts.Logger,
 		store:         opts.Store,
-		loader:        opts.Loader,
 		health:        newHealthService(),
 		checkInterval: opts.StoreCheckInterval,
 		jobs:          newJobRunner(regStore, opts.Registry, planner, opts.Logger, opts.MaxJobs, opts.JobHeartbeat),

@@ -214,7 +214,6 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		TracerProvider: tel.TracerProvider(),
 		MeterProvider:  tel.MeterProvider(),
 		Registry:       reg,
-		Loader:         loader,
 		DataDir:        dataDirFor(cfg),
 		MaxJobs:        cfg.maxJobs,
 	})
