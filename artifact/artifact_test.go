@@ -68,6 +68,7 @@ func TestRoundTripHandBuilt(t *testing.T) {
 	}{
 		{"logistic", tinyModel(model.FamilyLogistic)},
 		{"logistic hinges", tinyHingedModel()},
+		{"logistic pairs", tinyPairedModel()},
 		{"gbdt", tinyModel(model.FamilyGBDT)},
 		{"points", tinyModel(model.FamilyPoints)},
 	} {
@@ -347,6 +348,57 @@ func TestUnmarshalRefusesBadHinges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			pb := decodePayload(t, mustMarshal(t, tinyHingedModel()))
+			tc.edit(pb.GetLogistic().Encoding)
+			m, err := artifact.Unmarshal(encodeMessage(t, pb))
+			assertInvalid(t, m, err, tc.field, tc.msg)
+		})
+	}
+}
+
+// TestUnmarshalRefusesBadPairs edits the pairs of the tiny logistic model
+// with pairs (plan×2, 1×7, 3×5; the plan has 2 categories and "other",
+// features 1 to 6 are numeric and 7 to 9 boolean).
+func TestUnmarshalRefusesBadPairs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		edit  func(e *artifactv1.LinearEncoding)
+		field string
+		msg   string
+	}{
+		{"no first side", func(e *artifactv1.LinearEncoding) { e.Pairs[0].A = nil }, "logistic.encoding.pairs[0].a", "required"},
+		{"no second side", func(e *artifactv1.LinearEncoding) { e.Pairs[2].B = nil }, "logistic.encoding.pairs[2].b", "required"},
+		{"a feature beyond the spec", func(e *artifactv1.LinearEncoding) { e.Pairs[2].B.Feature = 10 }, "logistic.encoding.pairs[2].b.feature", "from 0 to 9"},
+		{"a huge feature", func(e *artifactv1.LinearEncoding) { e.Pairs[2].B.Feature = 1 << 62 }, "logistic.encoding.pairs[2].b.feature", "from 0 to 9"},
+		{"the features the wrong way round", func(e *artifactv1.LinearEncoding) {
+			e.Pairs[2].A, e.Pairs[2].B = e.Pairs[2].B, e.Pairs[2].A
+		}, "logistic.encoding.pairs[2].b.feature", "above the first"},
+		{"pairs out of order", func(e *artifactv1.LinearEncoding) { e.Pairs[0], e.Pairs[1] = e.Pairs[1], e.Pairs[0] }, "logistic.encoding.pairs[1]", "ordered"},
+		{"no cells", func(e *artifactv1.LinearEncoding) { e.Pairs[1].Cells = nil }, "logistic.encoding.pairs[1].cells", "at least one"},
+		{"a cell beyond the grid", func(e *artifactv1.LinearEncoding) { e.Pairs[1].Cells[3] = 9 }, "logistic.encoding.pairs[1].cells[3]", "from 0 to 8"},
+		{"a repeated cell", func(e *artifactv1.LinearEncoding) { e.Pairs[0].Cells[2] = e.Pairs[0].Cells[1] }, "logistic.encoding.pairs[0].cells[2]", "ascend"},
+		{"a level beyond the bins", func(e *artifactv1.LinearEncoding) { e.Pairs[0].A.Levels[2] = 2 }, "logistic.encoding.pairs[0].a.levels[2]", "from 0 to 1"},
+		{"a level too few", func(e *artifactv1.LinearEncoding) { e.Pairs[0].A.Levels = e.Pairs[0].A.Levels[:2] }, "logistic.encoding.pairs[0].a.levels", "\"other\""},
+		{"descending cuts", func(e *artifactv1.LinearEncoding) { e.Pairs[0].B.Cuts = []float64{4, 1} }, "logistic.encoding.pairs[0].b.cuts[1]", "ascend"},
+		{"an infinite cut", func(e *artifactv1.LinearEncoding) { e.Pairs[2].A.Cuts[0] = math.Inf(1) }, "logistic.encoding.pairs[2].a.cuts[0]", "finite"},
+		{"bins that miscount the cuts", func(e *artifactv1.LinearEncoding) { e.Pairs[2].A.Bins = 3 }, "logistic.encoding.pairs[2].a.bins", "one more than the cuts"},
+		{"a three-valued boolean", func(e *artifactv1.LinearEncoding) { e.Pairs[1].B.Bins = 3 }, "logistic.encoding.pairs[1].b.bins", "2 for a boolean"},
+		{"a pair the weights lack", func(e *artifactv1.LinearEncoding) {
+			e.Pairs = append(e.Pairs, &artifactv1.LinearPair{
+				A:     &artifactv1.LinearPairSide{Feature: 4, Cuts: []float64{1}, Bins: 2},
+				B:     &artifactv1.LinearPairSide{Feature: 8, Bins: 2},
+				Cells: []int64{0},
+			})
+		}, "logistic.weights", "design columns"},
+		{"65 pairs", func(e *artifactv1.LinearEncoding) {
+			for len(e.Pairs) <= model.MaxPairs {
+				e.Pairs = append(e.Pairs, e.Pairs[0])
+			}
+		}, "logistic.encoding.pairs", "at most 64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pb := decodePayload(t, mustMarshal(t, tinyPairedModel()))
 			tc.edit(pb.GetLogistic().Encoding)
 			m, err := artifact.Unmarshal(encodeMessage(t, pb))
 			assertInvalid(t, m, err, tc.field, tc.msg)

@@ -325,9 +325,69 @@ func linearToProto(l *model.Linear) (*artifactv1.LogisticParameters, error) {
 				}
 			}
 		}
+		for _, p := range e.Pairs {
+			enc.Pairs = append(enc.Pairs, &artifactv1.LinearPair{
+				A:     pairSideToProto(p.A),
+				B:     pairSideToProto(p.B),
+				Cells: intsToProto(p.Cells),
+			})
+		}
 		pb.Encoding = enc
 	}
 	return pb, nil
+}
+
+func pairSideToProto(s model.PairSide) *artifactv1.LinearPairSide {
+	return &artifactv1.LinearPairSide{
+		Feature: int64(s.Feature),
+		Cuts:    s.Cuts,
+		Levels:  intsToProto(s.Levels),
+		Bins:    int64(s.Bins),
+	}
+}
+
+// pairsFromProto reads the pairs; model.Validate checks their values.
+func pairsFromProto(pe *artifactv1.LinearEncoding) ([]model.Pair, error) {
+	pbs := pe.GetPairs()
+	if len(pbs) == 0 {
+		return nil, nil
+	}
+	if len(pbs) > model.MaxPairs {
+		return nil, leadscore.InvalidField("logistic.encoding.pairs", len(pbs), fmt.Sprintf("must hold at most %d pairs", model.MaxPairs))
+	}
+	pairs := make([]model.Pair, len(pbs))
+	for i, pb := range pbs {
+		field := fmt.Sprintf("logistic.encoding.pairs[%d]", i)
+		var err error
+		if pairs[i].A, err = pairSideFromProto(field+".a", pb.GetA()); err != nil {
+			return nil, err
+		}
+		if pairs[i].B, err = pairSideFromProto(field+".b", pb.GetB()); err != nil {
+			return nil, err
+		}
+		if pairs[i].Cells, err = intsFromProto(field+".cells", pb.GetCells()); err != nil {
+			return nil, err
+		}
+	}
+	return pairs, nil
+}
+
+func pairSideFromProto(field string, pb *artifactv1.LinearPairSide) (model.PairSide, error) {
+	if pb == nil {
+		return model.PairSide{}, leadscore.InvalidField(field, "", "is required")
+	}
+	s := model.PairSide{Cuts: slices.Clone(pb.GetCuts())}
+	var err error
+	if s.Feature, err = toInt(field+".feature", pb.GetFeature()); err != nil {
+		return s, err
+	}
+	if s.Bins, err = toInt(field+".bins", pb.GetBins()); err != nil {
+		return s, err
+	}
+	if s.Levels, err = intsFromProto(field+".levels", pb.GetLevels()); err != nil {
+		return s, err
+	}
+	return s, nil
 }
 
 // hingesFromProto regroups the flat hinge fields by feature. Their values
@@ -412,6 +472,9 @@ func linearFromProto(pb *artifactv1.LogisticParameters) (*model.Linear, error) {
 		return nil, err
 	}
 	if e.Hinges, err = hingesFromProto(pe); err != nil {
+		return nil, err
+	}
+	if e.Pairs, err = pairsFromProto(pe); err != nil {
 		return nil, err
 	}
 	return &model.Linear{

@@ -19,7 +19,10 @@ import (
 // whatever it accepts must score without failing and marshal back to a
 // file that loads to the same bytes.
 //
-//	go test ./artifact -run '^$' -fuzz FuzzUnmarshal -fuzztime 60s
+//	go test ./artifact -run '^$' -fuzz FuzzUnmarshal -fuzztime 3m -fuzzminimizetime 3s
+//
+// (without -fuzzminimizetime each newly interesting input is minimised for
+// up to a minute, during which the exec count seems to stand still)
 func FuzzUnmarshal(f *testing.F) {
 	for _, fam := range []model.Family{model.FamilyLogistic, model.FamilyGBDT, model.FamilyPoints} {
 		m := tinyModel(fam)
@@ -31,6 +34,7 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(mustMarshal(f, iso)[artifact.HeaderSize:])
 	}
 	f.Add(mustMarshal(f, tinyHingedModel())[artifact.HeaderSize:])
+	f.Add(mustMarshal(f, tinyPairedModel())[artifact.HeaderSize:])
 	golden, _ := filepath.Glob(filepath.Join("testdata", "*.lsm"))
 	for _, path := range golden {
 		if data, err := os.ReadFile(path); err == nil {

@@ -16,8 +16,9 @@ var update = flag.Bool("update", false, "rewrite the golden artifacts in testdat
 
 // TestGolden pins the file format. Each testdata/tiny_<family>.lsm is the
 // hand-built tiny model of that family (tinyModel in helpers_test.go) as
-// Marshal encodes it, and tiny_logistic_hinges.lsm the tiny logistic model
-// with hinges (tinyHingedModel); the files were produced by
+// Marshal encodes it, tiny_logistic_hinges.lsm the tiny logistic model
+// with hinges (tinyHingedModel) and tiny_logistic_pairs.lsm the one with
+// hinges and pairs (tinyPairedModel); the files were produced by
 //
 //	go test ./artifact -run TestGolden -update
 //
@@ -34,6 +35,8 @@ func TestGolden(t *testing.T) {
 		{"points", tinyModel(model.FamilyPoints)},
 		// Added with hinges; the three above did not change with them.
 		{"logistic_hinges", tinyHingedModel()},
+		// Added with pairs; the four above did not change with them.
+		{"logistic_pairs", tinyPairedModel()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.m

@@ -402,6 +402,47 @@ func tinyHingedLinear(spec *model.FeatureSpec) *model.Linear {
 	return l
 }
 
+// tinyPairedModel is the tiny logistic model with hinges and three pairs:
+// the plan (categorical, 2 categories and "other") with feature 2
+// (numeric, cut at 1 and 4), feature 1 (numeric, cut at 0.5) with feature
+// 7 (boolean), and features 3 and 5 (numeric, one cut each), each keeping
+// some of its cells.
+func tinyPairedModel() *model.Model {
+	m := tinyHingedModel()
+	m.Logistic = tinyPairedLinear(m.Spec)
+	m.Metadata.Parameters["interactions"] = "3"
+	m.Metadata.Parameters["pairs"] = "plan×2, 1×7, 3×5"
+	return m
+}
+
+func tinyPairedLinear(spec *model.FeatureSpec) *model.Linear {
+	l := tinyHingedLinear(spec)
+	pairs := []model.Pair{
+		{
+			A:     model.PairSide{Feature: 0, Levels: []int{0, 1, 1}, Bins: 2},
+			B:     model.PairSide{Feature: 2, Cuts: []float64{1, 4}, Bins: 3},
+			Cells: []int{0, 2, 3, 5, 7, 9},
+		},
+		{
+			A:     model.PairSide{Feature: 1, Cuts: []float64{0.5}, Bins: 2},
+			B:     model.PairSide{Feature: 7, Bins: 2},
+			Cells: []int{1, 3, 4, 8},
+		},
+		{
+			A:     model.PairSide{Feature: 3, Cuts: []float64{2}, Bins: 2},
+			B:     model.PairSide{Feature: 5, Cuts: []float64{0}, Bins: 2},
+			Cells: []int{4},
+		},
+	}
+	e := l.Encoding.WithPairs(pairs)
+	for i := len(l.Weights); i < e.Width; i++ {
+		l.Weights = append(l.Weights, float64(i%7)*0.125-0.375)
+		l.Means = append(l.Means, float64(i%4)*0.05)
+	}
+	l.Encoding = e
+	return l
+}
+
 // tinyGBDT builds two trees over rows of width features: a numeric split
 // on the lead's age whose right branch splits the plan categorically, and
 // a split on the page views whose missing values go right.

@@ -34,6 +34,10 @@ type LinearEncoding struct {
 	// linear encoding), otherwise one list per feature, empty for every
 	// feature but the numeric ones given knots.
 	Hinges [][]Hinge `json:"hinges,omitempty"`
+	// Pairs are interactions of two features (see pairs.go), whose
+	// one-hot cell columns follow every feature's columns; nil for an
+	// additive encoding.
+	Pairs []Pair `json:"pairs,omitempty"`
 	// Width is the length of the design vector.
 	Width int `json:"width"`
 }
@@ -54,10 +58,6 @@ type Hinge struct {
 // MaxKnots is the most hinges a feature can have: 15 knots make 16
 // segments, which a compiled model searches in four branch-free steps.
 const MaxKnots = 15
-
-// hingeTable.segment's four steps are written for exactly 15 knots; this
-// stops the build if MaxKnots changes without them.
-const _ = uint(MaxKnots-15) + uint(15-MaxKnots)
 
 // LinearEncodingOptions configure FitLinearEncodingWith.
 type LinearEncodingOptions struct {
@@ -228,6 +228,9 @@ func (e *LinearEncoding) Encode(row, out []float64) {
 			out[off+e.columns(j)-1] = 1
 		}
 	}
+	if e.Pairs != nil {
+		e.encodePairs(row, out)
+	}
 }
 
 // hinges returns feature j's hinges, none when the encoding has none.
@@ -326,6 +329,12 @@ func (l *Linear) Validate(width int) error {
 		}
 		col += e.columns(j)
 	}
+	if err := e.validatePairs(width); err != nil {
+		return err
+	}
+	for _, p := range e.Pairs {
+		col += len(p.Cells)
+	}
 	if e.Width != col || len(l.Weights) != col || len(l.Means) != col {
 		return leadscore.InvalidField("logistic.weights", len(l.Weights), fmt.Sprintf("must have %d design columns", col))
 	}
@@ -355,6 +364,7 @@ type CompiledLinear struct {
 	weights []float64
 	feats   []linearFeature
 	hinged  []hingeTable
+	pairs   []compiledPair
 }
 
 type linearFeature struct {
@@ -369,18 +379,8 @@ type linearFeature struct {
 // MaxKnots with +Inf, and the a and k of the segment above each number of
 // knots (the padding's never reached).
 type hingeTable struct {
-	knots [MaxKnots]float64
+	knots cutTable
 	a, k  [MaxKnots + 1]float64
-}
-
-// segment returns the number of knots below x, in four steps free of
-// branches: with values spread over the segments, a search's branches
-// mispredict and cost several times as much.
-func (h *hingeTable) segment(x float64) int {
-	s := b2i(x > h.knots[7]) << 3
-	s += b2i(x > h.knots[s+3]) << 2
-	s += b2i(x > h.knots[s+1]) << 1
-	return s + b2i(x > h.knots[s])
 }
 
 // b2i is 1 for true and 0 for false, which the compiler sets without a
@@ -416,6 +416,9 @@ func (l *Linear) Compile() *CompiledLinear {
 		}
 		c.feats[j] = f
 	}
+	if e.Pairs != nil {
+		c.pairs = l.compilePairs()
+	}
 	return c
 }
 
@@ -425,18 +428,18 @@ func (l *Linear) Compile() *CompiledLinear {
 // its slope and the offset that keeps the function continuous there.
 func compileHinges(hs []Hinge, weights []float64, a, k float64) hingeTable {
 	var t hingeTable
+	knots := make([]float64, len(hs))
 	for i, h := range hs {
 		k -= weights[i] * h.Mean / h.Scale
+		knots[i] = h.Knot
 	}
+	t.knots = newCutTable(knots)
 	t.a[0], t.k[0] = a, k
 	for i := range MaxKnots {
 		if i < len(hs) {
 			h, w := hs[i], weights[i]
 			a += w / h.Scale
 			k -= w * h.Knot / h.Scale
-			t.knots[i] = h.Knot
-		} else {
-			t.knots[i] = math.Inf(1)
 		}
 		t.a[i+1], t.k[i+1] = a, k
 	}
@@ -459,7 +462,7 @@ func (c *CompiledLinear) Raw(row []float64) float64 {
 			z += f.a * x
 		case 3:
 			h := &c.hinged[f.cats]
-			s := h.segment(x)
+			s := h.knots.below(x)
 			z += h.a[s]*x + h.k[s]
 		default:
 			// Out-of-range codes (and values too large for int32) are
@@ -470,6 +473,9 @@ func (c *CompiledLinear) Raw(row []float64) float64 {
 			}
 			z += c.weights[f.off+cat]
 		}
+	}
+	for i := range c.pairs {
+		z += c.pairs[i].raw(row)
 	}
 	return z
 }
@@ -490,6 +496,16 @@ func (l *Linear) contributions(row, design, out []float64) float64 {
 			c += l.Weights[i] * (design[i] - l.Means[i])
 		}
 		out[j] = c
+	}
+	// A pair column's contribution is shared equally by its two features.
+	col := l.Encoding.pairOffset()
+	for _, p := range l.Encoding.Pairs {
+		for range p.Cells {
+			half := l.Weights[col] * (design[col] - l.Means[col]) / 2
+			out[p.A.Feature] += half
+			out[p.B.Feature] += half
+			col++
+		}
 	}
 	return base
 }

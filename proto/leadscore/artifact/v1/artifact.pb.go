@@ -759,7 +759,13 @@ type LinearEncoding struct {
 	HingeMeans []float64 `protobuf:"fixed64,10,rep,packed,name=hinge_means,json=hingeMeans,proto3" json:"hinge_means,omitempty"`
 	// The positive scale each hinge is divided by after its mean is
 	// subtracted, in the order of hinge_knots: finite.
-	HingeScales   []float64 `protobuf:"fixed64,11,rep,packed,name=hinge_scales,json=hingeScales,proto3" json:"hinge_scales,omitempty"`
+	HingeScales []float64 `protobuf:"fixed64,11,rep,packed,name=hinge_scales,json=hingeScales,proto3" json:"hinge_scales,omitempty"`
+	// Interactions of two features, ordered by their first feature, then
+	// their second, with no pair twice. Their one-hot cell columns follow
+	// every feature's columns, pair after pair, and width counts them. Empty
+	// in an additive encoding, such as every encoding written before pairs
+	// existed. At most 64.
+	Pairs         []*LinearPair `protobuf:"bytes,12,rep,name=pairs,proto3" json:"pairs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,6 +877,163 @@ func (x *LinearEncoding) GetHingeScales() []float64 {
 	return nil
 }
 
+func (x *LinearEncoding) GetPairs() []*LinearPair {
+	if x != nil {
+		return x.Pairs
+	}
+	return nil
+}
+
+// LinearPair gives the combinations of two features' values their own
+// design columns: each feature is cut into bins, a missing value taking
+// the bin after the others, and a row's cell in the grid of the two
+// features' bins is cell = bin_a * (b.bins + 1) + bin_b. The cells that
+// enough training rows fell into have a one-hot column each; a row in any
+// other cell sets none of the pair's columns. An explanation shares a
+// pair column's contribution equally between the two features.
+type LinearPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first feature's binning; its feature index is below b's.
+	A *LinearPairSide `protobuf:"bytes,1,opt,name=a,proto3" json:"a,omitempty"`
+	// The second feature's binning.
+	B *LinearPairSide `protobuf:"bytes,2,opt,name=b,proto3" json:"b,omitempty"`
+	// The cells that have a design column, strictly ascending, in column
+	// order: at least one, each below (a.bins + 1) * (b.bins + 1).
+	Cells         []int64 `protobuf:"varint,3,rep,packed,name=cells,proto3" json:"cells,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinearPair) Reset() {
+	*x = LinearPair{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinearPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinearPair) ProtoMessage() {}
+
+func (x *LinearPair) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinearPair.ProtoReflect.Descriptor instead.
+func (*LinearPair) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LinearPair) GetA() *LinearPairSide {
+	if x != nil {
+		return x.A
+	}
+	return nil
+}
+
+func (x *LinearPair) GetB() *LinearPairSide {
+	if x != nil {
+		return x.B
+	}
+	return nil
+}
+
+func (x *LinearPair) GetCells() []int64 {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+// LinearPairSide says how one feature of a LinearPair is binned.
+type LinearPairSide struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index in the spec's row order.
+	Feature int64 `protobuf:"varint,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// A numeric feature's bin edges, finite and strictly ascending, at most
+	// 15: a present value x falls in bin k, the number of cuts below x.
+	// Empty for other kinds.
+	Cuts []float64 `protobuf:"fixed64,2,rep,packed,name=cuts,proto3" json:"cuts,omitempty"`
+	// A categorical feature's bin for each category index, "other" (the
+	// last) included: one per category plus one, each below bins. Empty for
+	// other kinds.
+	Levels []int64 `protobuf:"varint,3,rep,packed,name=levels,proto3" json:"levels,omitempty"`
+	// The number of bins of present values, from 1 to 16: one more than the
+	// cuts of a numeric feature, 2 for a boolean one (false, then true).
+	// Missing values fall in bin number bins.
+	Bins          int64 `protobuf:"varint,4,opt,name=bins,proto3" json:"bins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinearPairSide) Reset() {
+	*x = LinearPairSide{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinearPairSide) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinearPairSide) ProtoMessage() {}
+
+func (x *LinearPairSide) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinearPairSide.ProtoReflect.Descriptor instead.
+func (*LinearPairSide) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LinearPairSide) GetFeature() int64 {
+	if x != nil {
+		return x.Feature
+	}
+	return 0
+}
+
+func (x *LinearPairSide) GetCuts() []float64 {
+	if x != nil {
+		return x.Cuts
+	}
+	return nil
+}
+
+func (x *LinearPairSide) GetLevels() []int64 {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
+
+func (x *LinearPairSide) GetBins() int64 {
+	if x != nil {
+		return x.Bins
+	}
+	return 0
+}
+
 // GbdtParameters are an ensemble of binary regression trees whose leaf
 // values, summed with the base score, are the log-odds of conversion. The
 // trees' nodes are stored in one flat array, held as parallel packed
@@ -898,7 +1061,7 @@ type GbdtParameters struct {
 
 func (x *GbdtParameters) Reset() {
 	*x = GbdtParameters{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[6]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1073,7 @@ func (x *GbdtParameters) String() string {
 func (*GbdtParameters) ProtoMessage() {}
 
 func (x *GbdtParameters) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[6]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1086,7 @@ func (x *GbdtParameters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GbdtParameters.ProtoReflect.Descriptor instead.
 func (*GbdtParameters) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{6}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GbdtParameters) GetNumFeatures() int64 {
@@ -1000,7 +1163,7 @@ type GbdtNodes struct {
 
 func (x *GbdtNodes) Reset() {
 	*x = GbdtNodes{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[7]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1175,7 @@ func (x *GbdtNodes) String() string {
 func (*GbdtNodes) ProtoMessage() {}
 
 func (x *GbdtNodes) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[7]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1188,7 @@ func (x *GbdtNodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GbdtNodes.ProtoReflect.Descriptor instead.
 func (*GbdtNodes) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{7}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GbdtNodes) GetFeature() []int32 {
@@ -1104,7 +1267,7 @@ type CategorySet struct {
 
 func (x *CategorySet) Reset() {
 	*x = CategorySet{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[8]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1279,7 @@ func (x *CategorySet) String() string {
 func (*CategorySet) ProtoMessage() {}
 
 func (x *CategorySet) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[8]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1292,7 @@ func (x *CategorySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategorySet.ProtoReflect.Descriptor instead.
 func (*CategorySet) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{8}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CategorySet) GetWords() []uint64 {
@@ -1157,7 +1320,7 @@ type PointsParameters struct {
 
 func (x *PointsParameters) Reset() {
 	*x = PointsParameters{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1332,7 @@ func (x *PointsParameters) String() string {
 func (*PointsParameters) ProtoMessage() {}
 
 func (x *PointsParameters) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1345,7 @@ func (x *PointsParameters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsParameters.ProtoReflect.Descriptor instead.
 func (*PointsParameters) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{9}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PointsParameters) GetRules() []*PointsRule {
@@ -1242,7 +1405,7 @@ type PointsRule struct {
 
 func (x *PointsRule) Reset() {
 	*x = PointsRule{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1417,7 @@ func (x *PointsRule) String() string {
 func (*PointsRule) ProtoMessage() {}
 
 func (x *PointsRule) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1430,7 @@ func (x *PointsRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsRule.ProtoReflect.Descriptor instead.
 func (*PointsRule) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{10}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PointsRule) GetName() string {
@@ -1387,7 +1550,7 @@ type PointsTerm struct {
 
 func (x *PointsTerm) Reset() {
 	*x = PointsTerm{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1562,7 @@ func (x *PointsTerm) String() string {
 func (*PointsTerm) ProtoMessage() {}
 
 func (x *PointsTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1575,7 @@ func (x *PointsTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsTerm.ProtoReflect.Descriptor instead.
 func (*PointsTerm) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{11}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PointsTerm) GetRule() int64 {
@@ -1509,7 +1672,7 @@ type Calibration struct {
 
 func (x *Calibration) Reset() {
 	*x = Calibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1684,7 @@ func (x *Calibration) String() string {
 func (*Calibration) ProtoMessage() {}
 
 func (x *Calibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1697,7 @@ func (x *Calibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Calibration.ProtoReflect.Descriptor instead.
 func (*Calibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{12}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Calibration) GetMethod() isCalibration_Method {
@@ -1595,7 +1758,7 @@ type PlattCalibration struct {
 
 func (x *PlattCalibration) Reset() {
 	*x = PlattCalibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1770,7 @@ func (x *PlattCalibration) String() string {
 func (*PlattCalibration) ProtoMessage() {}
 
 func (x *PlattCalibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1783,7 @@ func (x *PlattCalibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlattCalibration.ProtoReflect.Descriptor instead.
 func (*PlattCalibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{13}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PlattCalibration) GetA() float64 {
@@ -1651,7 +1814,7 @@ type IsotonicCalibration struct {
 
 func (x *IsotonicCalibration) Reset() {
 	*x = IsotonicCalibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1826,7 @@ func (x *IsotonicCalibration) String() string {
 func (*IsotonicCalibration) ProtoMessage() {}
 
 func (x *IsotonicCalibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1839,7 @@ func (x *IsotonicCalibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsotonicCalibration.ProtoReflect.Descriptor instead.
 func (*IsotonicCalibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{14}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IsotonicCalibration) GetX() []float64 {
@@ -1720,7 +1883,7 @@ type Grid struct {
 
 func (x *Grid) Reset() {
 	*x = Grid{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1895,7 @@ func (x *Grid) String() string {
 func (*Grid) ProtoMessage() {}
 
 func (x *Grid) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1908,7 @@ func (x *Grid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grid.ProtoReflect.Descriptor instead.
 func (*Grid) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{15}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Grid) GetFitCuts() []float64 {
@@ -1818,7 +1981,7 @@ type Metadata struct {
 
 func (x *Metadata) Reset() {
 	*x = Metadata{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1993,7 @@ func (x *Metadata) String() string {
 func (*Metadata) ProtoMessage() {}
 
 func (x *Metadata) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2006,7 @@ func (x *Metadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
 func (*Metadata) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{16}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Metadata) GetTrainerVersion() string {
@@ -1930,7 +2093,7 @@ type ReliabilityBin struct {
 
 func (x *ReliabilityBin) Reset() {
 	*x = ReliabilityBin{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2105,7 @@ func (x *ReliabilityBin) String() string {
 func (*ReliabilityBin) ProtoMessage() {}
 
 func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2118,7 @@ func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReliabilityBin.ProtoReflect.Descriptor instead.
 func (*ReliabilityBin) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{17}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReliabilityBin) GetLower() float64 {
@@ -2037,7 +2200,7 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\bencoding\x18\x01 \x01(\v2%.leadscore.artifact.v1.LinearEncodingR\bencoding\x12\x18\n" +
 	"\aweights\x18\x02 \x03(\x01R\aweights\x12\x1c\n" +
 	"\tintercept\x18\x03 \x01(\x01R\tintercept\x12\x14\n" +
-	"\x05means\x18\x04 \x03(\x01R\x05means\"\xed\x02\n" +
+	"\x05means\x18\x04 \x03(\x01R\x05means\"\xa6\x03\n" +
 	"\x0eLinearEncoding\x128\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\".leadscore.artifact.v1.FeatureKindR\x05kinds\x12\x1e\n" +
 	"\n" +
@@ -2055,7 +2218,18 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\vhinge_means\x18\n" +
 	" \x03(\x01R\n" +
 	"hingeMeans\x12!\n" +
-	"\fhinge_scales\x18\v \x03(\x01R\vhingeScales\"\xf2\x01\n" +
+	"\fhinge_scales\x18\v \x03(\x01R\vhingeScales\x127\n" +
+	"\x05pairs\x18\f \x03(\v2!.leadscore.artifact.v1.LinearPairR\x05pairs\"\x8c\x01\n" +
+	"\n" +
+	"LinearPair\x123\n" +
+	"\x01a\x18\x01 \x01(\v2%.leadscore.artifact.v1.LinearPairSideR\x01a\x123\n" +
+	"\x01b\x18\x02 \x01(\v2%.leadscore.artifact.v1.LinearPairSideR\x01b\x12\x14\n" +
+	"\x05cells\x18\x03 \x03(\x03R\x05cells\"j\n" +
+	"\x0eLinearPairSide\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\x03R\afeature\x12\x12\n" +
+	"\x04cuts\x18\x02 \x03(\x01R\x04cuts\x12\x16\n" +
+	"\x06levels\x18\x03 \x03(\x03R\x06levels\x12\x12\n" +
+	"\x04bins\x18\x04 \x01(\x03R\x04bins\"\xf2\x01\n" +
 	"\x0eGbdtParameters\x12!\n" +
 	"\fnum_features\x18\x01 \x01(\x03R\vnumFeatures\x12\x1d\n" +
 	"\n" +
@@ -2185,7 +2359,7 @@ func file_leadscore_artifact_v1_artifact_proto_rawDescGZIP() []byte {
 }
 
 var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(Family)(0),                   // 0: leadscore.artifact.v1.Family
 	(FeatureKind)(0),              // 1: leadscore.artifact.v1.FeatureKind
@@ -2196,55 +2370,60 @@ var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(*EventKind)(nil),             // 6: leadscore.artifact.v1.EventKind
 	(*LogisticParameters)(nil),    // 7: leadscore.artifact.v1.LogisticParameters
 	(*LinearEncoding)(nil),        // 8: leadscore.artifact.v1.LinearEncoding
-	(*GbdtParameters)(nil),        // 9: leadscore.artifact.v1.GbdtParameters
-	(*GbdtNodes)(nil),             // 10: leadscore.artifact.v1.GbdtNodes
-	(*CategorySet)(nil),           // 11: leadscore.artifact.v1.CategorySet
-	(*PointsParameters)(nil),      // 12: leadscore.artifact.v1.PointsParameters
-	(*PointsRule)(nil),            // 13: leadscore.artifact.v1.PointsRule
-	(*PointsTerm)(nil),            // 14: leadscore.artifact.v1.PointsTerm
-	(*Calibration)(nil),           // 15: leadscore.artifact.v1.Calibration
-	(*PlattCalibration)(nil),      // 16: leadscore.artifact.v1.PlattCalibration
-	(*IsotonicCalibration)(nil),   // 17: leadscore.artifact.v1.IsotonicCalibration
-	(*Grid)(nil),                  // 18: leadscore.artifact.v1.Grid
-	(*Metadata)(nil),              // 19: leadscore.artifact.v1.Metadata
-	(*ReliabilityBin)(nil),        // 20: leadscore.artifact.v1.ReliabilityBin
-	nil,                           // 21: leadscore.artifact.v1.Metadata.ParametersEntry
-	nil,                           // 22: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*LinearPair)(nil),            // 9: leadscore.artifact.v1.LinearPair
+	(*LinearPairSide)(nil),        // 10: leadscore.artifact.v1.LinearPairSide
+	(*GbdtParameters)(nil),        // 11: leadscore.artifact.v1.GbdtParameters
+	(*GbdtNodes)(nil),             // 12: leadscore.artifact.v1.GbdtNodes
+	(*CategorySet)(nil),           // 13: leadscore.artifact.v1.CategorySet
+	(*PointsParameters)(nil),      // 14: leadscore.artifact.v1.PointsParameters
+	(*PointsRule)(nil),            // 15: leadscore.artifact.v1.PointsRule
+	(*PointsTerm)(nil),            // 16: leadscore.artifact.v1.PointsTerm
+	(*Calibration)(nil),           // 17: leadscore.artifact.v1.Calibration
+	(*PlattCalibration)(nil),      // 18: leadscore.artifact.v1.PlattCalibration
+	(*IsotonicCalibration)(nil),   // 19: leadscore.artifact.v1.IsotonicCalibration
+	(*Grid)(nil),                  // 20: leadscore.artifact.v1.Grid
+	(*Metadata)(nil),              // 21: leadscore.artifact.v1.Metadata
+	(*ReliabilityBin)(nil),        // 22: leadscore.artifact.v1.ReliabilityBin
+	nil,                           // 23: leadscore.artifact.v1.Metadata.ParametersEntry
+	nil,                           // 24: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
 }
 var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	0,  // 0: leadscore.artifact.v1.Artifact.family:type_name -> leadscore.artifact.v1.Family
 	4,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
 	7,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
-	9,  // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
-	12, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
-	15, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
-	18, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
-	19, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
+	11, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
+	14, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
+	17, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
+	20, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
+	21, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
 	5,  // 8: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
 	6,  // 9: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
 	1,  // 10: leadscore.artifact.v1.FitFeature.kind:type_name -> leadscore.artifact.v1.FeatureKind
 	8,  // 11: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
 	1,  // 12: leadscore.artifact.v1.LinearEncoding.kinds:type_name -> leadscore.artifact.v1.FeatureKind
-	10, // 13: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
-	11, // 14: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
-	13, // 15: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
-	14, // 16: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
-	2,  // 17: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
-	16, // 18: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
-	17, // 19: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
-	23, // 20: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
-	23, // 21: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
-	24, // 22: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
-	21, // 23: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
-	22, // 24: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	20, // 25: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	9,  // 13: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
+	10, // 14: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
+	10, // 15: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
+	12, // 16: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
+	13, // 17: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
+	15, // 18: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
+	16, // 19: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
+	2,  // 20: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
+	18, // 21: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
+	19, // 22: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
+	25, // 23: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
+	25, // 24: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
+	26, // 25: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
+	23, // 26: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
+	24, // 27: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	22, // 28: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_artifact_v1_artifact_proto_init() }
@@ -2257,8 +2436,8 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 		(*Artifact_Gbdt)(nil),
 		(*Artifact_Points)(nil),
 	}
-	file_leadscore_artifact_v1_artifact_proto_msgTypes[10].OneofWrappers = []any{}
-	file_leadscore_artifact_v1_artifact_proto_msgTypes[12].OneofWrappers = []any{
+	file_leadscore_artifact_v1_artifact_proto_msgTypes[12].OneofWrappers = []any{}
+	file_leadscore_artifact_v1_artifact_proto_msgTypes[14].OneofWrappers = []any{
 		(*Calibration_Platt)(nil),
 		(*Calibration_Isotonic)(nil),
 	}
@@ -2268,7 +2447,7 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_artifact_v1_artifact_proto_rawDesc), len(file_leadscore_artifact_v1_artifact_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
