@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/model"
 )
 
 // LogisticOptions configure L2-regularised logistic regression.
@@ -30,6 +31,11 @@ type LogisticOptions struct {
 	// encoding. It shapes the design vector that Train builds, so
 	// FitLogistic, which is given the design, ignores it.
 	Knots int
+	// Interactions, when positive, is the most pairs of interacting
+	// features the model may add to its additive terms, chosen from the
+	// additive fit's residuals (see pairs.go); at most model.MaxPairs.
+	// Zero means none. Like Knots, FitLogistic ignores it.
+	Interactions int
 }
 
 // LogisticFit is a fitted logistic regression over design vectors.
@@ -52,6 +58,85 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 	if d <= 0 || len(x) != n*d {
 		return nil, leadscore.InvalidField("design", len(x), fmt.Sprintf("must be %d rows of %d columns", n, d))
 	}
+	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, leadscore.InvalidField(fmt.Sprintf("design[%d][%d]", i/d, i%d), v, "must be finite")
+		}
+	}
+	dense := make([]int, d)
+	for j := range dense {
+		dense[j] = j
+	}
+	return fitDesign(ctx, &design{n: n, width: d, x: x, dense: dense}, labels, opts)
+}
+
+// design is a design matrix held in two parts: the dense columns, row
+// major, and the indicator columns (one-hot categories, missing-value
+// indicators, pair cells), which are 0 or 1 and mostly 0, as the list of
+// each row's columns that are 1. The gradient then costs what a row's
+// nonzero values cost, not the width of the design.
+type design struct {
+	n, width int
+	// x holds the dense columns of each row, len(dense) a row; dense
+	// gives their design column indexes.
+	x     []float64
+	dense []int
+	// The indicator columns that are 1 in row i are on[start[i]:start[i+1]].
+	start []int32
+	on    []int32
+}
+
+// newDesign encodes the rows (w features wide) with enc, keeping as
+// indicator columns those whose values are all 0 or 1 and at most a
+// quarter 1, and returns the design and the columns' means.
+func newDesign(enc *model.LinearEncoding, w int, rows []float64, n int) (*design, []float64) {
+	buf := make([]float64, enc.Width)
+	means := make([]float64, enc.Width)
+	binary := make([]bool, enc.Width)
+	for j := range binary {
+		binary[j] = true
+	}
+	for i := range n {
+		enc.Encode(rows[i*w:(i+1)*w], buf)
+		for j, v := range buf {
+			means[j] += v
+			if v != 0 && v != 1 {
+				binary[j] = false
+			}
+		}
+	}
+	for j := range means {
+		means[j] /= float64(n)
+	}
+	d := &design{n: n, width: enc.Width}
+	indicator := make([]bool, enc.Width)
+	for j := range indicator {
+		indicator[j] = binary[j] && means[j] <= 0.25
+		if !indicator[j] {
+			d.dense = append(d.dense, j)
+		}
+	}
+	d.x = make([]float64, 0, n*len(d.dense))
+	d.start = make([]int32, 1, n+1)
+	for i := range n {
+		enc.Encode(rows[i*w:(i+1)*w], buf)
+		for _, j := range d.dense {
+			d.x = append(d.x, buf[j])
+		}
+		for j, v := range buf {
+			if indicator[j] && v != 0 {
+				d.on = append(d.on, int32(j))
+			}
+		}
+		d.start = append(d.start, int32(len(d.on)))
+	}
+	return d, means
+}
+
+// fitDesign fits the logistic regression over a design, as FitLogistic
+// describes.
+func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptions) (*LogisticFit, error) {
+	n, d := x.n, x.width
 	if n == 0 {
 		return nil, leadscore.InvalidField("labels", 0, "need at least one training row")
 	}
@@ -63,11 +148,6 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 	}
 	if pos == 0 || pos == n {
 		return nil, leadscore.InvalidField("labels", fmt.Sprintf("%d of %d positive", pos, n), "need both classes")
-	}
-	for i, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, leadscore.InvalidField(fmt.Sprintf("design[%d][%d]", i/d, i%d), v, "must be finite")
-		}
 	}
 	c := opts.C
 	if c == 0 {
@@ -97,11 +177,18 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 	}
 	workers := min(chunks, max(1, runtime.GOMAXPROCS(0)))
 	penalty := 1 / (2 * c)
+	nd := len(x.dense)
+	// wd is the dense columns' weights, gathered once per evaluation so
+	// that the inner loops run over contiguous memory.
+	wd := make([]float64, nd)
 
 	// Objective over params = (w, b), scaled by 1/n so the tolerances mean
 	// the same at every data size.
 	obj := func(params, grad []float64) float64 {
 		w, b := params[:d], params[d]
+		for k, j := range x.dense {
+			wd[k] = w[j]
+		}
 		var wg sync.WaitGroup
 		next := make(chan int, chunks)
 		for k := 0; k < chunks; k++ {
@@ -112,15 +199,24 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				gd := make([]float64, nd)
 				for k := range next {
 					g := partGrad[k]
 					clear(g)
+					clear(gd)
 					var loss float64
 					for i := k * chunk; i < min(n, (k+1)*chunk); i++ {
-						row := x[i*d : (i+1)*d]
+						row := x.x[i*nd : (i+1)*nd]
 						z := b
 						for j, v := range row {
-							z += w[j] * v
+							z += wd[j] * v
+						}
+						var on []int32
+						if x.on != nil {
+							on = x.on[x.start[i]:x.start[i+1]]
+						}
+						for _, j := range on {
+							z += w[j]
 						}
 						var p float64
 						if labels[i] {
@@ -131,9 +227,15 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 							p = sigmoid(z)
 						}
 						for j, v := range row {
-							g[j] += p * v
+							gd[j] += p * v
+						}
+						for _, j := range on {
+							g[j] += p
 						}
 						g[d] += p
+					}
+					for k, j := range x.dense {
+						g[j] += gd[k]
 					}
 					partLoss[k] = loss
 				}
@@ -169,17 +271,16 @@ func FitLogistic(ctx context.Context, x []float64, d int, labels []bool, opts Lo
 		return nil, fmt.Errorf("fit logistic regression: %w", err)
 	}
 	fit := &LogisticFit{Weights: params[:d:d], Intercept: params[d], Iterations: iters}
-	var loss float64
-	for i := 0; i < n; i++ {
-		z := fit.Intercept + dot(fit.Weights, x[i*d:(i+1)*d])
-		if labels[i] {
-			loss += softplus(-z)
-		} else {
-			loss += softplus(z)
-		}
-	}
-	fit.Loss = loss / float64(n)
+	fit.Loss = obj(params, make([]float64, d+1)) - penaltyOf(fit.Weights, penalty)/float64(n)
 	return fit, nil
+}
+
+func penaltyOf(w []float64, penalty float64) float64 {
+	var s float64
+	for _, v := range w {
+		s += penalty * v * v
+	}
+	return s
 }
 
 // Logit returns the raw output w·x + b of one design row.

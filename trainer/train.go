@@ -148,29 +148,39 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			}
 			progress("fitting logistic")
 		}
-		lin, iters, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, opts)
+		// record notes what a fit holds; untuned plain fits record nothing
+		// new, so that their artifacts stay byte for byte what they were
+		// before knots and pairs existed.
+		record := func(fit *linearFit) {
+			m.Logistic = fit.lin
+			params["iterations"] = strconv.Itoa(fit.iterations)
+			if opts.Knots > 0 {
+				params["hinges"] = strconv.Itoa(fit.lin.Encoding.HingeCount())
+			}
+			delete(params, "pairs")
+			if len(fit.lin.Encoding.Pairs) > 0 {
+				params["pairs"] = describePairs(features, fit.lin.Encoding.Pairs)
+			}
+		}
+		fit, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, opts)
 		if err != nil {
 			return nil, nil, err
 		}
-		m.Logistic = lin
+		record(fit)
 		refit = func(rows []float64, labels []bool) error {
-			lin, iters, err := fitLinear(ctx, features, rows, labels, opts)
+			fit, err := fitLinear(ctx, features, rows, labels, opts)
 			if err != nil {
 				return err
 			}
-			m.Logistic = lin
-			params["iterations"] = strconv.Itoa(iters)
+			record(fit)
 			return nil
 		}
-		params["iterations"] = strconv.Itoa(iters)
 		params["C"] = strconv.FormatFloat(orDefault(opts.C, 1), 'g', -1, 64)
-		// Untuned plain fits record nothing new, so that their artifacts
-		// stay byte for byte what they were before knots existed.
 		if opts.Knots > 0 || tune {
 			params["knots"] = strconv.Itoa(opts.Knots)
 		}
-		if opts.Knots > 0 {
-			params["hinges"] = strconv.Itoa(lin.Encoding.HingeCount())
+		if opts.Interactions > 0 || tune {
+			params["interactions"] = strconv.Itoa(opts.Interactions)
 		}
 	case model.FamilyGBDT:
 		opts := cfg.GBDT
@@ -357,35 +367,68 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	return m, rep, nil
 }
 
+// linearFit is a fitted logistic regression and how it was fitted.
+type linearFit struct {
+	lin        *model.Linear
+	iterations int
+	// pairs are the statistics of the pairs the model holds, in its
+	// order.
+	pairs []pairScore
+}
+
 // fitLinear fits logistic regression over the linear encoding of the
-// rows, with opts.Knots hinges per numeric feature.
-func fitLinear(ctx context.Context, features []model.Feature, rows []float64, labels []bool, opts LogisticOptions) (*model.Linear, int, error) {
-	w := len(features)
+// training rows (knots as opts.Knots says): the additive model, then, when
+// opts.Interactions asks for pairs and the additive model's residuals show
+// some (see pairs.go), the model with them.
+func fitLinear(ctx context.Context, features []model.Feature, rows []float64, labels []bool, opts LogisticOptions) (*linearFit, error) {
 	if opts.Knots < 0 || opts.Knots > model.MaxKnots {
-		return nil, 0, leadscore.InvalidField("knots", opts.Knots, fmt.Sprintf("must be from 0 to %d", model.MaxKnots))
+		return nil, leadscore.InvalidField("knots", opts.Knots, fmt.Sprintf("must be from 0 to %d", model.MaxKnots))
 	}
 	enc, err := model.FitLinearEncodingWith(features, rows, model.LinearEncodingOptions{Knots: opts.Knots})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	n := len(labels)
-	design := make([]float64, n*enc.Width)
-	means := make([]float64, enc.Width)
-	for i := 0; i < n; i++ {
-		row := design[i*enc.Width : (i+1)*enc.Width]
-		enc.Encode(rows[i*w:(i+1)*w], row)
-		for j, v := range row {
-			means[j] += v
-		}
-	}
-	for j := range means {
-		means[j] /= float64(n)
-	}
-	fit, err := FitLogistic(ctx, design, enc.Width, labels, opts)
+	additive, err := fitEncoded(ctx, enc, len(features), rows, labels, opts)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return &model.Linear{Encoding: enc, Weights: fit.Weights, Intercept: fit.Intercept, Means: means}, fit.Iterations, nil
+	return addPairs(ctx, features, rows, labels, additive, opts)
+}
+
+// addPairs fits the model again with the pairs the additive fit's
+// residuals show, up to opts.Interactions of them; it returns the additive
+// fit when none is asked for or none is found.
+func addPairs(ctx context.Context, features []model.Feature, rows []float64, labels []bool, additive *linearFit, opts LogisticOptions) (*linearFit, error) {
+	if opts.Interactions < 0 || opts.Interactions > model.MaxPairs {
+		return nil, leadscore.InvalidField("interactions", opts.Interactions, fmt.Sprintf("must be from 0 to %d", model.MaxPairs))
+	}
+	if opts.Interactions == 0 {
+		return additive, nil
+	}
+	pairs, scores, err := choosePairs(ctx, features, rows, labels, additive.lin, opts.Interactions)
+	if err != nil || len(pairs) == 0 {
+		return additive, err
+	}
+	fit, err := fitEncoded(ctx, additive.lin.Encoding.WithPairs(pairs), len(features), rows, labels, opts)
+	if err != nil {
+		return nil, err
+	}
+	fit.pairs = scores
+	return fit, nil
+}
+
+// fitEncoded fits logistic regression over the design vectors enc gives
+// the rows (w features wide).
+func fitEncoded(ctx context.Context, enc *model.LinearEncoding, w int, rows []float64, labels []bool, opts LogisticOptions) (*linearFit, error) {
+	x, means := newDesign(enc, w, rows, len(labels))
+	fit, err := fitDesign(ctx, x, labels, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &linearFit{
+		lin:        &model.Linear{Encoding: enc, Weights: fit.Weights, Intercept: fit.Intercept, Means: means},
+		iterations: fit.Iterations,
+	}, nil
 }
 
 // maxGridRows bounds the training rows the grid's cut points are learned

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -75,17 +76,17 @@ func history(t *testing.T) generated {
 
 func train(t *testing.T, family model.Family) (*model.Model, *trainer.Report) {
 	t.Helper()
-	return trainKnots(t, family, 0)
+	return trainKnots(t, family, 0, 0)
 }
 
 // trainKnots trains a family, a logistic regression with knots hinges per
-// numeric feature.
-func trainKnots(t *testing.T, family model.Family, knots int) (*model.Model, *trainer.Report) {
+// numeric feature and up to pairs interacting pairs.
+func trainKnots(t *testing.T, family model.Family, knots, pairs int) (*model.Model, *trainer.Report) {
 	t.Helper()
 	g := history(t)
 	m, rep, err := trainer.Train(context.Background(), g.data, trainer.Config{
 		Family: family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4},
-		Logistic: trainer.LogisticOptions{Knots: knots},
+		Logistic: trainer.LogisticOptions{Knots: knots, Interactions: pairs},
 	})
 	if err != nil {
 		t.Fatalf("train %s: %v", family, err)
@@ -95,23 +96,26 @@ func trainKnots(t *testing.T, family model.Family, knots int) (*model.Model, *tr
 
 var families = []model.Family{model.FamilyPoints, model.FamilyLogistic, model.FamilyGBDT}
 
-// variants are the families and the logistic regression with hinges.
+// variants are the families, the logistic regression with hinges, and
+// with hinges and pairs.
 var variants = []struct {
 	name   string
 	family model.Family
 	knots  int
+	pairs  int
 }{
-	{"points", model.FamilyPoints, 0},
-	{"logistic", model.FamilyLogistic, 0},
-	{"logistic knots", model.FamilyLogistic, 8},
-	{"gbdt", model.FamilyGBDT, 0},
+	{"points", model.FamilyPoints, 0, 0},
+	{"logistic", model.FamilyLogistic, 0, 0},
+	{"logistic knots", model.FamilyLogistic, 8, 0},
+	{"logistic pairs", model.FamilyLogistic, 8, 8},
+	{"gbdt", model.FamilyGBDT, 0, 0},
 }
 
 func TestTrainedModelsAreDeterministic(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			a, _ := trainKnots(t, v.family, v.knots)
-			b, _ := trainKnots(t, v.family, v.knots)
+			a, _ := trainKnots(t, v.family, v.knots, v.pairs)
+			b, _ := trainKnots(t, v.family, v.knots, v.pairs)
 			ja, err := json.Marshal(a)
 			if err != nil {
 				t.Fatal(err)
@@ -133,9 +137,12 @@ func TestContributionsAddUpToTheRawOutput(t *testing.T) {
 	w := g.data.Spec.Width()
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			m, _ := trainKnots(t, v.family, v.knots)
+			m, _ := trainKnots(t, v.family, v.knots, v.pairs)
 			if v.knots > 0 && m.Logistic.Encoding.HingeCount() == 0 {
 				t.Fatal("the model has no hinges to explain")
+			}
+			if v.pairs > 0 && len(m.Logistic.Encoding.Pairs) == 0 {
+				t.Fatal("the model has no pairs to explain")
 			}
 			s, err := model.NewScorer(m)
 			if err != nil {
@@ -163,15 +170,15 @@ func TestContributionsAddUpToTheRawOutput(t *testing.T) {
 	}
 }
 
-// TestCalibrationHoldsOnLaterData checks each family's probabilities on
+// TestCalibrationHoldsOnLaterData checks each variant's probabilities on
 // snapshots after everything it was trained and calibrated on: expected
 // calibration error within 0.02.
 func TestCalibrationHoldsOnLaterData(t *testing.T) {
 	g := history(t)
 	w := g.data.Spec.Width()
-	for _, family := range families {
-		t.Run(string(family), func(t *testing.T) {
-			m, rep := train(t, family)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			m, rep := trainKnots(t, v.family, v.knots, v.pairs)
 			s, err := model.NewScorer(m)
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +197,7 @@ func TestCalibrationHoldsOnLaterData(t *testing.T) {
 				t.Fatal(err)
 			}
 			auc, _ := evaluator.ROCAUC(raws, g.testLabel)
-			t.Logf("%s: held-out AUC %.4f ECE %.4f; later test AUC %.4f ECE %.4f", family, rep.Validation["roc_auc"], rep.Validation["ece"], auc, ece)
+			t.Logf("%s: held-out AUC %.4f ECE %.4f; later test AUC %.4f ECE %.4f", v.name, rep.Validation["roc_auc"], rep.Validation["ece"], auc, ece)
 			if ece > 0.02 {
 				t.Errorf("expected calibration error on later data %.4f, want ≤ 0.02", ece)
 			}
@@ -205,7 +212,7 @@ func TestScoringAllocatesNothingPerRow(t *testing.T) {
 	w := g.data.Spec.Width()
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			m, _ := trainKnots(t, v.family, v.knots)
+			m, _ := trainKnots(t, v.family, v.knots, v.pairs)
 			s, err := model.NewScorer(m)
 			if err != nil {
 				t.Fatal(err)
@@ -227,12 +234,12 @@ func TestScoringAllocatesNothingPerRow(t *testing.T) {
 	}
 }
 
-// TestKnotsAreRecorded: a logistic regression with hinges says so in its
-// parameters, and a plain one records exactly what it did before knots
-// existed, so that its artifact is unchanged.
+// TestKnotsAreRecorded: a logistic regression with hinges or pairs says so
+// in its parameters, and a plain one records exactly what it did before
+// knots and pairs existed, so that its artifact is unchanged.
 func TestKnotsAreRecorded(t *testing.T) {
 	plain, _ := train(t, model.FamilyLogistic)
-	for _, k := range []string{"knots", "hinges"} {
+	for _, k := range []string{"knots", "hinges", "interactions", "pairs"} {
 		if v, ok := plain.Metadata.Parameters[k]; ok {
 			t.Errorf("a plain logistic regression records %s=%q", k, v)
 		}
@@ -240,9 +247,17 @@ func TestKnotsAreRecorded(t *testing.T) {
 	if plain.Logistic.Encoding.Hinges != nil {
 		t.Errorf("a plain logistic regression has hinges")
 	}
-	m, _ := trainKnots(t, model.FamilyLogistic, 8)
+	m, _ := trainKnots(t, model.FamilyLogistic, 8, 0)
 	p := m.Metadata.Parameters
 	if got, want := p["hinges"], strconv.Itoa(m.Logistic.Encoding.HingeCount()); p["knots"] != "8" || got != want {
 		t.Errorf("parameters knots=%q hinges=%q, want 8 and %s", p["knots"], got, want)
+	}
+	if m.Logistic.Encoding.Pairs != nil {
+		t.Errorf("a logistic regression asked for no pairs has %d", len(m.Logistic.Encoding.Pairs))
+	}
+	m, _ = trainKnots(t, model.FamilyLogistic, 8, 8)
+	p = m.Metadata.Parameters
+	if p["interactions"] != "8" || p["pairs"] == "" || strings.Count(p["pairs"], "×") != len(m.Logistic.Encoding.Pairs) {
+		t.Errorf("parameters interactions=%q pairs=%q for %d pairs, want 8 and each pair named", p["interactions"], p["pairs"], len(m.Logistic.Encoding.Pairs))
 	}
 }

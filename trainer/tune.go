@@ -19,12 +19,19 @@ package trainer
 //     sees them.
 //   - Each gbdt candidate (a depth and a min child weight) grows up to
 //     MaxTrees trees with early stopping on the fold's log loss, so the
-//     number of trees is chosen too; each logistic candidate is one C and
-//     one number of knots (0, the plain linear encoding, or K hinges per
-//     numeric feature, placed on the rows the candidate is fitted on),
-//     the knots varying slowest so that every plain candidate comes
-//     first. The candidate with the highest ROC AUC on the fold wins
-//     (earlier in the grid on a tie, so the plain encoding wins a tie):
+//     number of trees is chosen too; depth 2 is in the grid because
+//     conversion data is often close to additive, where trees of pairs
+//     of splits generalise better than deeper ones. Each logistic
+//     candidate is one C, one number of knots (0, the plain linear
+//     encoding, or K hinges per numeric feature, placed on the rows the
+//     candidate is fitted on) and one most number of pairs (0, additive,
+//     or up to P pairs that the additive fit's residuals show significant
+//     interactions for; see pairs.go), the knots varying slowest and the
+//     pairs next, so that every plain candidate comes first and every
+//     additive one before its paired one. A paired candidate starts from
+//     the additive candidate of the same C and knots. The candidate with
+//     the highest ROC AUC on the fold wins (earlier in the grid on a tie,
+//     so the simpler model wins a tie):
 //     the calibration is refitted on the held-out rows afterwards, so only
 //     the ranking of the raw output carries over.
 //   - The chosen values are refitted on all the training rows with the
@@ -54,7 +61,7 @@ import (
 // validation fold of the training rows, and among which values. Each nil
 // or zero field means its default.
 type TuneOptions struct {
-	// Depths are the gbdt tree depths tried; nil means 3, 4 and 6.
+	// Depths are the gbdt tree depths tried; nil means 2, 3, 4 and 6.
 	Depths []int
 	// MinChildWeights are the gbdt least child hessian sums tried; nil
 	// means 1 and 5.
@@ -71,11 +78,15 @@ type TuneOptions struct {
 	// Knots are the logistic hinge knot counts tried with each C (see
 	// LogisticOptions.Knots); nil means 0 and 8.
 	Knots []int
+	// Interactions are the most logistic pairs tried with each C and
+	// number of knots (see LogisticOptions.Interactions); nil means 0 and
+	// 8.
+	Interactions []int
 }
 
 // Default tuning grids.
 var (
-	defaultTuneDepths          = []int{3, 4, 6}
+	defaultTuneDepths          = []int{2, 3, 4, 6}
 	defaultTuneMinChildWeights = []float64{1, 5}
 	defaultTuneCs              = []float64{0.01, 0.03, 0.1, 0.3, 1, 3, 10}
 	// Eight knots, at the ninths of a feature's training values: enough
@@ -83,6 +94,9 @@ var (
 	// in each segment of a continuous feature. Fixed before any benchmark
 	// was run, not chosen by one.
 	defaultTuneKnots = []int{0, 8}
+	// Up to eight pairs, each only if its interaction is significant
+	// (see pairs.go). Fixed before any benchmark was run.
+	defaultTuneInteractions = []int{0, 8}
 )
 
 const (
@@ -148,6 +162,11 @@ type TuneCandidate struct {
 	// Knots is a logistic candidate's hinge knots per numeric feature;
 	// zero (and left out) for the plain linear encoding.
 	Knots int `json:"knots,omitempty"`
+	// Interactions is the most pairs a logistic candidate could add, and
+	// Pairs those it added (only significant ones are); zero (and left
+	// out) for an additive candidate.
+	Interactions int `json:"interactions,omitempty"`
+	Pairs        int `json:"pairs,omitempty"`
 	// Iterations are the logistic optimiser's.
 	Iterations int `json:"iterations,omitempty"`
 	// LogLoss and ROCAUC are measured on the fold with the candidate's raw
@@ -177,6 +196,11 @@ func (t TuneOptions) check() error {
 	for _, v := range t.Knots {
 		if v < 0 || v > model.MaxKnots {
 			return leadscore.InvalidField("tune.knots", v, fmt.Sprintf("must be from 0 to %d", model.MaxKnots))
+		}
+	}
+	for _, v := range t.Interactions {
+		if v < 0 || v > model.MaxPairs {
+			return leadscore.InvalidField("tune.interactions", v, fmt.Sprintf("must be from 0 to %d", model.MaxPairs))
 		}
 	}
 	switch {
@@ -353,9 +377,10 @@ func tuneGBDT(ctx context.Context, features []model.Feature, d *Data, opts GBDTO
 	return opts, rep, nil
 }
 
-// tuneLogistic chooses C and the number of knots on the inner fold and
-// returns opts with them set, ready to be refitted on all the training
-// rows.
+// tuneLogistic chooses C, the number of knots and the number of pairs on
+// the inner fold and returns opts with them set, ready to be refitted on
+// all the training rows. A candidate with pairs starts from the additive
+// candidate with the same C and knots, fitted once for both.
 func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts LogisticOptions, seed uint64, t TuneOptions, progress func(string)) (LogisticOptions, *TuningReport, error) {
 	w := len(features)
 	f, err := newInnerFold(d, seed)
@@ -366,40 +391,56 @@ func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts L
 	valX, valY := rowsOf(d, w, f.valid)
 	cs := orGrid(t.Cs, defaultTuneCs)
 	knots := orGrid(t.Knots, defaultTuneKnots)
+	interactions := orGrid(t.Interactions, defaultTuneInteractions)
 	rep := newTuningReport(f, d)
 	z := make([]float64, len(valY))
+	type key struct {
+		knots int
+		c     float64
+	}
+	additive := map[key]*linearFit{}
+	total := len(cs) * len(knots) * len(interactions)
 	for _, k := range knots {
-		for _, c := range cs {
-			progress(fmt.Sprintf("tuning logistic: C %g, %d knots (%d of %d)", c, k, len(rep.Candidates)+1, len(cs)*len(knots)))
-			start := time.Now()
-			o := opts
-			o.C, o.Knots = c, k
-			lin, iters, err := fitLinear(ctx, features, fitX, fitY, o)
-			if err != nil {
-				return opts, nil, fmt.Errorf("tune logistic (C %g, %d knots): %w", c, k, err)
+		for _, pairs := range interactions {
+			for _, c := range cs {
+				progress(fmt.Sprintf("tuning logistic: C %g, %d knots, %d pairs (%d of %d)", c, k, pairs, len(rep.Candidates)+1, total))
+				start := time.Now()
+				o := opts
+				o.C, o.Knots, o.Interactions = c, k, pairs
+				fit := additive[key{k, c}]
+				if fit == nil {
+					if fit, err = fitLinear(ctx, features, fitX, fitY, LogisticOptions{C: c, Knots: k, MaxIter: o.MaxIter, Tol: o.Tol}); err != nil {
+						return opts, nil, fmt.Errorf("tune logistic (C %g, %d knots): %w", c, k, err)
+					}
+					additive[key{k, c}] = fit
+				}
+				if fit, err = addPairs(ctx, features, fitX, fitY, fit, o); err != nil {
+					return opts, nil, fmt.Errorf("tune logistic (C %g, %d knots, %d pairs): %w", c, k, pairs, err)
+				}
+				s := fit.lin.Compile()
+				for i := range z {
+					z[i] = s.Raw(valX[i*w : (i+1)*w])
+				}
+				auc, err := evaluator.ROCAUC(z, valY)
+				if err != nil {
+					return opts, nil, fmt.Errorf("tune logistic: %w", err)
+				}
+				rep.Candidates = append(rep.Candidates, TuneCandidate{
+					C: c, Knots: k, Interactions: pairs, Pairs: len(fit.lin.Encoding.Pairs), Iterations: fit.iterations,
+					LogLoss: logLoss(z, valY, 1), ROCAUC: auc, Seconds: time.Since(start).Seconds(),
+				})
 			}
-			design := make([]float64, lin.Encoding.Width)
-			for i := range z {
-				lin.Encoding.Encode(valX[i*w:(i+1)*w], design)
-				z[i] = lin.Intercept + dot(lin.Weights, design)
-			}
-			auc, err := evaluator.ROCAUC(z, valY)
-			if err != nil {
-				return opts, nil, fmt.Errorf("tune logistic: %w", err)
-			}
-			rep.Candidates = append(rep.Candidates, TuneCandidate{
-				C: c, Knots: k, Iterations: iters, LogLoss: logLoss(z, valY, 1), ROCAUC: auc, Seconds: time.Since(start).Seconds(),
-			})
 		}
 	}
 	rep.choose()
-	if rep.uninformative(fmt.Sprintf("the untuned parameters (C %g, %d knots) on all %d training rows",
-		orDefault(opts.C, 1), opts.Knots, len(d.TrainLabels))) {
+	if rep.uninformative(fmt.Sprintf("the untuned parameters (C %g, %d knots, %d pairs) on all %d training rows",
+		orDefault(opts.C, 1), opts.Knots, opts.Interactions, len(d.TrainLabels))) {
 		return opts, rep, nil
 	}
 	c := rep.Candidates[rep.Chosen]
-	opts.C, opts.Knots = c.C, c.Knots
-	rep.Refit = fmt.Sprintf("C %g with %d knots fitted on all %d training rows (knots placed on them)", c.C, c.Knots, len(d.TrainLabels))
+	opts.C, opts.Knots, opts.Interactions = c.C, c.Knots, c.Interactions
+	rep.Refit = fmt.Sprintf("C %g with %d knots and up to %d pairs fitted on all %d training rows (knots placed and pairs chosen on them)",
+		c.C, c.Knots, c.Interactions, len(d.TrainLabels))
 	return opts, rep, nil
 }
 
@@ -446,6 +487,9 @@ func (r *TuningReport) parameters(params map[string]string) {
 			s = fmt.Sprintf("depth %d mcw %s trees %d", c.MaxDepth, fmtFloat(c.MinChildWeight), c.Trees)
 		} else {
 			s = "C " + fmtFloat(c.C) + " knots " + strconv.Itoa(c.Knots)
+			if c.Interactions > 0 {
+				s += fmt.Sprintf(" pairs %d of %d", c.Pairs, c.Interactions)
+			}
 		}
 		grid[i] = s + " auc " + strconv.FormatFloat(c.ROCAUC, 'f', 4, 64)
 	}

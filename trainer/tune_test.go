@@ -167,8 +167,8 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 		family     model.Family
 		candidates int
 	}{
-		{model.FamilyLogistic, 14}, // 7 Cs × 0 and 8 knots
-		{model.FamilyGBDT, 6},
+		{model.FamilyLogistic, 28}, // 7 Cs × 0 and 8 knots × 0 and 8 pairs
+		{model.FamilyGBDT, 8},      // depths 2, 3, 4, 6 × min child weights 1, 5
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.family), func(t *testing.T) {
@@ -234,10 +234,17 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 				if got := m.Logistic.Encoding.HingeCount() > 0; got != (chosen.Knots > 0) {
 					t.Errorf("the artifact has %d hinges, the choice %d knots", m.Logistic.Encoding.HingeCount(), chosen.Knots)
 				}
-				// The plain encoding is tried first, each C with both.
+				if got := len(m.Logistic.Encoding.Pairs); got > chosen.Interactions || (chosen.Interactions == 0 && got > 0) {
+					t.Errorf("the artifact has %d pairs, the choice at most %d", got, chosen.Interactions)
+				}
+				// The plain encoding is tried first, additive before
+				// paired, each C with every combination.
 				for i, c := range tr.Candidates {
-					if want := []int{0, 8}[i/7]; c.Knots != want {
+					if want := []int{0, 8}[i/14]; c.Knots != want {
 						t.Errorf("candidate %d has %d knots, want %d", i, c.Knots, want)
+					}
+					if want := []int{0, 8}[i/7%2]; c.Interactions != want || c.Pairs > c.Interactions {
+						t.Errorf("candidate %d asked for %d pairs and has %d, want %d asked", i, c.Interactions, c.Pairs, want)
 					}
 				}
 			}

@@ -50,9 +50,9 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: the built-in rules")
 	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
-	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, or the depth (3, 4, 6), min child weight (1, 5) and number of trees, "+
+	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
 		"on an inner fold of the training rows (the latest fifth by time; never the held-out rows), then refit on all of them; "+
-		"an explicit --c or --depth is the only value tried, an explicit --trees caps the trees (default 1000); --tune=false trains with the flags' values")
+		"an explicit --c, --knots, --interactions or --depth is the only value tried, an explicit --trees caps the trees (default 1000); --tune=false trains with the flags' values")
 	trees := fs.Int("trees", 200, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
 	depth := fs.Int("depth", 6, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
 	rate := fs.Float64("learning-rate", 0.1, "gbdt: the learning rate")
@@ -60,6 +60,8 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
 		"(0: off; with --tune: the patience on the inner fold, default 50)")
 	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
+	knots := fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
+	interactions := fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
 	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have calibrated and measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
 	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
@@ -190,6 +192,12 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		if given["c"] {
 			tuneOpts.Cs = []float64{*c}
 		}
+		if given["knots"] {
+			tuneOpts.Knots = []int{*knots}
+		}
+		if given["interactions"] {
+			tuneOpts.Interactions = []int{*interactions}
+		}
 	}
 	if *testTable != "" && given["refit"] && *refit {
 		return fail("--refit trains on the held-out rows, and the rows of --test-table are for judging only")
@@ -198,7 +206,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		Refit:       *refit && *testTable == "",
 		Family:      fam,
 		Seed:        *seed,
-		Logistic:    trainer.LogisticOptions{C: *c},
+		Logistic:    trainer.LogisticOptions{C: *c, Knots: *knots, Interactions: *interactions},
 		GBDT:        trainer.GBDTOptions{NumTrees: *trees, MaxDepth: *depth, LearningRate: *rate, EarlyStoppingRounds: *earlyStop, CategoricalSplits: *catSplits, Seed: *seed},
 		PointsRules: rulesFile,
 		Calibration: *calibration,
@@ -276,6 +284,9 @@ func tuneChoice(tr *trainer.TuningReport) string {
 	what := fmt.Sprintf("C %g", c.C)
 	if c.Knots > 0 {
 		what += fmt.Sprintf(", %d knots", c.Knots)
+	}
+	if c.Interactions > 0 {
+		what += fmt.Sprintf(", %d of up to %d pairs", c.Pairs, c.Interactions)
 	}
 	if c.MaxDepth > 0 {
 		what = fmt.Sprintf("depth %d, min child weight %g, %d trees", c.MaxDepth, c.MinChildWeight, c.Trees)
