@@ -182,3 +182,45 @@ func TestFitLinearRefusesBadInteractions(t *testing.T) {
 		}
 	}
 }
+
+// TestTunedRefitKeepsTheFoldsNumberOfPairs: the refit on all the training
+// rows adds at most as many pairs as the chosen candidate had on the
+// inner fold, even where all the rows would make more of them
+// significant.
+func TestTunedRefitKeepsTheFoldsNumberOfPairs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	features, x, y := pairData(30000, true, 3)
+	w := len(features)
+	split := 28000
+	d := &Data{
+		Spec:        nil,
+		TrainRows:   x[:split*w],
+		TrainLabels: y[:split],
+		ValidRows:   x[split*w:],
+		ValidLabels: y[split:],
+		Shuffled:    true,
+	}
+	opts, rep, err := tuneLogistic(ctx, features, d, LogisticOptions{}, 1, TuneOptions{Cs: []float64{1}, Knots: []int{0}, Interactions: []int{8}}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := rep.Candidates[rep.Chosen]
+	if opts.Interactions != chosen.Pairs {
+		t.Errorf("refit allowed %d pairs, the chosen candidate had %d", opts.Interactions, chosen.Pairs)
+	}
+	uncapped, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, LogisticOptions{C: 1, Interactions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(uncapped.lin.Encoding.Pairs); n <= chosen.Pairs {
+		t.Fatalf("all the training rows give %d pairs, the fold's candidate %d: the test does not exercise the cap", n, chosen.Pairs)
+	}
+	refit, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(refit.lin.Encoding.Pairs); n > chosen.Pairs {
+		t.Errorf("the refit has %d pairs, the chosen candidate %d", n, chosen.Pairs)
+	}
+}

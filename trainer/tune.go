@@ -438,9 +438,14 @@ func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts L
 		return opts, rep, nil
 	}
 	c := rep.Candidates[rep.Chosen]
-	opts.C, opts.Knots, opts.Interactions = c.C, c.Knots, c.Interactions
-	rep.Refit = fmt.Sprintf("C %g with %d knots and up to %d pairs fitted on all %d training rows (knots placed and pairs chosen on them)",
-		c.C, c.Knots, c.Interactions, len(d.TrainLabels))
+	// The refit may add as many pairs as the chosen candidate had, not as
+	// many as it was allowed: more rows make more pairs significant, and
+	// the fold measured a model with this many (on bank marketing's time
+	// split, one pair on the fold became four on all the training rows,
+	// and the three the fold never saw cost 0.05 of test AUC).
+	opts.C, opts.Knots, opts.Interactions = c.C, c.Knots, c.Pairs
+	rep.Refit = fmt.Sprintf("C %g with %d knots and up to %d pairs (as many as the chosen candidate had) fitted on all %d training rows (knots placed and pairs chosen on them)",
+		c.C, c.Knots, c.Pairs, len(d.TrainLabels))
 	return opts, rep, nil
 }
 

@@ -234,8 +234,13 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 				if got := m.Logistic.Encoding.HingeCount() > 0; got != (chosen.Knots > 0) {
 					t.Errorf("the artifact has %d hinges, the choice %d knots", m.Logistic.Encoding.HingeCount(), chosen.Knots)
 				}
-				if got := len(m.Logistic.Encoding.Pairs); got > chosen.Interactions || (chosen.Interactions == 0 && got > 0) {
-					t.Errorf("the artifact has %d pairs, the choice at most %d", got, chosen.Interactions)
+				// The refit adds at most as many pairs as the chosen
+				// candidate had on the fold.
+				if got := len(m.Logistic.Encoding.Pairs); got > chosen.Pairs {
+					t.Errorf("the artifact has %d pairs, the chosen candidate %d", got, chosen.Pairs)
+				}
+				if got, want := p["interactions"], strconv.Itoa(chosen.Pairs); got != want {
+					t.Errorf("parameter interactions = %q, want %q", got, want)
 				}
 				// The plain encoding is tried first, additive before
 				// paired, each C with every combination.
