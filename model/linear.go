@@ -474,6 +474,18 @@ func (c *CompiledLinear) Raw(row []float64) float64 {
 			z += c.weights[f.off+cat]
 		}
 	}
+	if c.pairs != nil {
+		z += c.pairsRaw(row)
+	}
+	return z
+}
+
+// pairsRaw is the pairs' part of a row's raw output, kept out of Raw's
+// loop so that a model without pairs pays one test for them.
+//
+//go:noinline
+func (c *CompiledLinear) pairsRaw(row []float64) float64 {
+	var z float64
 	for i := range c.pairs {
 		z += c.pairs[i].raw(row)
 	}
