@@ -29,7 +29,7 @@ pdays = -1 read as missing, and prints JSON:
   --random-split) each row with probability 0.2, drawn with
   numpy.random.default_rng(1): the same rule as leadscore's, not the same
   rows (leadscore draws with Go's PCG). XGBoost tries max_depth
-  3, 4, 6 × min_child_weight 1, 5, each up to 1000 trees with early stopping
+  2, 3, 4, 6 × min_child_weight 1, 5, each up to 1000 trees with early stopping
   after 50 rounds on the fold's log loss; scikit-learn tries C 0.01, 0.03,
   0.1, 0.3, 1, 3, 10. The candidate with the best fold ROC AUC (the first
   on a tie) is refitted on all of TRAIN with the same number of trees.
@@ -143,7 +143,7 @@ def fit(train_path, test_path, threads, fold="order"):
     dfold = xgb.DMatrix(xall[vi], label=ytr[vi], nthread=threads)
     t0 = time.perf_counter()
     cands = []
-    for depth in (3, 4, 6):
+    for depth in (2, 3, 4, 6):
         for mcw in (1, 5):
             p = dict(params, max_depth=depth, min_child_weight=mcw, eval_metric="logloss")
             b = xgb.train(p, dfit, num_boost_round=1000, evals=[(dfold, "fold")],

@@ -15,12 +15,15 @@
 # leadscore runs `leadscore train --table bank-train.csv --test-table
 # bank-test.csv --label y --positive yes --exclude duration --missing
 # pdays=-1 --family gbdt|logistic --json` twice: with --tune=false (the
-# flags' defaults: 200 trees, depth 6, learning rate 0.1; C=1, no hinges)
-# and with --tune (train's default: C × knots ∈ {0, 8} — the plain linear
-# encoding, or 8 hinge columns per numeric feature at quantile knots — or
-# depth × min child weight and the trees by early stopping, chosen by ROC
-# AUC on an inner fold of the training rows, then refitted on all of
-# them). The inner fold mirrors the split: on the time split, the last
+# flags' defaults: 200 trees, depth 6, learning rate 0.1; C=1, additive,
+# no hinges) and with --tune (train's default: C × knots ∈ {0, 8} — the
+# plain linear encoding, or 8 hinge columns per numeric feature at
+# quantile knots — × pairs ∈ {0, 8} — additive, or up to 8 pairs of
+# features whose interaction the additive fit's residuals show
+# significantly, each with a one-hot column per well-filled cell of the
+# two features' bins — or depth (2, 3, 4, 6) × min child weight and the
+# trees by early stopping, chosen by ROC AUC on an inner fold of the
+# training rows, then refitted on all of them). The inner fold mirrors the split: on the time split, the last
 # fifth of the training rows in file (date) order; on the random split,
 # leadscore is told --random-split (the tables were split at random) and
 # draws a seeded random fifth. Its validation.roc_auc is the test AUC
@@ -131,11 +134,11 @@ for s, ref, ls, auc in rows:
     for v in ("gbdt-tuned", "logistic-tuned"):
         t = ls[v]["tuning"]
         c = t["candidates"][t["chosen"]]
-        what = (f"C {c['c']:g}, {c.get('knots', 0)} knots" if "c" in c else
+        what = (f"C {c['c']:g}, {c.get('knots', 0)} knots, {c.get('pairs', 0)} of up to {c.get('interactions', 0)} pairs" if "c" in c else
                 f"depth {c['max_depth']}, min child weight {c['min_child_weight']:g}, {c['trees']} trees")
         print(f"  {s:8} leadscore {v:15} {what} (fold AUC {c['roc_auc']:.4f}; fitted on {t['fit_rows']:,}, judged on {t['fold_rows']:,}, fold {t['fold']})")
         print(f"  {'':8} {'':25} tried: " + "; ".join(
-            (f"C {x['c']:g} k{x.get('knots', 0)} {x['roc_auc']:.4f}" if "c" in x else
+            (f"C {x['c']:g} k{x.get('knots', 0)} p{x.get('pairs', 0)}/{x.get('interactions', 0)} {x['roc_auc']:.4f}" if "c" in x else
              f"d{x['max_depth']} mcw{x['min_child_weight']:g} {x['trees']}t {x['roc_auc']:.4f}") for x in t["candidates"]))
     for name in ("xgboost_tuned", "sklearn_tuned"):
         t = ref[name]
