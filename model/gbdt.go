@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -99,7 +100,9 @@ type GBDT struct {
 type flatNode struct {
 	thr float64
 	// col is the feature index times two, plus one when missing values go
-	// right, with flatCategorical set for a categorical split. It indexes
+	// right, with flatCategorical set for a categorical split on a set of
+	// categories and flatEquality for one on a single category (whose
+	// thr is that category: x == thr goes left). It indexes
 	// the two copies of each feature that batch prediction keeps (see
 	// predictRange).
 	col  uint32
@@ -108,7 +111,8 @@ type flatNode struct {
 
 const (
 	flatCategorical = 1 << 31
-	flatCol         = flatCategorical - 1
+	flatEquality    = 1 << 30
+	flatCol         = flatEquality - 1
 )
 
 // flatTree is a tree of the prediction layout.
@@ -117,6 +121,10 @@ type flatTree struct {
 	depth int32
 	// categorical trees take the slower step that can test a bitset.
 	categorical bool
+	// equality trees, whose categorical splits each send one category
+	// left (as one-vs-rest splitting grows them), take a branch-free step
+	// that tests equality as well as order.
+	equality bool
 }
 
 // flatGroup is a run of trees that batch prediction walks together: four
@@ -124,7 +132,9 @@ type flatTree struct {
 type flatGroup struct {
 	first int
 	four  bool
-	depth int32 // the deepest of the four
+	// equality says some of the four trees have equality splits.
+	equality bool
+	depth    int32 // the deepest of the four
 }
 
 // catRef locates a categorical split's bitset in gbdtFlat.sets.
@@ -290,8 +300,11 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 				f.nodes[at].next = at
 				continue
 			}
-			if n.Set >= 0 {
+			switch c := f.nodes[at].col; {
+			case c&flatCategorical != 0:
 				ft.categorical = true
+			case c&flatEquality != 0:
+				ft.equality = true
 			}
 			f.nodes[at].next = int32(len(f.nodes))
 			queue = append(queue, n.Left, n.Right)
@@ -308,6 +321,7 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 			g.four = true
 			for _, ft := range f.trees[t : t+4] {
 				g.four = g.four && !ft.categorical
+				g.equality = g.equality || ft.equality
 				g.depth = max(g.depth, ft.depth)
 			}
 		}
@@ -333,6 +347,11 @@ func (f *gbdtFlat) push(m *GBDT, i int32, setOff []int32) {
 	case n.IsLeaf():
 		fn = flatNode{thr: math.NaN()}
 	case n.Set >= 0:
+		if c, ok := singleCategory(m.CategorySets[n.Set]); ok {
+			fn.col |= flatEquality
+			fn.thr = float64(c)
+			break
+		}
 		fn.col |= flatCategorical
 		fn.thr = 0
 		ref = catRef{off: setOff[n.Set], words: int32(len(m.CategorySets[n.Set]))}
@@ -401,6 +420,19 @@ func inSet(set []uint64, x float64) bool {
 	return set[c>>6]>>(c&63)&1 != 0
 }
 
+// singleCategory returns the one category of a set that holds exactly one.
+// Such a split is x == c, since inSet admits only whole category indexes.
+func singleCategory(set []uint64) (uint64, bool) {
+	c, n := uint64(0), 0
+	for w, word := range set {
+		n += bits.OnesCount64(word)
+		if word != 0 {
+			c = uint64(w)*64 + uint64(bits.TrailingZeros64(word))
+		}
+	}
+	return c, n == 1
+}
+
 // Predict returns the raw output (log-odds) of one feature row of length
 // Width, with NaN for missing values. It allocates nothing and gives the
 // same bits as PredictBatch. The row's width is the caller's contract (the
@@ -415,11 +447,16 @@ func (m *GBDT) Predict(row []float64) float64 {
 	nodes := f.nodes
 	for _, t := range f.trees {
 		k := t.root
-		if t.categorical {
+		switch {
+		case t.categorical:
 			for range t.depth {
 				k = f.stepCategorical(k, row)
 			}
-		} else {
+		case t.equality:
+			for range t.depth {
+				k = stepEquality(&nodes[k], row)
+			}
+		default:
 			for range t.depth {
 				n := &nodes[k]
 				x := row[n.col>>1]
@@ -446,6 +483,12 @@ func (f *gbdtFlat) stepCategorical(k int32, row []float64) int32 {
 	if x != x {
 		return n.next + int32(n.col&1)
 	}
+	if n.col&flatEquality != 0 {
+		if x == n.thr {
+			return n.next
+		}
+		return n.next + 1
+	}
 	if n.col&flatCategorical != 0 {
 		ref := f.cats[k]
 		if inSet(f.sets[ref.off:ref.off+ref.words], x) {
@@ -457,6 +500,20 @@ func (f *gbdtFlat) stepCategorical(k int32, row []float64) int32 {
 		return n.next + 1
 	}
 	return n.next
+}
+
+// stepEquality is one step of an equality tree's walk, without a branch
+// on the data: a numeric node goes right when x >= thr, an equality node
+// when x != thr, and a missing value its default way.
+func stepEquality(n *flatNode, row []float64) int32 {
+	x := row[(n.col&flatCol)>>1]
+	ge := int32(b2i(x >= n.thr))
+	ne := int32(b2i(x != n.thr))
+	eq := int32(n.col>>30) & 1
+	r := ge ^ ((ge ^ ne) & -eq)
+	miss := int32(b2i(x != x))
+	r ^= (r ^ int32(n.col&1)) & -miss
+	return n.next + r
 }
 
 // predictBlock is the number of rows walked through a tree together. The
@@ -578,7 +635,11 @@ func (f *gbdtFlat) predictBlock(xb, out []float64, base float64) {
 	}
 	for _, g := range f.groups {
 		if g.four {
-			f.walkFour(f.trees[g.first:g.first+4], g.depth, xb, &sum)
+			if g.equality {
+				f.walkFourEquality(f.trees[g.first:g.first+4], g.depth, xb, &sum)
+			} else {
+				f.walkFour(f.trees[g.first:g.first+4], g.depth, xb, &sum)
+			}
 			continue
 		}
 		f.walkOne(f.trees[g.first], xb, &sum)
@@ -593,13 +654,20 @@ func (f *gbdtFlat) walkOne(t flatTree, xb []float64, sum *[predictBlock]float64)
 		ix[r] = t.root
 	}
 	nodes := f.nodes
-	if t.categorical {
+	switch {
+	case t.categorical:
 		for range t.depth {
 			for r := range ix {
 				ix[r] = f.stepCategoricalBlock(ix[r], xb, r)
 			}
 		}
-	} else {
+	case t.equality:
+		for range t.depth {
+			for r := range ix {
+				ix[r] = stepEqualityBlock(&nodes[ix[r]], xb, r)
+			}
+		}
+	default:
 		for range t.depth {
 			for r := range ix {
 				nd := &nodes[ix[r]]
@@ -656,12 +724,55 @@ func (f *gbdtFlat) walkFour(ts []flatTree, depth int32, xb []float64, sum *[pred
 	}
 }
 
+// walkFourEquality is walkFour for four trees some of which have equality
+// splits: each step is stepEqualityBlock's.
+func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, sum *[predictBlock]float64) {
+	var i0, i1, i2, i3 [predictBlock]int32
+	r0, r1, r2, r3 := ts[0].root, ts[1].root, ts[2].root, ts[3].root
+	for r := range i0 {
+		i0[r], i1[r], i2[r], i3[r] = r0, r1, r2, r3
+	}
+	nodes := f.nodes
+	for range depth {
+		for r := range i0 {
+			i0[r] = stepEqualityBlock(&nodes[i0[r]], xb, r)
+			i1[r] = stepEqualityBlock(&nodes[i1[r]], xb, r)
+			i2[r] = stepEqualityBlock(&nodes[i2[r]], xb, r)
+			i3[r] = stepEqualityBlock(&nodes[i3[r]], xb, r)
+		}
+	}
+	values := f.values
+	for r := range sum {
+		s := sum[r]
+		s += values[i0[r]]
+		s += values[i1[r]]
+		s += values[i2[r]]
+		s += values[i3[r]]
+		sum[r] = s
+	}
+}
+
+// stepEqualityBlock is stepEquality for row r of a transposed block. The
+// two copies of a value differ only when it is missing, which goes its
+// default way at an equality node; at a numeric node the copy the node
+// reads already sends it there.
+func stepEqualityBlock(nd *flatNode, xb []float64, r int) int32 {
+	col := int(nd.col & flatCol)
+	x, y := xb[col*predictBlock+r], xb[(col^1)*predictBlock+r]
+	ge := int32(b2i(x >= nd.thr))
+	ne := int32(b2i(x != nd.thr))
+	miss := int32(b2i(x != y))
+	ne ^= (ne ^ int32(col&1)) & -miss
+	eq := int32(nd.col>>30) & 1
+	return nd.next + (ge ^ ((ge ^ ne) & -eq))
+}
+
 // stepCategoricalBlock is stepCategorical for row r of a transposed block.
 func (f *gbdtFlat) stepCategoricalBlock(k int32, xb []float64, r int) int32 {
 	n := &f.nodes[k]
 	col := int(n.col & flatCol)
 	x := xb[col*predictBlock+r]
-	if n.col&flatCategorical == 0 {
+	if n.col&(flatCategorical|flatEquality) == 0 {
 		if x >= n.thr {
 			return n.next + 1
 		}
@@ -670,6 +781,12 @@ func (f *gbdtFlat) stepCategoricalBlock(k int32, xb []float64, r int) int32 {
 	if xb[(col&^1)*predictBlock+r] != xb[(col|1)*predictBlock+r] {
 		// The two copies differ only for a missing value.
 		return n.next + int32(col&1)
+	}
+	if n.col&flatEquality != 0 {
+		if x == n.thr {
+			return n.next
+		}
+		return n.next + 1
 	}
 	ref := f.cats[k]
 	if inSet(f.sets[ref.off:ref.off+ref.words], x) {

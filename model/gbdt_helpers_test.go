@@ -12,6 +12,13 @@ var nan = math.NaN()
 // stop some branches early; categorical adds bitset splits on feature 0.
 // A negative depth gives each tree a random depth up to -depth.
 func randomEnsemble(rng *rand.Rand, width, trees, depth int, categorical bool) *GBDT {
+	return randomEnsembleSets(rng, width, trees, depth, categorical, false)
+}
+
+// randomEnsembleSets is randomEnsemble whose categorical splits, when
+// single is set, each send one category left, as one-vs-rest splitting
+// grows them (the category in either word of a two-word set).
+func randomEnsembleSets(rng *rand.Rand, width, trees, depth int, categorical, single bool) *GBDT {
 	m := &GBDT{Width: width, BaseScore: -2.2}
 	maxDepth := depth
 	for range trees {
@@ -38,6 +45,11 @@ func randomEnsemble(rng *rand.Rand, width, trees, depth int, categorical bool) *
 					set := make([]uint64, 1+rng.IntN(2))
 					for w := range set {
 						set[w] = rng.Uint64()
+					}
+					if single {
+						clear(set)
+						c := rng.IntN(64 * len(set))
+						set[c/64] = 1 << (c % 64)
 					}
 					n.Set = int32(len(m.CategorySets))
 					n.Threshold = 0

@@ -53,18 +53,41 @@ func TestGBDTPredictBatchMatchesPredictBitForBit(t *testing.T) {
 		name        string
 		depth       int
 		categorical bool
+		single      bool
 		rows        int
 	}{
-		{"numeric trees, partial last block", 5, false, 1000},
-		{"trees of depths 0 to 7", -7, false, 300},
-		{"categorical trees", 5, true, 777},
-		{"one row", 5, true, 1},
+		{"numeric trees, partial last block", 5, false, false, 1000},
+		{"trees of depths 0 to 7", -7, false, false, 300},
+		{"categorical trees", 5, true, false, 777},
+		{"one-category splits", 5, true, true, 778},
+		{"one-category splits, trees of depths 0 to 7", -7, true, true, 301},
+		{"one row", 5, true, false, 1},
+		{"one row, one-category splits", 5, true, true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(7, uint64(tc.rows)))
 			const width = 9
-			m := randomEnsemble(rng, width, 42, tc.depth, tc.categorical)
+			m := randomEnsembleSets(rng, width, 42, tc.depth, tc.categorical, tc.single)
+			if tc.single {
+				// The walk must take the equality step: every categorical
+				// split becomes one.
+				equality := 0
+				if err := m.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				for _, ft := range m.prepared().trees {
+					if ft.categorical {
+						t.Fatal("a tree of one-category splits walks the general categorical step")
+					}
+					if ft.equality {
+						equality++
+					}
+				}
+				if equality == 0 {
+					t.Fatal("no tree takes the equality step")
+				}
+			}
 			if err := m.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -74,6 +97,9 @@ func TestGBDTPredictBatchMatchesPredictBitForBit(t *testing.T) {
 			x[0], x[1], x[2] = math.Inf(1), math.Inf(-1), 2.5
 			if tc.rows > 1 {
 				x[width] = 2.5
+			}
+			for i := 2; i < tc.rows; i += 11 {
+				x[i*width] = []float64{math.Inf(-1), math.Inf(1), math.Copysign(0, -1), 1e300, -3}[i%5]
 			}
 			batch := make([]float64, tc.rows)
 			if err := m.PredictBatch(x, batch); err != nil {
