@@ -204,3 +204,81 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		t.Error("a refused training wrote an artifact")
 	}
 }
+
+// TestTrainLogisticKnotsAndInteractions: --knots and --interactions are
+// the only values tuning tries when given, a table whose outcome hangs on
+// a combination of two columns gets that pair, and values out of range
+// are refused naming the flag.
+func TestTrainLogisticKnotsAndInteractions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("age,channel,visits,y\n")
+	for i := range 6000 {
+		age, channel, visits := 20+(i*37)%50, []string{"web", "phone", "event"}[(i*13)%3], (i*7)%10
+		// Phone calls convert older people, the web younger ones.
+		rate := 5 + visits
+		if (channel == "phone") == (age >= 45) {
+			rate += 30
+		}
+		fmt.Fprintf(&b, "%d,%s,%d,%s\n", age, channel, visits, map[bool]string{true: "yes", false: "no"}[(i*7919)%100 < rate])
+	}
+	table := filepath.Join(dir, "t.csv")
+	if err := os.WriteFile(table, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	artifactPath := filepath.Join(dir, "m.lsm")
+	code, out, errOut := runCommand(t, nil, "train", "--table", table, "--label", "y", "--family", "logistic", "--random-split",
+		"--knots", "0", "--interactions", "4", "--out", artifactPath, "--json")
+	if code != exitOK {
+		t.Fatalf("train: exit %d: %s", code, errOut)
+	}
+	var summary struct {
+		Tuning struct {
+			Candidates []struct {
+				Knots        int `json:"knots"`
+				Interactions int `json:"interactions"`
+				Pairs        int `json:"pairs"`
+			} `json:"candidates"`
+			Chosen int `json:"chosen"`
+		} `json:"tuning"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	cands := summary.Tuning.Candidates
+	if len(cands) != 7 {
+		t.Fatalf("%d candidates, want the 7 Cs with 0 knots and up to 4 pairs", len(cands))
+	}
+	for i, c := range cands {
+		if c.Knots != 0 || c.Interactions != 4 {
+			t.Errorf("candidate %d: %d knots and up to %d pairs, want 0 and 4", i, c.Knots, c.Interactions)
+		}
+	}
+	m, err := artifact.ReadFile(artifactPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := m.Logistic.Encoding.Pairs
+	features := m.Spec.Features()
+	if len(pairs) == 0 || cands[summary.Tuning.Chosen].Pairs == 0 {
+		t.Fatalf("no pair chosen for a table whose outcome hangs on age × channel (parameters %v)", m.Metadata.Parameters)
+	}
+	if a, b := features[pairs[0].A.Feature].Name, features[pairs[0].B.Feature].Name; !strings.Contains(a+b, "age") || !strings.Contains(a+b, "channel") {
+		t.Errorf("the first pair is %s × %s, want age × channel", a, b)
+	}
+	for _, tt := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--interactions", "65"}, "interactions"},
+		{[]string{"--interactions", "-1", "--tune=false"}, "interactions"},
+		{[]string{"--knots", "16", "--tune=false"}, "knots"},
+	} {
+		args := append([]string{"train", "--table", table, "--label", "y", "--family", "logistic", "--out", filepath.Join(dir, "bad.lsm")}, tt.flags...)
+		code, _, errOut := runCommand(t, nil, args...)
+		if code != exitError || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d naming %s", tt.flags, code, errOut, exitError, tt.want)
+		}
+	}
+}
