@@ -147,17 +147,26 @@ func hingedLinear(t testing.TB, rng *rand.Rand, features []Feature, n int) (*Lin
 	for i := range l.Weights {
 		l.Weights[i] = rng.NormFloat64()
 	}
-	design := make([]float64, e.Width)
+	setMeans(t, l, rows, w)
+	return l, rows
+}
+
+// setMeans sets l's design column means over the rows (w features wide)
+// and checks that l validates.
+func setMeans(t testing.TB, l *Linear, rows []float64, w int) {
+	t.Helper()
+	n := len(rows) / w
+	l.Means = make([]float64, l.Encoding.Width)
+	design := make([]float64, l.Encoding.Width)
 	for i := 0; i < n; i++ {
-		e.Encode(rows[i*w:(i+1)*w], design)
+		l.Encoding.Encode(rows[i*w:(i+1)*w], design)
 		for c, v := range design {
 			l.Means[c] += v / float64(n)
 		}
 	}
 	if err := l.Validate(w); err != nil {
-		t.Fatalf("the hinged model does not validate: %v", err)
+		t.Fatalf("the model does not validate: %v", err)
 	}
-	return l, rows
 }
 
 func randomLinearRows(rng *rand.Rand, features []Feature, n int) []float64 {
@@ -217,22 +226,31 @@ func TestHingedContributionsAddUpToTheRawOutput(t *testing.T) {
 	design := make([]float64, l.Encoding.Width)
 	contrs := make([]float64, w)
 	for i := 0; i < len(rows)/w; i++ {
-		row := rows[i*w : (i+1)*w]
-		base := l.contributions(row, design, contrs)
-		direct := l.Intercept
-		for k, v := range design {
-			direct += l.Weights[k] * v
-		}
-		raw := c.Raw(row)
-		sum := base
-		for _, v := range contrs {
-			sum += v
-		}
-		tol := 1e-9 * max(1, math.Abs(raw))
-		if math.Abs(raw-direct) > tol || math.Abs(sum-raw) > tol {
-			t.Fatalf("row %v: compiled raw %v, design raw %v, base + contributions %v", row, raw, direct, sum)
-		}
+		checkExplained(t, l, c, rows[i*w:(i+1)*w], design, contrs)
 	}
+}
+
+// checkExplained explains row into the design and contrs buffers and
+// checks that the compiled raw output equals the design vector's dot
+// product and that the base value plus the contributions add up to it,
+// within 1e-9 relative; it returns the raw output's tolerance.
+func checkExplained(t *testing.T, l *Linear, c *CompiledLinear, row, design, contrs []float64) float64 {
+	t.Helper()
+	base := l.contributions(row, design, contrs)
+	direct := l.Intercept
+	for k, v := range design {
+		direct += l.Weights[k] * v
+	}
+	raw := c.Raw(row)
+	sum := base
+	for _, v := range contrs {
+		sum += v
+	}
+	tol := 1e-9 * max(1, math.Abs(raw))
+	if math.Abs(raw-direct) > tol || math.Abs(sum-raw) > tol {
+		t.Fatalf("row %v: compiled raw %v, design raw %v, base + contributions %v", row, raw, direct, sum)
+	}
+	return tol
 }
 
 func TestHingedValidateRefusesBadHinges(t *testing.T) {

@@ -401,14 +401,17 @@ const _ = uint(MaxKnots-15) + uint(15-MaxKnots)
 
 func newCutTable(cuts []float64) cutTable {
 	var t cutTable
-	for i := range t {
-		if i < len(cuts) {
-			t[i] = cuts[i]
-		} else {
-			t[i] = math.Inf(1)
-		}
-	}
+	padCuts(t[:], cuts)
 	return t
+}
+
+// padCuts copies cuts into t and fills the rest of t with +Inf, which no
+// value is above.
+func padCuts(t, cuts []float64) {
+	n := copy(t, cuts)
+	for i := n; i < len(t); i++ {
+		t[i] = math.Inf(1)
+	}
 }
 
 // below returns the number of cuts below x (x > cut), for a present x.
@@ -429,13 +432,7 @@ const _ = uint(MaxPairBins-32) + uint(32-MaxPairBins)
 
 func newPairCuts(cuts []float64) pairCuts {
 	var t pairCuts
-	for i := range t {
-		if i < len(cuts) {
-			t[i] = cuts[i]
-		} else {
-			t[i] = math.Inf(1)
-		}
-	}
+	padCuts(t[:], cuts)
 	return t
 }
 

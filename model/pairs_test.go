@@ -132,17 +132,7 @@ func pairedLinear(t testing.TB, rng *rand.Rand, features []Feature, n int) (*Lin
 	for i := len(l.Weights) - (e.Width - l.Encoding.pairOffset()); i < len(l.Weights); i++ {
 		l.Weights[i] = rng.NormFloat64()
 	}
-	l.Means = make([]float64, e.Width)
-	design := make([]float64, e.Width)
-	for i := range n {
-		e.Encode(rows[i*w:(i+1)*w], design)
-		for c, v := range design {
-			l.Means[c] += v / float64(n)
-		}
-	}
-	if err := l.Validate(w); err != nil {
-		t.Fatalf("the paired model does not validate: %v", err)
-	}
+	setMeans(t, l, rows, w)
 	return l, rows
 }
 
@@ -177,20 +167,7 @@ func TestPairedContributionsAddUpToTheRawOutput(t *testing.T) {
 	own := make([]float64, w)
 	for i := 0; i < len(rows)/w; i++ {
 		row := rows[i*w : (i+1)*w]
-		base := l.contributions(row, design, contrs)
-		direct := l.Intercept
-		for k, v := range design {
-			direct += l.Weights[k] * v
-		}
-		raw := c.Raw(row)
-		sum := base
-		for _, v := range contrs {
-			sum += v
-		}
-		tol := 1e-9 * max(1, math.Abs(raw))
-		if math.Abs(raw-direct) > tol || math.Abs(sum-raw) > tol {
-			t.Fatalf("row %v: compiled raw %v, design raw %v, base + contributions %v", row, raw, direct, sum)
-		}
+		tol := checkExplained(t, l, c, row, design, contrs)
 		// The additive part of each contribution is the additive model's.
 		additive.contributions(row, make([]float64, additive.Encoding.Width), own)
 		var pairsPart float64
