@@ -84,6 +84,9 @@ type design struct {
 	// The indicator columns that are 1 in row i are on[start[i]:start[i+1]].
 	start []int32
 	on    []int32
+	// scale multiplies the L2 penalty of each column; nil means 1 for
+	// every column.
+	scale []float64
 }
 
 // newDesign encodes the rows (w features wide) with enc, keeping as
@@ -251,8 +254,12 @@ func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptio
 			}
 		}
 		for j := 0; j < d; j++ {
-			loss += penalty * w[j] * w[j]
-			grad[j] += 2 * penalty * w[j]
+			pj := penalty
+			if x.scale != nil {
+				pj *= x.scale[j]
+			}
+			loss += pj * w[j] * w[j]
+			grad[j] += 2 * pj * w[j]
 		}
 		inv := 1 / float64(n)
 		for j := range grad {
@@ -271,14 +278,18 @@ func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptio
 		return nil, fmt.Errorf("fit logistic regression: %w", err)
 	}
 	fit := &LogisticFit{Weights: params[:d:d], Intercept: params[d], Iterations: iters}
-	fit.Loss = obj(params, make([]float64, d+1)) - penaltyOf(fit.Weights, penalty)/float64(n)
+	fit.Loss = obj(params, make([]float64, d+1)) - penaltyOf(fit.Weights, penalty, x.scale)/float64(n)
 	return fit, nil
 }
 
-func penaltyOf(w []float64, penalty float64) float64 {
+func penaltyOf(w []float64, penalty float64, scale []float64) float64 {
 	var s float64
-	for _, v := range w {
-		s += penalty * v * v
+	for j, v := range w {
+		pj := penalty
+		if scale != nil {
+			pj *= scale[j]
+		}
+		s += pj * v * v
 	}
 	return s
 }

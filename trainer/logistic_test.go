@@ -130,3 +130,56 @@ func TestFitLogisticStopsWhenCancelled(t *testing.T) {
 		t.Error("a cancelled fit returned no error")
 	}
 }
+
+// TestFitDesignReachesTheOptimumWithIndicatorsAndScaledPenalties checks
+// the design form the trainer fits (dense columns plus each row's list of
+// indicator columns, some columns' penalties scaled, as pair columns'
+// are) against first-order optimality of the objective it states.
+func TestFitDesignReachesTheOptimumWithIndicatorsAndScaledPenalties(t *testing.T) {
+	t.Parallel()
+	features, rows, y := pairData(6000, true, 5)
+	additive, err := fitLinear(context.Background(), features, rows, y, LogisticOptions{C: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, _, err := choosePairs(context.Background(), features, rows, y, additive.lin, 2)
+	if err != nil || len(pairs) == 0 {
+		t.Fatalf("no pairs to fit (%v)", err)
+	}
+	enc := additive.lin.Encoding.WithPairs(pairs)
+	x, _ := newDesign(enc, len(features), rows, len(y))
+	if len(x.dense) == 0 || len(x.dense) == enc.Width || len(x.on) == 0 {
+		t.Fatalf("%d dense columns of %d and %d indicator ones: the design does not have both parts", len(x.dense), enc.Width, len(x.on))
+	}
+	x.scale = make([]float64, enc.Width)
+	for j := range x.scale {
+		x.scale[j] = 1 + float64(j%3)*7.5
+	}
+	const c = 0.5
+	fit, err := fitDesign(context.Background(), x, y, LogisticOptions{C: c, Tol: 1e-10, MaxIter: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := enc.Width
+	grad := make([]float64, d+1)
+	row := make([]float64, d)
+	for i := range y {
+		enc.Encode(rows[i*len(features):(i+1)*len(features)], row)
+		p := sigmoid(fit.Logit(row))
+		if y[i] {
+			p--
+		}
+		for j, v := range row {
+			grad[j] += p * v
+		}
+		grad[d] += p
+	}
+	for j := 0; j < d; j++ {
+		grad[j] += fit.Weights[j] * x.scale[j] / c
+	}
+	for j, g := range grad {
+		if math.Abs(g)/float64(len(y)) > 1e-6 {
+			t.Errorf("gradient component %d is %.3g per row at the fit, want ~0", j, g/float64(len(y)))
+		}
+	}
+}

@@ -421,6 +421,21 @@ func addPairs(ctx context.Context, features []model.Feature, rows []float64, lab
 // the rows (w features wide).
 func fitEncoded(ctx context.Context, enc *model.LinearEncoding, w int, rows []float64, labels []bool, opts LogisticOptions) (*linearFit, error) {
 	x, means := newDesign(enc, w, rows, len(labels))
+	if enc.Pairs != nil {
+		// Pair columns are shrunk harder than the additive ones (see
+		// pairs.go).
+		x.scale = make([]float64, enc.Width)
+		cells := 0
+		for _, p := range enc.Pairs {
+			cells += len(p.Cells)
+		}
+		for j := range x.scale {
+			x.scale[j] = 1
+			if j >= enc.Width-cells {
+				x.scale[j] = pairPenaltyScale
+			}
+		}
+	}
 	fit, err := fitDesign(ctx, x, labels, opts)
 	if err != nil {
 		return nil, err
