@@ -196,6 +196,10 @@ func (e *LinearEncoding) WithPairs(pairs []Pair) *LinearEncoding {
 	return &c
 }
 
+// FirstPairColumn is the first design column of the pairs, the column
+// after every feature's: the pairs' columns are those from it to Width.
+func (e *LinearEncoding) FirstPairColumn() int { return e.pairOffset() }
+
 // pairOffset is the first design column of the pairs: the column after
 // every feature's.
 func (e *LinearEncoding) pairOffset() int {

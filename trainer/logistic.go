@@ -82,7 +82,7 @@ type design struct {
 	x     []float64
 	dense []int
 	// The indicator columns that are 1 in row i are on[start[i]:start[i+1]].
-	start []int32
+	start []int
 	on    []int32
 	// scale multiplies the L2 penalty of each column; nil means 1 for
 	// every column.
@@ -120,7 +120,7 @@ func newDesign(enc *model.LinearEncoding, w int, rows []float64, n int) (*design
 		}
 	}
 	d.x = make([]float64, 0, n*len(d.dense))
-	d.start = make([]int32, 1, n+1)
+	d.start = make([]int, 1, n+1)
 	for i := range n {
 		enc.Encode(rows[i*w:(i+1)*w], buf)
 		for _, j := range d.dense {
@@ -131,7 +131,7 @@ func newDesign(enc *model.LinearEncoding, w int, rows []float64, n int) (*design
 				d.on = append(d.on, int32(j))
 			}
 		}
-		d.start = append(d.start, int32(len(d.on)))
+		d.start = append(d.start, len(d.on))
 	}
 	return d, means
 }
@@ -179,7 +179,15 @@ func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptio
 		partGrad[k] = make([]float64, d+1)
 	}
 	workers := min(chunks, max(1, runtime.GOMAXPROCS(0)))
-	penalty := 1 / (2 * c)
+	// Each column's L2 penalty: 1/(2C), scaled for the columns the design
+	// shrinks harder.
+	penalty := make([]float64, d)
+	for j := range penalty {
+		penalty[j] = 1 / (2 * c)
+		if x.scale != nil {
+			penalty[j] *= x.scale[j]
+		}
+	}
 	nd := len(x.dense)
 	// wd is the dense columns' weights, gathered once per evaluation so
 	// that the inner loops run over contiguous memory.
@@ -253,13 +261,9 @@ func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptio
 				grad[j] += v
 			}
 		}
+		loss += penaltyOf(w, penalty)
 		for j := 0; j < d; j++ {
-			pj := penalty
-			if x.scale != nil {
-				pj *= x.scale[j]
-			}
-			loss += pj * w[j] * w[j]
-			grad[j] += 2 * pj * w[j]
+			grad[j] += 2 * penalty[j] * w[j]
 		}
 		inv := 1 / float64(n)
 		for j := range grad {
@@ -278,18 +282,15 @@ func fitDesign(ctx context.Context, x *design, labels []bool, opts LogisticOptio
 		return nil, fmt.Errorf("fit logistic regression: %w", err)
 	}
 	fit := &LogisticFit{Weights: params[:d:d], Intercept: params[d], Iterations: iters}
-	fit.Loss = obj(params, make([]float64, d+1)) - penaltyOf(fit.Weights, penalty, x.scale)/float64(n)
+	fit.Loss = obj(params, make([]float64, d+1)) - penaltyOf(fit.Weights, penalty)/float64(n)
 	return fit, nil
 }
 
-func penaltyOf(w []float64, penalty float64, scale []float64) float64 {
+// penaltyOf is the L2 penalty Σ penalty[j] w[j]².
+func penaltyOf(w, penalty []float64) float64 {
 	var s float64
 	for j, v := range w {
-		pj := penalty
-		if scale != nil {
-			pj *= scale[j]
-		}
-		s += pj * v * v
+		s += penalty[j] * v * v
 	}
 	return s
 }

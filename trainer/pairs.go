@@ -246,11 +246,19 @@ func newtonGain(gs, hs []float64) (gain, dof float64) {
 	return gain, dof
 }
 
-// describePairs names the pairs for an artifact's parameters.
-func describePairs(features []model.Feature, pairs []model.Pair) string {
+// describePairs names the pairs for an artifact's parameters, with their
+// statistics when given (one per pair, in the same order): the number of
+// cells with a column, and the interaction gain S against its expectation
+// E without an interaction, with the chance of so large a gain.
+func describePairs(features []model.Feature, pairs []model.Pair, scores []pairScore) string {
 	names := make([]string, len(pairs))
 	for i, p := range pairs {
-		names[i] = fmt.Sprintf("%s×%s (%d cells)", features[p.A.Feature].Name, features[p.B.Feature].Name, len(p.Cells))
+		names[i] = fmt.Sprintf("%s×%s (%d cells", features[p.A.Feature].Name, features[p.B.Feature].Name, len(p.Cells))
+		if len(scores) == len(pairs) {
+			s := scores[i]
+			names[i] += fmt.Sprintf("; gain %.1f, %.1f expected without an interaction, log10 p %.1f", s.gain, s.dof, s.logP/math.Ln10)
+		}
+		names[i] += ")"
 	}
 	return strings.Join(names, ", ")
 }

@@ -93,7 +93,7 @@ func TestChoosePairsFindsTheInteraction(t *testing.T) {
 	}
 	pairs := fit.lin.Encoding.Pairs
 	if len(pairs) == 0 || pairs[0].A.Feature != 0 || pairs[0].B.Feature != 1 {
-		t.Fatalf("pairs %s, want plan×x1 first", describePairs(features, pairs))
+		t.Fatalf("pairs %s, want plan×x1 first", describePairs(features, pairs, nil))
 	}
 	if len(fit.pairs) != len(pairs) {
 		t.Fatalf("%d pair statistics for %d pairs", len(fit.pairs), len(pairs))
@@ -113,7 +113,7 @@ func TestChoosePairsFindsTheInteraction(t *testing.T) {
 		return auc(t, z, ty)
 	}
 	with, without := score(fit.lin), score(additive.lin)
-	t.Logf("fresh rows: AUC %.4f with %s, %.4f additive", with, describePairs(features, pairs), without)
+	t.Logf("fresh rows: AUC %.4f with %s, %.4f additive", with, describePairs(features, pairs, fit.pairs), without)
 	if with < without+0.01 {
 		t.Errorf("AUC with the pair %.4f, additive %.4f: want at least 0.01 better", with, without)
 	}
@@ -134,7 +134,7 @@ func TestChoosePairsAddsNoneWithoutInteractions(t *testing.T) {
 				t.Fatal(err)
 			}
 			if p := fit.lin.Encoding.Pairs; len(p) > 0 {
-				t.Errorf("additive data got pairs %s", describePairs(features, p))
+				t.Errorf("additive data got pairs %s", describePairs(features, p, nil))
 			}
 		})
 	}

@@ -159,7 +159,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			}
 			delete(params, "pairs")
 			if len(fit.lin.Encoding.Pairs) > 0 {
-				params["pairs"] = describePairs(features, fit.lin.Encoding.Pairs)
+				params["pairs"] = describePairs(features, fit.lin.Encoding.Pairs, fit.pairs)
 			}
 		}
 		fit, err := fitLinear(ctx, features, d.TrainRows, d.TrainLabels, opts)
@@ -425,13 +425,9 @@ func fitEncoded(ctx context.Context, enc *model.LinearEncoding, w int, rows []fl
 		// Pair columns are shrunk harder than the additive ones (see
 		// pairs.go).
 		x.scale = make([]float64, enc.Width)
-		cells := 0
-		for _, p := range enc.Pairs {
-			cells += len(p.Cells)
-		}
 		for j := range x.scale {
 			x.scale[j] = 1
-			if j >= enc.Width-cells {
+			if j >= enc.FirstPairColumn() {
 				x.scale[j] = pairPenaltyScale
 			}
 		}
