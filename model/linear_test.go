@@ -296,15 +296,20 @@ func BenchmarkCompiledLinearRaw(b *testing.B) {
 				}
 				l = &Linear{Encoding: e, Weights: make([]float64, e.Width), Means: make([]float64, e.Width)}
 			}
-			c := l.Compile()
-			n := len(rows) / w
-			var sink float64
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				k := i % n
-				sink += c.Raw(rows[k*w : (k+1)*w])
-			}
-			_ = sink
+			benchmarkRaw(b, l.Compile(), rows, w)
 		})
 	}
+}
+
+// benchmarkRaw times c.Raw over the rows (w features wide) in turn.
+func benchmarkRaw(b *testing.B, c *CompiledLinear, rows []float64, w int) {
+	b.Helper()
+	n := len(rows) / w
+	var sink float64
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k := i % n
+		sink += c.Raw(rows[k*w : (k+1)*w])
+	}
+	_ = sink
 }

@@ -31,12 +31,5 @@ func BenchmarkCompiledLinearRawWide(b *testing.B) {
 	for i := range l.Weights {
 		l.Weights[i] = rng.NormFloat64()
 	}
-	c := l.Compile()
-	var sink float64
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		k := i % n
-		sink += c.Raw(rows[k*w : (k+1)*w])
-	}
-	_ = sink
+	benchmarkRaw(b, l.Compile(), rows, w)
 }

@@ -295,13 +295,5 @@ func BenchmarkCompiledLinearRawPairs(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	w := len(linearTestFeatures)
 	l, rows := pairedLinear(b, rng, linearTestFeatures, 2000)
-	c := l.Compile()
-	n := len(rows) / w
-	var sink float64
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		k := i % n
-		sink += c.Raw(rows[k*w : (k+1)*w])
-	}
-	_ = sink
+	benchmarkRaw(b, l.Compile(), rows, w)
 }
