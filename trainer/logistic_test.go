@@ -56,9 +56,18 @@ func TestFitLogisticReachesTheOptimum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertOptimal(t, fit, func(i int) []float64 { return x[i*d : (i+1)*d] }, y, c, nil)
+}
+
+// assertOptimal checks first-order optimality of the penalised objective
+// Σ log loss + Σ scale[j] w[j]²/(2C) at fit (scale nil means 1): its
+// gradient, summed over the design rows rowAt(i), vanishes.
+func assertOptimal(t *testing.T, fit *LogisticFit, rowAt func(i int) []float64, y []bool, c float64, scale []float64) {
+	t.Helper()
+	d := len(fit.Weights)
 	grad := make([]float64, d+1)
 	for i := range y {
-		row := x[i*d : (i+1)*d]
+		row := rowAt(i)
 		p := sigmoid(fit.Logit(row))
 		if y[i] {
 			p--
@@ -69,7 +78,11 @@ func TestFitLogisticReachesTheOptimum(t *testing.T) {
 		grad[d] += p
 	}
 	for j := 0; j < d; j++ {
-		grad[j] += fit.Weights[j] / c
+		s := 1.0
+		if scale != nil {
+			s = scale[j]
+		}
+		grad[j] += fit.Weights[j] * s / c
 	}
 	for j, g := range grad {
 		if math.Abs(g)/float64(len(y)) > 1e-6 {
@@ -160,26 +173,10 @@ func TestFitDesignReachesTheOptimumWithIndicatorsAndScaledPenalties(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := enc.Width
-	grad := make([]float64, d+1)
-	row := make([]float64, d)
-	for i := range y {
-		enc.Encode(rows[i*len(features):(i+1)*len(features)], row)
-		p := sigmoid(fit.Logit(row))
-		if y[i] {
-			p--
-		}
-		for j, v := range row {
-			grad[j] += p * v
-		}
-		grad[d] += p
-	}
-	for j := 0; j < d; j++ {
-		grad[j] += fit.Weights[j] * x.scale[j] / c
-	}
-	for j, g := range grad {
-		if math.Abs(g)/float64(len(y)) > 1e-6 {
-			t.Errorf("gradient component %d is %.3g per row at the fit, want ~0", j, g/float64(len(y)))
-		}
-	}
+	row := make([]float64, enc.Width)
+	w := len(features)
+	assertOptimal(t, fit, func(i int) []float64 {
+		enc.Encode(rows[i*w:(i+1)*w], row)
+		return row
+	}, y, c, x.scale)
 }
