@@ -29,7 +29,10 @@ type InlineLead struct {
 	// The lead's fit attributes, with the key rules of Lead.attributes.
 	Attributes map[string]*AttributeValue `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The lead's recent events, at most 10,000. Their lead field is ignored;
-	// events without an event_id are never de-duplicated.
+	// events without an event_id are never de-duplicated. Every event must
+	// have happened before the score time, and have a well-known type or one
+	// the scoring model version counts: any other type is refused, since the
+	// event would change nothing.
 	Events []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// When the lead was created. Optional; defaults to the earliest event or
 	// the score time.
@@ -283,9 +286,13 @@ type ScoreItemResult struct {
 	//
 	//	*ScoreItemResult_Score
 	//	*ScoreItemResult_Error
-	Result        isScoreItemResult_Result `protobuf_oneof:"result"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Result isScoreItemResult_Result `protobuf_oneof:"result"`
+	// The keys of the lead's attributes that the model version does not read,
+	// sorted. They did not change the score: a misspelt key shows up here
+	// rather than being dropped in silence.
+	UnknownAttributes []string `protobuf:"bytes,4,rep,name=unknown_attributes,json=unknownAttributes,proto3" json:"unknown_attributes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ScoreItemResult) Reset() {
@@ -346,6 +353,13 @@ func (x *ScoreItemResult) GetError() *ItemError {
 		if x, ok := x.Result.(*ScoreItemResult_Error); ok {
 			return x.Error
 		}
+	}
+	return nil
+}
+
+func (x *ScoreItemResult) GetUnknownAttributes() []string {
+	if x != nil {
+		return x.UnknownAttributes
 	}
 	return nil
 }
@@ -427,9 +441,13 @@ func (x *ScoreRequest) GetOptions() *ScoreOptions {
 type ScoreResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The lead's score. It names the model version and alias that scored it.
-	Score         *LeadScore `protobuf:"bytes,1,opt,name=score,proto3" json:"score,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Score *LeadScore `protobuf:"bytes,1,opt,name=score,proto3" json:"score,omitempty"`
+	// The keys of the lead's attributes that the model version does not read,
+	// sorted. They did not change the score: a misspelt key shows up here
+	// rather than being dropped in silence.
+	UnknownAttributes []string `protobuf:"bytes,2,rep,name=unknown_attributes,json=unknownAttributes,proto3" json:"unknown_attributes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ScoreResponse) Reset() {
@@ -465,6 +483,13 @@ func (*ScoreResponse) Descriptor() ([]byte, []int) {
 func (x *ScoreResponse) GetScore() *LeadScore {
 	if x != nil {
 		return x.Score
+	}
+	return nil
+}
+
+func (x *ScoreResponse) GetUnknownAttributes() []string {
+	if x != nil {
+		return x.UnknownAttributes
 	}
 	return nil
 }
@@ -746,17 +771,19 @@ const file_leadscore_v1_scoring_proto_rawDesc = "" +
 	"\vmax_factors\x18\x03 \x01(\x05R\n" +
 	"maxFactors\x129\n" +
 	"\n" +
-	"score_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\"\x8f\x01\n" +
+	"score_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\"\xbe\x01\n" +
 	"\x0fScoreItemResult\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05score\x18\x02 \x01(\v2\x17.leadscore.v1.LeadScoreH\x00R\x05score\x12/\n" +
-	"\x05error\x18\x03 \x01(\v2\x17.leadscore.v1.ItemErrorH\x00R\x05errorB\b\n" +
+	"\x05error\x18\x03 \x01(\v2\x17.leadscore.v1.ItemErrorH\x00R\x05error\x12-\n" +
+	"\x12unknown_attributes\x18\x04 \x03(\tR\x11unknownAttributesB\b\n" +
 	"\x06result\"q\n" +
 	"\fScoreRequest\x12+\n" +
 	"\x04item\x18\x01 \x01(\v2\x17.leadscore.v1.ScoreItemR\x04item\x124\n" +
-	"\aoptions\x18\x02 \x01(\v2\x1a.leadscore.v1.ScoreOptionsR\aoptions\">\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1a.leadscore.v1.ScoreOptionsR\aoptions\"m\n" +
 	"\rScoreResponse\x12-\n" +
-	"\x05score\x18\x01 \x01(\v2\x17.leadscore.v1.LeadScoreR\x05score\"x\n" +
+	"\x05score\x18\x01 \x01(\v2\x17.leadscore.v1.LeadScoreR\x05score\x12-\n" +
+	"\x12unknown_attributes\x18\x02 \x03(\tR\x11unknownAttributes\"x\n" +
 	"\x11ScoreBatchRequest\x12-\n" +
 	"\x05items\x18\x01 \x03(\v2\x17.leadscore.v1.ScoreItemR\x05items\x124\n" +
 	"\aoptions\x18\x02 \x01(\v2\x1a.leadscore.v1.ScoreOptionsR\aoptions\"\x88\x01\n" +

@@ -42,7 +42,13 @@ type ScoringServiceClient interface {
 	// backfills of millions of leads. The client sends chunks of items; the
 	// server answers each chunk with one response holding a result per item,
 	// in order. Every item of one stream is scored by the same model version,
-	// resolved when the first chunk arrives.
+	// resolved when the first chunk arrives. An item that cannot be scored
+	// gets its own ItemError and the stream goes on; a malformed chunk (too
+	// many items, options after the first chunk) ends the stream with
+	// INVALID_ARGUMENT. Flow control is the transport's: a client that stops
+	// reading stops the server from reading its next chunk. A server holds at
+	// most a configured number of streams at once (RESOURCE_EXHAUSTED beyond
+	// it).
 	StreamScore(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamScoreRequest, StreamScoreResponse], error)
 }
 
@@ -105,7 +111,13 @@ type ScoringServiceServer interface {
 	// backfills of millions of leads. The client sends chunks of items; the
 	// server answers each chunk with one response holding a result per item,
 	// in order. Every item of one stream is scored by the same model version,
-	// resolved when the first chunk arrives.
+	// resolved when the first chunk arrives. An item that cannot be scored
+	// gets its own ItemError and the stream goes on; a malformed chunk (too
+	// many items, options after the first chunk) ends the stream with
+	// INVALID_ARGUMENT. Flow control is the transport's: a client that stops
+	// reading stops the server from reading its next chunk. A server holds at
+	// most a configured number of streams at once (RESOURCE_EXHAUSTED beyond
+	// it).
 	StreamScore(grpc.BidiStreamingServer[StreamScoreRequest, StreamScoreResponse]) error
 	mustEmbedUnimplementedScoringServiceServer()
 }
