@@ -443,7 +443,19 @@ func (m *GBDT) Predict(row []float64) float64 {
 	if len(row) != m.Width {
 		panic(fmt.Sprintf("model: GBDT.Predict: row has %d values, the model takes %d", len(row), m.Width))
 	}
-	sum := m.BaseScore
+	sum, _ := f.predict(row, m.BaseScore, nil)
+	return sum
+}
+
+// predict walks every tree for row and returns base plus the values of the
+// leaves reached and, when part is not nil, the sum of part (parallel to
+// f.values) over the same leaves. Scoring reads a tree-path attribution
+// this way (see treepath.go) in the walk that predicts, rather than in a
+// copy of it, so the two can never disagree about a row's leaves; the
+// test on part is the same every tree and costs Predict nothing
+// measurable (benchstat).
+func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, partSum float64) {
+	sum = base
 	nodes := f.nodes
 	for _, t := range f.trees {
 		k := t.root
@@ -471,8 +483,11 @@ func (m *GBDT) Predict(row []float64) float64 {
 			}
 		}
 		sum += f.values[k]
+		if part != nil {
+			partSum += part[k]
+		}
 	}
-	return sum
+	return sum, partSum
 }
 
 // stepCategorical is one step of the general walk, which handles
