@@ -85,6 +85,13 @@ func checkLoad(t *testing.T, data []byte) {
 		if p := out.Probability; !(p > 0 && p < 1) {
 			t.Fatalf("a loaded model scores probability %v for a row of %v", p, fill)
 		}
+		cell := out.Cell
+		if err := s.Explain(row, &out); err != nil {
+			t.Fatalf("explaining a loaded model: %v", err)
+		}
+		if out.Cell != cell {
+			t.Fatalf("a loaded model places a row of %v in %v when scoring and %v when explaining", fill, cell, out.Cell)
+		}
 	}
 	again, err := artifact.Marshal(m)
 	if err != nil {

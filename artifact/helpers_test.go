@@ -535,11 +535,11 @@ func assertSameScores(t *testing.T, want, got *model.Model, rows []float64) {
 	same := func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
 	for i := 0; i < len(rows)/w; i++ {
 		row := rows[i*w : (i+1)*w]
-		if err := ws.Score(row, &a); err != nil {
-			t.Fatalf("row %d: Score(original): %v", i, err)
+		if err := ws.Explain(row, &a); err != nil {
+			t.Fatalf("row %d: Explain(original): %v", i, err)
 		}
-		if err := gs.Score(row, &b); err != nil {
-			t.Fatalf("row %d: Score(loaded): %v", i, err)
+		if err := gs.Explain(row, &b); err != nil {
+			t.Fatalf("row %d: Explain(loaded): %v", i, err)
 		}
 		if !same(a.Raw, b.Raw) || !same(a.Base, b.Base) || !same(a.Probability, b.Probability) ||
 			!same(a.Percentile, b.Percentile) || !same(a.FitSum, b.FitSum) || !same(a.EngagementSum, b.EngagementSum) ||

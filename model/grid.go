@@ -9,17 +9,42 @@ import (
 	"github.com/leadscore/leadscore"
 )
 
+// GridBasis says how a lead's raw output minus the model's base value is
+// split between the fit and the engagement features to place it on the
+// grid. The cut points are learned from sums of one basis and mean nothing
+// for another, so a grid records its own.
+type GridBasis string
+
+// The grid bases.
+const (
+	// GridBasisContributions sums the features' exact contributions
+	// (TreeSHAP for a GBDT) per group. It is the zero value: every grid
+	// made before bases existed has it.
+	GridBasisContributions GridBasis = ""
+	// GridBasisTreePath splits a GBDT's output along the row's decision
+	// path in each tree: the edge from a split to the child the row takes
+	// moves the tree's expected output (the cover-weighted mean of the
+	// leaves below) by E(child) − E(split), credited to the group of the
+	// split's feature. The two sums add up to raw − base exactly as the
+	// contributions do, and cost one add per tree during prediction where
+	// TreeSHAP costs about a millisecond a row, so every score gets its
+	// cell at prediction speed. Only a GBDT has it.
+	GridBasisTreePath GridBasis = "tree_path"
+)
+
 // Grid places scored leads on the fit × engagement grid and in tiers. Its
 // cut points are learned from the training population, so that grade A
 // means "the best quarter of the leads this model learned from" (by
 // default) rather than a number somebody guessed.
 type Grid struct {
-	// FitCuts separate the grades by the sum of a lead's fit
-	// contributions, descending: A at or above FitCuts[0], B at or above
+	// Basis says what the fit and engagement sums the cuts separate are.
+	Basis GridBasis `json:"basis,omitempty"`
+	// FitCuts separate the grades by a lead's fit sum (as Basis defines
+	// it), descending: A at or above FitCuts[0], B at or above
 	// FitCuts[1], C at or above FitCuts[2], D below.
 	FitCuts [3]float64 `json:"fit_cuts"`
-	// EngagementCuts separate the levels 1 to 4 the same way by the sum of
-	// engagement contributions.
+	// EngagementCuts separate the levels 1 to 4 the same way by the
+	// engagement sum.
 	EngagementCuts [3]float64 `json:"engagement_cuts"`
 	// TierCuts separate the tiers by calibrated probability, descending.
 	TierCuts [3]float64 `json:"tier_cuts"`
@@ -41,8 +66,10 @@ type GridOptions struct {
 	Policy leadscore.GridPolicy
 }
 
-// FitGrid learns the cut points from the training population's summed fit
-// and engagement contributions, calibrated probabilities and raw outputs.
+// FitGrid learns the cut points from the training population's fit and
+// engagement sums, calibrated probabilities and raw outputs. The grid has
+// the contributions basis; a caller whose sums are of another basis sets
+// Basis to it.
 func FitGrid(fitSums, engagementSums, probabilities, raws []float64, opts GridOptions) (*Grid, error) {
 	n := len(raws)
 	if n == 0 || len(fitSums) != n || len(engagementSums) != n || len(probabilities) != n {
@@ -118,6 +145,11 @@ func cellAt(i int) leadscore.Cell {
 // Validate checks a grid completely, so a corrupt artifact is refused at
 // load time.
 func (g *Grid) Validate() error {
+	switch g.Basis {
+	case GridBasisContributions, GridBasisTreePath:
+	default:
+		return leadscore.InvalidField("grid.basis", g.Basis, `must be "" (the contributions) or "tree_path"`)
+	}
 	for name, c := range map[string][3]float64{"fit_cuts": g.FitCuts, "engagement_cuts": g.EngagementCuts, "tier_cuts": g.TierCuts} {
 		for i, x := range c {
 			if !finite(x) || (i > 0 && x > c[i-1]) {
@@ -151,7 +183,7 @@ func band(x float64, cuts [3]float64) int {
 	return 4
 }
 
-// Cell places a lead by its summed fit and engagement contributions.
+// Cell places a lead by its fit and engagement sums of the grid's basis.
 func (g *Grid) Cell(fitSum, engagementSum float64) leadscore.Cell {
 	return leadscore.Cell{
 		Grade: leadscore.GradeA + leadscore.Grade(band(fitSum, g.FitCuts)-1),

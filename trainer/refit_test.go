@@ -64,7 +64,7 @@ func TestRefitLearnsFromTheHeldOutRowsAndStaysCalibrated(t *testing.T) {
 			for i := range n {
 				row := g.testRows[i*w : (i+1)*w]
 				if i < 2000 {
-					if err := s.Score(row, &sc); err != nil {
+					if err := s.Explain(row, &sc); err != nil {
 						t.Fatal(err)
 					}
 					sum := sc.Base

@@ -151,7 +151,7 @@ func TestContributionsAddUpToTheRawOutput(t *testing.T) {
 			var sc model.Scored
 			worst := 0.0
 			for i := 0; i < min(len(g.testLabel), 3000); i++ {
-				if err := s.Score(g.testRows[i*w:(i+1)*w], &sc); err != nil {
+				if err := s.Explain(g.testRows[i*w:(i+1)*w], &sc); err != nil {
 					t.Fatal(err)
 				}
 				sum := sc.Base
@@ -206,7 +206,8 @@ func TestCalibrationHoldsOnLaterData(t *testing.T) {
 }
 
 // TestScoringAllocatesNothingPerRow holds the hot path of every family to
-// zero allocations once a scorer and its output are set up.
+// zero allocations once a scorer and its output are set up, explained or
+// not.
 func TestScoringAllocatesNothingPerRow(t *testing.T) {
 	g := history(t)
 	w := g.data.Spec.Width()
@@ -219,16 +220,18 @@ func TestScoringAllocatesNothingPerRow(t *testing.T) {
 			}
 			var sc model.Scored
 			row := g.testRows[:w]
-			if err := s.Score(row, &sc); err != nil { // sizes sc.Contributions
+			if err := s.Explain(row, &sc); err != nil { // sizes sc.Contributions
 				t.Fatal(err)
 			}
-			allocs := testing.AllocsPerRun(50, func() {
-				if err := s.Score(row, &sc); err != nil {
-					t.Fatal(err)
+			for name, score := range map[string]func([]float64, *model.Scored) error{"Score": s.Score, "Explain": s.Explain} {
+				allocs := testing.AllocsPerRun(50, func() {
+					if err := score(row, &sc); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("%s allocates %v times per row, want 0", name, allocs)
 				}
-			})
-			if allocs != 0 {
-				t.Errorf("Score allocates %v times per row, want 0", allocs)
 			}
 		})
 	}
