@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,18 +40,60 @@ type Loader struct {
 	ResyncInterval time.Duration
 	// OnLoad, when set, is called after each swap (for metrics and logs).
 	OnLoad func(*Loaded)
+	// OnChange, when set, is called after anything a caller of Current or
+	// Absent could see has changed: a swap, a rollback onto the loaded
+	// version, an alias removed or found absent. A serving process
+	// recomputes its health from it. It must not block.
+	OnChange func()
 
-	slots map[leadscore.AliasRef]*atomic.Pointer[Loaded]
-	mu    sync.Mutex // serialises loads of one loader
+	slots  map[leadscore.AliasRef]*atomic.Pointer[Loaded]
+	absent map[leadscore.AliasRef]*atomic.Bool
+	mu     sync.Mutex // serialises loads of one loader
 }
 
 // NewLoader returns a loader for aliases. It loads nothing until Run.
 func NewLoader(reg *Registry, aliases []leadscore.AliasRef, log *slog.Logger) *Loader {
-	l := &Loader{reg: reg, aliases: aliases, log: log, ResyncInterval: 30 * time.Second, slots: map[leadscore.AliasRef]*atomic.Pointer[Loaded]{}}
+	l := &Loader{
+		reg: reg, aliases: aliases, log: log, ResyncInterval: 30 * time.Second,
+		slots:  map[leadscore.AliasRef]*atomic.Pointer[Loaded]{},
+		absent: map[leadscore.AliasRef]*atomic.Bool{},
+	}
 	for _, a := range aliases {
 		l.slots[a] = new(atomic.Pointer[Loaded])
+		l.absent[a] = new(atomic.Bool)
 	}
 	return l
+}
+
+// Aliases returns the aliases the loader follows.
+func (l *Loader) Aliases() []leadscore.AliasRef { return slices.Clone(l.aliases) }
+
+// Follows reports whether the loader follows an alias.
+func (l *Loader) Follows(ref leadscore.AliasRef) bool { return l.slots[ref] != nil }
+
+// Absent reports whether the last read of a followed alias found that it
+// does not exist (as opposed to not being loaded yet, or failing to load).
+func (l *Loader) Absent(ref leadscore.AliasRef) bool {
+	a := l.absent[ref]
+	return a != nil && a.Load()
+}
+
+// Ready reports whether every alias in refs that the loader follows has
+// a loaded version. An alias that is absent is not ready: there is nothing
+// to score with.
+func (l *Loader) Ready(refs []leadscore.AliasRef) bool {
+	for _, r := range refs {
+		if l.Current(r) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Loader) changed() {
+	if l.OnChange != nil {
+		l.OnChange()
+	}
 }
 
 // Current returns the loaded target of an alias, or nil when the alias does
@@ -117,8 +160,12 @@ func (l *Loader) sync(ctx context.Context, ref leadscore.AliasRef) {
 	alias, err := l.reg.store.GetAlias(ctx, ref)
 	switch {
 	case leadscore.ErrorCode(err) == leadscore.ENOTFOUND:
+		wasAbsent := l.absent[ref].Swap(true)
 		if old := slot.Swap(nil); old != nil {
 			l.log.Warn("alias removed; nothing serves it now", "alias", ref.Name(), "was", old.Version.Name())
+		}
+		if !wasAbsent {
+			l.changed()
 		}
 		return
 	case err != nil:
@@ -126,6 +173,9 @@ func (l *Loader) sync(ctx context.Context, ref leadscore.AliasRef) {
 			l.log.Error("read alias", "alias", ref.Name(), "err", err)
 		}
 		return
+	}
+	if l.absent[ref].Swap(false) {
+		defer l.changed()
 	}
 	cur := slot.Load()
 	if cur != nil && cur.Version.Version == alias.Version && cur.Seq == alias.Seq {
@@ -137,6 +187,7 @@ func (l *Loader) sync(ctx context.Context, ref leadscore.AliasRef) {
 		next := *cur
 		next.Seq = alias.Seq
 		slot.Store(&next)
+		l.changed()
 		return
 	}
 	m, sum, err := l.reg.LoadVersion(ctx, ver)
@@ -155,4 +206,5 @@ func (l *Loader) sync(ctx context.Context, ref leadscore.AliasRef) {
 	if l.OnLoad != nil {
 		l.OnLoad(loaded)
 	}
+	l.changed()
 }

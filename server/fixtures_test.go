@@ -79,6 +79,8 @@ type fixtures struct {
 	historyDir string
 	// artifacts are distinct logistic models (different regularisation).
 	artifacts [][]byte
+	// history is the generated history, loaded.
+	history *dataset.History
 }
 
 var (
@@ -87,7 +89,7 @@ var (
 	fixtureErr  error
 )
 
-func testFixtures(t *testing.T) fixtures {
+func testFixtures(t testing.TB) fixtures {
 	t.Helper()
 	fixtureOnce.Do(func() { fixture, fixtureErr = buildFixtures() })
 	if fixtureErr != nil {
@@ -111,6 +113,7 @@ func buildFixtures() (fixtures, error) {
 	if err != nil {
 		return f, fmt.Errorf("load history: %w", err)
 	}
+	f.history = h
 	data, err := trainer.FromHistory(ctx, h, trainer.HistoryOptions{ObservedUntil: trainedUntil})
 	if err != nil {
 		return f, fmt.Errorf("prepare training data: %w", err)

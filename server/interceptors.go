@@ -46,21 +46,30 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	return err
 }
 
-// logCall writes one structured access-log line per call. Health checks are
-// logged at debug level: load balancers call them constantly.
+// logCall writes a structured access-log line for the calls people need to
+// read about: server-side failures at ERROR; calls refused for the
+// caller's input, and successful calls slower than the slow-call
+// threshold, at INFO; every other call at DEBUG only, since rates belong in
+// metrics (a load test must not write a line per call). Health checks
+// are never logged above DEBUG: load balancers call them constantly.
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
+	elapsed := time.Since(start)
 	code := status.Code(err)
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	switch {
 	case method == healthpb.Health_Check_FullMethodName || method == healthpb.Health_Watch_FullMethodName:
-		level = slog.LevelDebug
 	case code == codes.Internal || code == codes.Unknown || code == codes.DataLoss:
 		level = slog.LevelError
+	case code != codes.OK || elapsed >= s.slowCall:
+		level = slog.LevelInfo
+	}
+	if !s.logger.Enabled(ctx, level) {
+		return
 	}
 	s.logger.Log(ctx, level, "rpc",
 		slog.String("method", method),
 		slog.String("code", code.String()),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", elapsed),
 	)
 }
 

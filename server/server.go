@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,6 +60,26 @@ type Options struct {
 	// orphaned by a server that stopped (untouched for six heartbeats).
 	// Zero means ten seconds.
 	JobHeartbeat time.Duration
+
+	// Loader keeps the served aliases' versions loaded; nil serves none
+	// (scoring then works only through pinned versions and aliases read
+	// from the registry per call). The server does not run it.
+	Loader *registry.Loader
+	// ServedAliases are the aliases ScoringService needs loaded before its
+	// health reports SERVING (the --serve-model aliases).
+	ServedAliases []leadscore.AliasRef
+	// PinnedVersions bounds the pinned versions kept loaded. Zero means
+	// DefaultPinnedVersions.
+	PinnedVersions int
+	// MaxStreams bounds the StreamScore calls held at once. Zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+	// Shadow configures challenger shadow scoring; a zero Share turns it
+	// off.
+	Shadow ShadowOptions
+	// SlowCall is the duration from which a successful call is logged at
+	// INFO; quicker ones are logged at DEBUG only. Zero means one second.
+	SlowCall time.Duration
 }
 
 // Server is leadscore's gRPC server: the v1 services, grpc.health.v1 and
@@ -70,28 +92,42 @@ type Server struct {
 	jobs   *jobRunner
 
 	checkInterval time.Duration
+	slowCall      time.Duration
+
+	models        *modelSet
+	shadow        *shadow
+	servedAliases []leadscore.AliasRef
+	loader        *registry.Loader
 
 	// draining is cancelled when shutdown begins; watch streams observe it.
 	draining context.Context
 	drain    context.CancelFunc
 
 	mu       sync.Mutex
-	serving  bool // the last health status set, guarded by mu
+	storeUp  bool // the last store check succeeded, guarded by mu
+	serving  bool // the overall health status set last, guarded by mu
 	stopping bool // shutdown has begun, guarded by mu
 
 	stopCheck context.CancelFunc
 	checkDone chan struct{}
 }
 
-// serviceNames are the services whose health is reported individually, as
-// well as under the empty name that stands for the whole server.
-var serviceNames = []string{
-	leadscorev1.ScoringService_ServiceDesc.ServiceName,
-	leadscorev1.LeadService_ServiceDesc.ServiceName,
-	leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
-	leadscorev1.TrainingService_ServiceDesc.ServiceName,
-	leadscorev1.EvaluationService_ServiceDesc.ServiceName,
-}
+// The services whose health is reported individually, besides the empty
+// name that stands for the whole server. Services whose rpcs are not built
+// yet are listed as such and never reported SERVING.
+var (
+	scoringServiceName = leadscorev1.ScoringService_ServiceDesc.ServiceName
+	// storeServiceNames are the built services that need the store.
+	storeServiceNames = []string{
+		leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
+		leadscorev1.EvaluationService_ServiceDesc.ServiceName,
+	}
+	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are built.
+	unbuiltServiceNames = []string{
+		leadscorev1.LeadService_ServiceDesc.ServiceName,
+		leadscorev1.TrainingService_ServiceDesc.ServiceName,
+	}
+)
 
 // New returns a server with every service registered. It reports
 // NOT_SERVING until Serve has checked that the store is reachable.
@@ -126,10 +162,30 @@ func New(opts Options) (*Server, error) {
 		store:         opts.Store,
 		health:        newHealthService(),
 		checkInterval: opts.StoreCheckInterval,
+		slowCall:      opts.SlowCall,
 		jobs:          newJobRunner(regStore, opts.Registry, planner, opts.Logger, opts.MaxJobs, opts.JobHeartbeat),
+		models:        newModelSet(opts.Registry, opts.Loader, opts.PinnedVersions),
+		servedAliases: slices.Clone(opts.ServedAliases),
+		loader:        opts.Loader,
 	}
 	if s.checkInterval <= 0 {
 		s.checkInterval = 5 * time.Second
+	}
+	if s.slowCall <= 0 {
+		s.slowCall = time.Second
+	}
+	if opts.Shadow.Share < 0 || opts.Shadow.Share > 1 || math.IsNaN(opts.Shadow.Share) {
+		return nil, fmt.Errorf("new server: shadow share %v must be from 0 to 1", opts.Shadow.Share)
+	}
+	if opts.Shadow.Share > 0 {
+		s.shadow = newShadow(s.models, opts.Shadow, opts.Logger)
+	}
+	maxStreams := opts.MaxStreams
+	if maxStreams <= 0 {
+		maxStreams = DefaultMaxStreams
+	}
+	if err := s.registerMetrics(opts.MeterProvider); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.draining, s.drain = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(
@@ -142,7 +198,10 @@ func New(opts Options) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
-	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{})
+	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{
+		models: s.models, shadow: s.shadow, logger: opts.Logger,
+		streams: make(chan struct{}, maxStreams), now: time.Now,
+	})
 	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{})
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
@@ -151,7 +210,7 @@ func New(opts Options) (*Server, error) {
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.setServing(false)
+	s.refreshHealth()
 	return s, nil
 }
 
@@ -171,6 +230,9 @@ func (s *Server) Serve(lis net.Listener) error {
 
 	s.checkStore(ctx)
 	go s.watchStore(ctx)
+	if s.shadow != nil {
+		go s.shadow.run(ctx)
+	}
 	s.jobs.start()
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve grpc on %s: %w", lis.Addr(), err)
@@ -201,38 +263,71 @@ func (s *Server) checkStore(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	if err != nil && s.Serving() {
-		s.logger.Error("store unreachable; reporting NOT_SERVING", slog.Any("error", err))
+	s.mu.Lock()
+	was := s.storeUp
+	s.storeUp = err == nil
+	s.mu.Unlock()
+	switch {
+	case err != nil && was:
+		s.logger.Error("store unreachable; the services that need it report NOT_SERVING, scoring goes on from the loaded models", slog.Any("error", err))
+	case err == nil && !was:
+		s.logger.Info("store reachable", slog.String("backend", s.store.Backend()))
 	}
-	if err == nil && !s.Serving() {
-		s.logger.Info("store reachable; reporting SERVING", slog.String("backend", s.store.Backend()))
-	}
-	s.setServing(err == nil)
+	s.refreshHealth()
 }
 
-// setServing sets the health status of the server and of every service.
-// Once shutdown has begun the status stays NOT_SERVING.
-func (s *Server) setServing(serving bool) {
+// ModelsChanged recomputes the health status after the loader loaded,
+// swapped or lost a served version. Wire it to the loader's OnChange.
+func (s *Server) ModelsChanged() { s.refreshHealth() }
+
+// refreshHealth sets every service's health status from what it needs:
+// ScoringService needs each served alias loaded (not the store: inline
+// leads score from memory), the registry and evaluation services need the
+// store, and services not built yet never report SERVING. The whole
+// server (the empty name, and /readyz) follows ScoringService when the
+// process serves models, and the store otherwise. Once shutdown has begun
+// everything stays NOT_SERVING.
+func (s *Server) refreshHealth() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
 		return
 	}
-	s.serving = serving
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if serving {
-		st = healthpb.HealthCheckResponse_SERVING
+	scoring := s.loader != nil && len(s.servedAliases) > 0 && s.loader.Ready(s.servedAliases)
+	overall := s.storeUp
+	if len(s.servedAliases) > 0 {
+		overall = scoring
 	}
-	s.health.set(st, append([]string{""}, serviceNames...)...)
+	s.serving = overall
+	s.health.set(servingStatus(overall), "")
+	s.health.set(servingStatus(scoring), scoringServiceName)
+	s.health.set(servingStatus(s.storeUp), storeServiceNames...)
+	s.health.set(healthpb.HealthCheckResponse_NOT_SERVING, unbuiltServiceNames...)
 }
 
-// Serving reports whether the server reports SERVING: the store is
-// reachable and shutdown has not begun. The admin readiness endpoint uses
-// it.
+func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
+	if ok {
+		return healthpb.HealthCheckResponse_SERVING
+	}
+	return healthpb.HealthCheckResponse_NOT_SERVING
+}
+
+// Serving reports whether the server as a whole reports SERVING (see
+// refreshHealth) and shutdown has not begun. The admin readiness endpoint
+// uses it.
 func (s *Server) Serving() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.serving && !s.stopping
+}
+
+// ShadowSummary summarises challenger shadow scoring; ok is false when it
+// is off.
+func (s *Server) ShadowSummary() (sum ShadowSummary, ok bool) {
+	if s.shadow == nil {
+		return ShadowSummary{}, false
+	}
+	return s.shadow.summary(), true
 }
 
 // Shutdown stops the server in the order load balancers and clients expect:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,7 @@ func testContext(t *testing.T) context.Context {
 // implemented are the services whose handlers are built; the others still
 // answer Unimplemented.
 var implemented = map[string]bool{
+	leadscorev1.ScoringService_ServiceDesc.ServiceName:       true,
 	leadscorev1.ModelRegistryService_ServiceDesc.ServiceName: true,
 	leadscorev1.EvaluationService_ServiceDesc.ServiceName:    true,
 }
@@ -198,23 +200,30 @@ func call(ctx context.Context, conn *grpc.ClientConn, fullMethod string, md prot
 	return stream.RecvMsg(resp)
 }
 
-func TestHealthReportsServingForServerAndEveryService(t *testing.T) {
+// TestHealthIsHonestPerService checks a server that serves no model: the
+// whole server and the built services that need only the store report
+// SERVING, scoring (nothing loaded) and the services not built yet do not.
+func TestHealthIsHonestPerService(t *testing.T) {
 	t.Parallel()
 	conn := start(t, newServer(t, openStore(t)))
 	ctx := testContext(t)
 	client := healthpb.NewHealthClient(conn)
 
-	names := []string{""}
+	want := map[string]healthpb.HealthCheckResponse_ServingStatus{"": healthpb.HealthCheckResponse_SERVING}
 	for _, sd := range leadscoreServices() {
-		names = append(names, string(sd.FullName()))
+		name := string(sd.FullName())
+		want[name] = healthpb.HealthCheckResponse_NOT_SERVING
+		if slices.Contains(storeServiceNames, name) {
+			want[name] = healthpb.HealthCheckResponse_SERVING
+		}
 	}
-	for _, name := range names {
+	for name, w := range want {
 		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
 		if err != nil {
 			t.Fatalf("health check %q: %v", name, err)
 		}
-		if got, want := resp.GetStatus(), healthpb.HealthCheckResponse_SERVING; got != want {
-			t.Errorf("health of %q: got %v, want %v", name, got, want)
+		if got := resp.GetStatus(); got != w {
+			t.Errorf("health of %q: got %v, want %v", name, got, w)
 		}
 	}
 }
@@ -320,7 +329,7 @@ func TestUnreachableStoreReportsNotServing(t *testing.T) {
 	conn := start(t, s)
 	ctx := testContext(t)
 	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{
-		Service: leadscorev1.ScoringService_ServiceDesc.ServiceName,
+		Service: leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
 	})
 	if err != nil {
 		t.Fatalf("watch health: %v", err)

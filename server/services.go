@@ -9,11 +9,6 @@ import (
 // its own name rather than failing to register; the issues that build each
 // service replace these with real handlers.
 
-// scoringService serves leadscore.v1.ScoringService.
-type scoringService struct {
-	leadscorev1.UnimplementedScoringServiceServer
-}
-
 // leadService serves leadscore.v1.LeadService.
 type leadService struct {
 	leadscorev1.UnimplementedLeadServiceServer

@@ -40,6 +40,14 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"the directory evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
 			"empty means the embedded store's directory, or no files at all with a postgres:// store")
 	maxJobs := fs.Int("max-jobs", 1, "how many evaluation jobs run at once")
+	pinned := fs.Int("pinned-versions", server.DefaultPinnedVersions,
+		"how many pinned model versions (requests that name a version number) stay loaded besides the served aliases; the least recently used is dropped")
+	maxStreams := fs.Int("max-streams", server.DefaultMaxStreams, "how many StreamScore calls run at once; more are refused with RESOURCE_EXHAUSTED")
+	shadowShare := fs.Float64("shadow-share", 0.1,
+		"the share of champion-scored leads also scored by the model's challenger alias, off the request path, when one exists (0 turns shadow scoring off)")
+	shadowQueue := fs.Int("shadow-queue", server.DefaultShadowQueue,
+		"how many leads may wait for the challenger; when full, shadow items are dropped and counted, never slowing callers")
+	slowCall := fs.Duration("slow-call", time.Second, "calls at least this slow are logged at info; quicker successful calls only at debug")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	level := logLevelFlag(fs)
@@ -54,6 +62,23 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		fmt.Fprintf(stderr, "invalid --max-jobs %d: must be from 1 to 64\n", *maxJobs)
 		return exitError
 	}
+	for _, check := range []struct {
+		ok   bool
+		flag string
+		val  any
+		want string
+	}{
+		{*pinned >= 1 && *pinned <= 1024, "--pinned-versions", *pinned, "must be from 1 to 1024"},
+		{*maxStreams >= 1 && *maxStreams <= 100000, "--max-streams", *maxStreams, "must be from 1 to 100000"},
+		{*shadowShare >= 0 && *shadowShare <= 1, "--shadow-share", *shadowShare, "must be from 0 to 1"},
+		{*shadowQueue >= 1 && *shadowQueue <= 1<<20, "--shadow-queue", *shadowQueue, "must be from 1 to 1048576"},
+		{*slowCall > 0, "--slow-call", *slowCall, "must be positive"},
+	} {
+		if !check.ok {
+			fmt.Fprintf(stderr, "invalid %s %v: %s\n", check.flag, check.val, check.want)
+			return exitError
+		}
+	}
 	logger := newLogger(stderr, *level)
 	if err := serve(ctx, logger, serveConfig{
 		store:           *store,
@@ -64,6 +89,10 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		serveModels:     serveModels.refs,
 		dataDir:         *dataDir,
 		maxJobs:         *maxJobs,
+		pinned:          *pinned,
+		maxStreams:      *maxStreams,
+		shadow:          server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
+		slowCall:        *slowCall,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -80,8 +109,27 @@ type serveConfig struct {
 	// serveModels are the aliases whose targets this process keeps loaded.
 	serveModels []leadscore.AliasRef
 	// dataDir is --data-dir as given; see dataDirFor.
-	dataDir string
-	maxJobs int
+	dataDir    string
+	maxJobs    int
+	pinned     int
+	maxStreams int
+	shadow     server.ShadowOptions
+	slowCall   time.Duration
+}
+
+// followedAliases are the aliases the loader keeps loaded: the served ones
+// and, when shadow scoring is on, each served model's challenger.
+func followedAliases(cfg serveConfig) []leadscore.AliasRef {
+	out := slices.Clone(cfg.serveModels)
+	if cfg.shadow.Share > 0 {
+		for _, a := range cfg.serveModels {
+			ch := leadscore.AliasRef{Model: a.Model, Alias: "challenger"}
+			if !slices.Contains(out, ch) {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
 }
 
 // aliasListFlag is --serve-model: MODEL@ALIAS references, repeated or
@@ -199,12 +247,10 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		<-loaderDone
 	}()
 	if len(cfg.serveModels) > 0 {
-		loader = registry.NewLoader(reg, cfg.serveModels, logger)
-		go runLoader(loaderCtx, logger, loader, loaderDone)
-	} else {
-		close(loaderDone)
+		loader = registry.NewLoader(reg, followedAliases(cfg), logger)
 	}
 	if err := registerServingGauge(tel.MeterProvider(), cfg.serveModels, loader); err != nil {
+		close(loaderDone)
 		return fmt.Errorf("register serving metrics: %w", err)
 	}
 
@@ -216,9 +262,23 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		Registry:       reg,
 		DataDir:        dataDirFor(cfg),
 		MaxJobs:        cfg.maxJobs,
+		Loader:         loader,
+		ServedAliases:  cfg.serveModels,
+		PinnedVersions: cfg.pinned,
+		MaxStreams:     cfg.maxStreams,
+		Shadow:         cfg.shadow,
+		SlowCall:       cfg.slowCall,
 	})
 	if err != nil {
+		close(loaderDone)
 		return err
+	}
+	if loader != nil {
+		// The server's health follows what the loader has loaded.
+		loader.OnChange = srv.ModelsChanged
+		go runLoader(loaderCtx, logger, loader, loaderDone)
+	} else {
+		close(loaderDone)
 	}
 	lis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
@@ -236,6 +296,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		mux := http.NewServeMux()
 		mux.Handle("/", telemetry.AdminHandler(tel, srv.Serving))
 		mux.Handle("GET /v1/serving", servingHandler(cfg.serveModels, loader))
+		mux.Handle("GET /v1/shadow", shadowHandler(srv))
 		admin = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -346,6 +407,25 @@ func servingHandler(aliases []leadscore.AliasRef, loader *registry.Loader) http.
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out) // a failed write is the client's disconnect
+	})
+}
+
+// shadowHandler serves GET /v1/shadow: the summary of challenger shadow
+// scoring over the recent pairs (agreement, mean difference, rank
+// correlation, dropped items), or 404 when it is off.
+func shadowHandler(srv *server.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sum, ok := srv.ShadowSummary()
+		if !ok {
+			http.Error(w, "shadow scoring is off (--shadow-share 0)", http.StatusNotFound)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(sum) // a failed write is the client's disconnect
 	})
 }
 

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/model"
+	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// scoringService serves leadscore.v1.ScoringService: thin handlers over the
+// model set, the shared featurizer and the scorer.
+type scoringService struct {
+	leadscorev1.UnimplementedScoringServiceServer
+	models *modelSet
+	shadow *shadow // nil when shadow scoring is off
+	logger *slog.Logger
+	// streams bounds the StreamScore calls held at once.
+	streams chan struct{}
+	now     func() time.Time
+}
+
+// DefaultMaxStreams is how many StreamScore calls a server holds at once
+// unless configured otherwise.
+const DefaultMaxStreams = 64
+
+// errStoredLead answers an item that names a stored lead: live leads are
+// not kept by this server yet.
+var errStoredLead = leadscore.Errorf(leadscore.EPRECONDITION,
+	"this server keeps no live leads yet, so a stored lead cannot be scored by name; send it as inline_lead")
+
+func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreRequest) (*leadscorev1.ScoreResponse, error) {
+	opts, err := parseScoreOptions("options", req.GetOptions(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetItem() == nil {
+		return nil, leadscore.InvalidField("item", "unset", "is required")
+	}
+	sel, err := s.models.resolve(ctx, opts.model, opts.version)
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadscorev1.ScoreResponse{Score: &leadscorev1.LeadScore{}}
+	unknown, err := s.scoreItem("item", req.GetItem(), sel, &opts, timestamppb.New(opts.at), resp.Score)
+	if err != nil {
+		return nil, err
+	}
+	resp.UnknownAttributes = unknown
+	return resp, nil
+}
+
+func (s *scoringService) ScoreBatch(ctx context.Context, req *leadscorev1.ScoreBatchRequest) (*leadscorev1.ScoreBatchResponse, error) {
+	opts, err := parseScoreOptions("options", req.GetOptions(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkItemCount("items", len(req.GetItems())); err != nil {
+		return nil, err
+	}
+	sel, err := s.models.resolve(ctx, opts.model, opts.version)
+	if err != nil {
+		return nil, err
+	}
+	results, err := s.scoreItems(ctx, req.GetItems(), sel, &opts)
+	if err != nil {
+		return nil, err
+	}
+	return &leadscorev1.ScoreBatchResponse{Results: results, ModelVersion: sel.sm.name, Alias: sel.alias}, nil
+}
+
+func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamScoreServer) error {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		return status.Errorf(codes.ResourceExhausted, "this server already holds %d scoring streams; retry later or use another instance", cap(s.streams))
+	}
+	ctx := stream.Context()
+	var (
+		sel  selection
+		opts scoreOptions
+	)
+	for chunk := int64(0); ; chunk++ {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if chunk == 0 {
+			if opts, err = parseScoreOptions("options", req.GetOptions(), s.now()); err != nil {
+				return err
+			}
+			if sel, err = s.models.resolve(ctx, opts.model, opts.version); err != nil {
+				return err
+			}
+		} else if req.GetOptions() != nil {
+			return leadscore.InvalidField("options", fmt.Sprintf("chunk %d", chunk), "is read from the first chunk only; leave it unset in later chunks")
+		}
+		if err := checkItemCount("items", len(req.GetItems())); err != nil {
+			return withFieldPrefix(fmt.Sprintf("chunk[%d]", chunk), err)
+		}
+		results, err := s.scoreItems(ctx, req.GetItems(), sel, &opts)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&leadscorev1.StreamScoreResponse{
+			Results: results, ModelVersion: sel.sm.name, Alias: sel.alias, Chunk: chunk,
+		}); err != nil {
+			return err
+		}
+	}
+}
+
+func checkItemCount(field string, n int) error {
+	if n < 1 || n > MaxBatchItems {
+		return leadscore.InvalidField(field, n, fmt.Sprintf("must hold 1 to %d items", MaxBatchItems))
+	}
+	return nil
+}
+
+// scoreItems scores a batch with one version. A bad item gets its own
+// ItemError; only a cancelled call fails the whole batch.
+func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.ScoreItem, sel selection, opts *scoreOptions) ([]*leadscorev1.ScoreItemResult, error) {
+	n := len(items)
+	// One allocation per kind of message for the whole batch rather than
+	// several per item.
+	results := make([]leadscorev1.ScoreItemResult, n)
+	scores := make([]leadscorev1.LeadScore, n)
+	wrapped := make([]leadscorev1.ScoreItemResult_Score, n)
+	out := make([]*leadscorev1.ScoreItemResult, n)
+	at := timestamppb.New(opts.at)
+	for i, it := range items {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		r := &results[i]
+		r.Key = it.GetKey()
+		unknown, err := s.scoreItem(itemField(i), it, sel, opts, at, &scores[i])
+		r.UnknownAttributes = unknown
+		if err != nil {
+			r.Result = &leadscorev1.ScoreItemResult_Error{Error: s.itemError(ctx, err)}
+		} else {
+			wrapped[i].Score = &scores[i]
+			r.Result = &wrapped[i]
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// itemField is "items[i]" without fmt, which would cost an allocation and
+// a parse per item.
+func itemField(i int) string {
+	var buf [24]byte
+	b := append(buf[:0], "items["...)
+	b = appendInt(b, i)
+	return string(append(b, ']'))
+}
+
+func appendInt(b []byte, i int) []byte {
+	if i >= 10 {
+		b = appendInt(b, i/10)
+	}
+	return append(b, byte('0'+i%10))
+}
+
+// itemError converts an item's error the way toStatus converts a call's:
+// application errors keep their code, message and fields; anything else is
+// INTERNAL with a generic message, and logged.
+func (s *scoringService) itemError(ctx context.Context, err error) *leadscorev1.ItemError {
+	st := toStatus(ctx, s.logger, "/leadscore.v1.ScoringService/item", err)
+	ie := &leadscorev1.ItemError{Code: codeName(st.Code()), Message: st.Message()}
+	var appErr *leadscore.Error
+	if errors.As(err, &appErr) && appErr.Code != leadscore.EINTERNAL {
+		for _, f := range appErr.Fields {
+			ie.FieldViolations = append(ie.FieldViolations, &leadscorev1.FieldViolation{Field: f.Field, Description: f.Description})
+		}
+	}
+	return ie
+}
+
+// codeName is a gRPC code's canonical name, such as "INVALID_ARGUMENT".
+func codeName(c codes.Code) string {
+	switch c {
+	case codes.InvalidArgument:
+		return "INVALID_ARGUMENT"
+	case codes.NotFound:
+		return "NOT_FOUND"
+	case codes.FailedPrecondition:
+		return "FAILED_PRECONDITION"
+	case codes.Unavailable:
+		return "UNAVAILABLE"
+	case codes.AlreadyExists:
+		return "ALREADY_EXISTS"
+	case codes.Aborted:
+		return "ABORTED"
+	case codes.Canceled:
+		return "CANCELLED"
+	case codes.DeadlineExceeded:
+		return "DEADLINE_EXCEEDED"
+	case codes.ResourceExhausted:
+		return "RESOURCE_EXHAUSTED"
+	}
+	return "INTERNAL"
+}
+
+// scoreItem scores one item into dst, returning the attribute keys the
+// model does not read.
+func (s *scoringService) scoreItem(field string, it *leadscorev1.ScoreItem, sel selection, opts *scoreOptions, at *timestamppb.Timestamp, dst *leadscorev1.LeadScore) ([]string, error) {
+	sm := sel.sm
+	sc := sm.get()
+	defer sm.put(sc)
+	in, err := parseItem(field, it, sm, opts, sc.fit)
+	if err != nil {
+		return nil, err
+	}
+	if in.storedID != "" {
+		return nil, errStoredLead
+	}
+	if err := sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row); err != nil {
+		return in.unknown, withFieldPrefix(field+".inline_lead", err)
+	}
+	if opts.explain {
+		err = sc.scorer.Explain(sc.row, &sc.out)
+	} else {
+		err = sc.scorer.Score(sc.row, &sc.out)
+	}
+	if err != nil {
+		return in.unknown, withFieldPrefix(field+".inline_lead", err)
+	}
+	fillScore(dst, sm, sel.alias, &sc.out, at)
+	if opts.explain {
+		dst.Factors = factorsProto(model.TopFactors(sm.features, sc.row, sc.out.Contributions, opts.factors))
+	}
+	cell := cellIndex(sc.out.Cell)
+	if t := int(sc.out.Tier) - 1; cell >= 0 && t >= 0 && t < 4 {
+		sm.counts[cell][t].Add(1)
+	}
+	if s.shadow != nil && sel.alias == leadscore.AliasChampion {
+		s.shadow.offer(sm, opts, it, sc.out.Probability, sc.out.Cell)
+	}
+	return in.unknown, nil
+}
+
+// cellIndex is a cell's index from A1 (0) to D4 (15), or -1.
+func cellIndex(c leadscore.Cell) int {
+	if !c.Valid() {
+		return -1
+	}
+	return int(c.Grade-leadscore.GradeA)*4 + int(c.Level) - 1
+}
+
+// fillScore fills a LeadScore from a scorer's result.
+func fillScore(dst *leadscorev1.LeadScore, sm *servedModel, alias string, sc *model.Scored, at *timestamppb.Timestamp) {
+	*dst = leadscorev1.LeadScore{
+		Probability:     sc.Probability,
+		Score:           int32(sc.Score),
+		Percentile:      sc.Percentile,
+		Tier:            tierProto(sc.Tier),
+		Grade:           gradeProto(sc.Cell.Grade),
+		EngagementLevel: levelProto(sc.Cell.Level),
+		Cell:            cellNames[max(0, cellIndex(sc.Cell))],
+		NextAction:      sc.Action,
+		BaseValue:       sc.Base,
+		RawOutput:       sc.Raw,
+		ModelVersion:    sm.name,
+		Alias:           alias,
+		ScoreTime:       at,
+		Horizon:         sm.horizon,
+	}
+}
+
+// cellNames are the cells' names, so that a result does not build one.
+var cellNames = func() [16]string {
+	var out [16]string
+	for i := range out {
+		out[i] = leadscore.Cell{Grade: leadscore.GradeA + leadscore.Grade(i/4), Level: leadscore.Level(i%4 + 1)}.String()
+	}
+	return out
+}()
+
+func tierProto(t leadscore.Tier) leadscorev1.Tier {
+	if t >= leadscore.TierVeryGood && t <= leadscore.TierLow {
+		return leadscorev1.Tier(t-leadscore.TierVeryGood) + leadscorev1.Tier_TIER_VERY_GOOD
+	}
+	return leadscorev1.Tier_TIER_UNSPECIFIED
+}
+
+func gradeProto(g leadscore.Grade) leadscorev1.Grade {
+	if g >= leadscore.GradeA && g <= leadscore.GradeD {
+		return leadscorev1.Grade(g-leadscore.GradeA) + leadscorev1.Grade_GRADE_A
+	}
+	return leadscorev1.Grade_GRADE_UNSPECIFIED
+}
+
+func levelProto(l leadscore.Level) leadscorev1.EngagementLevel {
+	if l >= 1 && l <= 4 {
+		return leadscorev1.EngagementLevel(l)
+	}
+	return leadscorev1.EngagementLevel_ENGAGEMENT_LEVEL_UNSPECIFIED
+}
+
+// factorsProto converts factors.
+func factorsProto(fs []model.Factor) []*leadscorev1.Factor {
+	out := make([]*leadscorev1.Factor, len(fs))
+	for i, f := range fs {
+		g := leadscorev1.FactorGroup_FACTOR_GROUP_ENGAGEMENT
+		if f.Group == model.GroupFit {
+			g = leadscorev1.FactorGroup_FACTOR_GROUP_FIT
+		}
+		c := f.Contribution
+		if math.IsNaN(c) {
+			c = 0
+		}
+		out[i] = &leadscorev1.Factor{Feature: f.Feature, Group: g, Contribution: c, Value: f.Value, Description: f.Description}
+	}
+	return out
+}

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/model"
+	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+)
+
+// The limits of a scoring request, as the API documents them.
+const (
+	// MaxBatchItems is the most items of a ScoreBatch request or of one
+	// StreamScore chunk.
+	MaxBatchItems = 1000
+	// MaxInlineEvents is the most events an inline lead may carry.
+	MaxInlineEvents = 10000
+	// MaxItemKey is the longest item key, in bytes.
+	MaxItemKey = 128
+	// DefaultFactors and MaxFactors bound ScoreOptions.max_factors.
+	DefaultFactors = 5
+	MaxFactors     = 50
+	// maxClockSkew is how far in the future a score time or an event time
+	// may be, for callers whose clocks run ahead of the server's.
+	maxClockSkew = 5 * time.Minute
+)
+
+// scoreOptions are a request's ScoreOptions, checked.
+type scoreOptions struct {
+	model   leadscore.AliasRef
+	version int64
+	explain bool
+	factors int
+	// at is the score time in Unix seconds; atProto is the same time for
+	// responses, shared by every result of the request.
+	at   time.Time
+	unix int64
+}
+
+// parseScoreOptions checks a request's options; field is their path in the
+// request, such as "options".
+func parseScoreOptions(field string, o *leadscorev1.ScoreOptions, now time.Time) (scoreOptions, error) {
+	opts := scoreOptions{model: leadscore.AliasRef{Model: "default", Alias: leadscore.AliasChampion}, factors: DefaultFactors, at: now}
+	if sel := o.GetModel(); sel != nil {
+		if sel.GetModel() != "" {
+			id, err := leadscore.ParseModelName(field+".model.model", sel.GetModel())
+			if err != nil {
+				return opts, err
+			}
+			opts.model.Model = id
+		}
+		switch t := sel.GetTarget().(type) {
+		case *leadscorev1.ModelSelector_Alias:
+			if err := leadscore.ValidateSlug(field+".model.alias", t.Alias); err != nil {
+				return opts, err
+			}
+			opts.model.Alias = t.Alias
+		case *leadscorev1.ModelSelector_Version:
+			if t.Version < 1 {
+				return opts, leadscore.InvalidField(field+".model.version", t.Version, "must be a version number, 1 or more")
+			}
+			opts.version = t.Version
+		}
+	}
+	opts.explain = o.GetExplain()
+	switch n := o.GetMaxFactors(); {
+	case n == 0:
+	case n < 1 || n > MaxFactors:
+		return opts, leadscore.InvalidField(field+".max_factors", n, fmt.Sprintf("must be from 1 to %d, or 0 for %d", MaxFactors, DefaultFactors))
+	default:
+		opts.factors = int(n)
+	}
+	if ts := o.GetScoreTime(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return opts, leadscore.InvalidField(field+".score_time", ts.String(), "must be a valid timestamp")
+		}
+		at := ts.AsTime()
+		if at.After(now.Add(maxClockSkew)) {
+			return opts, leadscore.InvalidField(field+".score_time", at.Format(time.RFC3339), "must not be in the future")
+		}
+		opts.at = at
+	}
+	opts.unix = opts.at.Unix()
+	return opts, nil
+}
+
+// itemInput is one item converted for a model: its fit values in the
+// spec's order (in the scratch), creation time and activity.
+type itemInput struct {
+	created  int64
+	act      model.Activity
+	unknown  []string
+	storedID string // set when the item names a stored lead
+}
+
+// parseItem checks an item against the model that will score it and fills
+// the scratch's fit values. field is the item's path, such as "item" or
+// "items[3]". Every problem is an EINVALID error naming the field path and
+// the value.
+func parseItem(field string, it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
+	var in itemInput
+	if len(it.GetKey()) > MaxItemKey {
+		return in, leadscore.InvalidField(field+".key", it.GetKey()[:32]+"...", fmt.Sprintf("must be at most %d bytes", MaxItemKey))
+	}
+	switch s := it.GetSubject().(type) {
+	case *leadscorev1.ScoreItem_Lead:
+		id, err := leadscore.ParseLeadName(field+".lead", s.Lead)
+		if err != nil {
+			return in, err
+		}
+		in.storedID = id
+		return in, nil
+	case *leadscorev1.ScoreItem_InlineLead:
+		if s.InlineLead == nil {
+			return in, leadscore.InvalidField(field+".inline_lead", "null", "is required")
+		}
+		return parseInline(field+".inline_lead", s.InlineLead, sm, opts, fit)
+	default:
+		return in, leadscore.InvalidField(field+".subject", "unset", "set lead (a stored lead's name) or inline_lead")
+	}
+}
+
+func parseInline(field string, l *leadscorev1.InlineLead, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
+	var in itemInput
+	attrs := l.GetAttributes()
+	if len(attrs) > leadscore.MaxAttributes {
+		return in, leadscore.InvalidField(field+".attributes", len(attrs), fmt.Sprintf("has more than %d attributes", leadscore.MaxAttributes))
+	}
+	for key, pv := range attrs {
+		i, known := sm.fitIndex[key]
+		if !known {
+			if err := leadscore.ValidateKey(field+".attributes", key); err != nil {
+				return in, err
+			}
+			in.unknown = append(in.unknown, key)
+		}
+		v, err := attributeValue(field+".attributes."+key, pv)
+		if err != nil {
+			return in, err
+		}
+		if known {
+			fit[i] = v
+		}
+	}
+	if len(in.unknown) > 1 {
+		slices.Sort(in.unknown)
+	}
+	if a := l.GetAccount(); a != "" {
+		if _, err := leadscore.ParseAccountName(field+".account", a); err != nil {
+			return in, err
+		}
+	}
+	evs := l.GetEvents()
+	if len(evs) > MaxInlineEvents {
+		return in, leadscore.InvalidField(field+".events", len(evs), fmt.Sprintf("has more than %d events", MaxInlineEvents))
+	}
+	created := opts.unix
+	if len(evs) > 0 {
+		events := make([]leadscore.Event, len(evs))
+		for j, pe := range evs {
+			e, err := inlineEvent(fmt.Sprintf("%s.events[%d]", field, j), pe, sm, opts)
+			if err != nil {
+				return in, err
+			}
+			events[j] = e
+			created = min(created, e.OccurredAt.Unix())
+		}
+		in.act = sm.m.Spec.ActivityFromEvents(events)
+	}
+	if ts := l.GetCreateTime(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return in, leadscore.InvalidField(field+".create_time", ts.String(), "must be a valid timestamp")
+		}
+		c := ts.AsTime()
+		if c.After(opts.at) {
+			return in, leadscore.InvalidField(field+".create_time", c.Format(time.RFC3339),
+				"is after the score time "+opts.at.UTC().Format(time.RFC3339))
+		}
+		created = c.Unix()
+	}
+	in.created = created
+	return in, nil
+}
+
+// inlineEvent converts and checks one inline event.
+func inlineEvent(field string, pe *leadscorev1.Event, sm *servedModel, opts *scoreOptions) (leadscore.Event, error) {
+	e := leadscore.Event{ID: pe.GetEventId(), Type: pe.GetType(), Properties: pe.GetProperties()}
+	if e.ID != "" {
+		if err := leadscore.ValidateID(field+".event_id", e.ID); err != nil {
+			return e, err
+		}
+	}
+	if err := leadscore.ValidateKey(field+".type", e.Type); err != nil {
+		return e, err
+	}
+	if !sm.knowsType(e.Type) {
+		return e, leadscore.InvalidField(field+".type", e.Type,
+			fmt.Sprintf("is not a well-known event type and %s does not count it", sm.name))
+	}
+	ts := pe.GetOccurTime()
+	if ts == nil {
+		return e, leadscore.InvalidField(field+".occur_time", "unset", "is required")
+	}
+	if err := ts.CheckValid(); err != nil {
+		return e, leadscore.InvalidField(field+".occur_time", ts.String(), "must be a valid timestamp")
+	}
+	e.OccurredAt = ts.AsTime()
+	if e.OccurredAt.After(opts.at) {
+		return e, leadscore.InvalidField(field+".occur_time", e.OccurredAt.Format(time.RFC3339),
+			"is after the score time "+opts.at.UTC().Format(time.RFC3339))
+	}
+	if len(e.Properties) > leadscore.MaxEventProperties {
+		return e, leadscore.InvalidField(field+".properties", len(e.Properties), fmt.Sprintf("has more than %d properties", leadscore.MaxEventProperties))
+	}
+	// The domain's own rules for properties, with the path put in front.
+	check := e
+	check.LeadID = "inline"
+	if check.ID == "" {
+		check.ID = "inline"
+	}
+	if err := check.Validate(); err != nil {
+		return e, withFieldPrefix(field, err)
+	}
+	return e, nil
+}
+
+// attributeValue converts one attribute value, refusing an unset kind, a
+// non-finite number and an over-long string.
+func attributeValue(field string, pv *leadscorev1.AttributeValue) (leadscore.Value, error) {
+	var v leadscore.Value
+	switch k := pv.GetKind().(type) {
+	case *leadscorev1.AttributeValue_StringValue:
+		v = leadscore.String(k.StringValue)
+	case *leadscorev1.AttributeValue_NumberValue:
+		v = leadscore.Number(k.NumberValue)
+		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
+			return v, leadscore.InvalidField(field, strconv.FormatFloat(k.NumberValue, 'g', -1, 64), "must be a finite number")
+		}
+		return v, nil
+	case *leadscorev1.AttributeValue_BoolValue:
+		return leadscore.Bool(k.BoolValue), nil
+	default:
+		return v, leadscore.InvalidField(field, "unset", "has no value; leave a missing attribute out of the map")
+	}
+	return v, v.Validate(field)
+}
+
+// withFieldPrefix puts prefix in front of the field paths of an EINVALID
+// error (the featurizer names "attributes.country"; the caller sent
+// "items[3].inline_lead.attributes.country"). Other errors pass unchanged.
+func withFieldPrefix(prefix string, err error) error {
+	var e *leadscore.Error
+	if !errors.As(err, &e) || e.Code != leadscore.EINVALID || len(e.Fields) == 0 {
+		return err
+	}
+	out := *e
+	out.Fields = make([]leadscore.FieldViolation, len(e.Fields))
+	for i, f := range e.Fields {
+		out.Fields[i] = leadscore.FieldViolation{Field: prefix + "." + f.Field, Description: f.Description}
+	}
+	out.Message = fmt.Sprintf("invalid %s: %s", out.Fields[0].Field, out.Fields[0].Description)
+	return &out
+}
