@@ -35,11 +35,16 @@ func TestRoundTripScoresBitForBit(t *testing.T) {
 		{"logistic hinges", model.FamilyLogistic, model.CalibrationPlatt, 8},
 		{"gbdt", model.FamilyGBDT, model.CalibrationPlatt, 0},
 		{"gbdt isotonic", model.FamilyGBDT, model.CalibrationIsotonic, 0},
+		{"gbdt tree path", model.FamilyGBDT, model.CalibrationPlatt, 0},
 		{"points", model.FamilyPoints, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := trainModelKnots(t, tc.family, tc.calibration, tc.knots)
+			basis := model.GridBasisContributions
+			if strings.HasSuffix(tc.name, "tree path") {
+				basis = model.GridBasisTreePath
+			}
+			m := trainModelBasis(t, tc.family, tc.calibration, tc.knots, basis)
 			if tc.knots > 0 && m.Logistic.Encoding.HingeCount() == 0 {
 				t.Fatal("the model has no hinges to round-trip")
 			}
@@ -54,6 +59,9 @@ func TestRoundTripScoresBitForBit(t *testing.T) {
 			// the same bytes.
 			if again := mustMarshal(t, got); !bytes.Equal(again, data) {
 				t.Fatal("the loaded model marshals to different bytes")
+			}
+			if got.Grid.Basis != basis {
+				t.Errorf("the loaded grid's basis is %q, want %q", got.Grid.Basis, basis)
 			}
 			assertSameMetadata(t, got.Metadata, m.Metadata)
 		})
@@ -70,6 +78,7 @@ func TestRoundTripHandBuilt(t *testing.T) {
 		{"logistic hinges", tinyHingedModel()},
 		{"logistic pairs", tinyPairedModel()},
 		{"gbdt", tinyModel(model.FamilyGBDT)},
+		{"gbdt tree path", tinyTreePathModel()},
 		{"points", tinyModel(model.FamilyPoints)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +87,9 @@ func TestRoundTripHandBuilt(t *testing.T) {
 			got, err := artifact.Unmarshal(mustMarshal(t, m))
 			if err != nil {
 				t.Fatalf("Unmarshal: %v", err)
+			}
+			if got.Grid.Basis != m.Grid.Basis {
+				t.Errorf("the loaded grid's basis is %q, want %q", got.Grid.Basis, m.Grid.Basis)
 			}
 			rng := rand.New(rand.NewPCG(5, 6))
 			assertSameScores(t, m, got, randomRows(rng, m.Spec, 500))
@@ -278,6 +290,13 @@ func TestUnmarshalRefusesInconsistentContent(t *testing.T) {
 		{"two fit cuts", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Grid.FitCuts = pb.Grid.FitCuts[:2] }, "grid.fit_cuts", "3 cut points"},
 		{"100 percentiles", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Grid.Percentiles = pb.Grid.Percentiles[:100] }, "grid.percentiles", "101"},
 		{"15 actions", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Grid.Actions = pb.Grid.Actions[:15] }, "grid.actions", "16 cells"},
+		{"unknown grid basis", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Grid.Basis = 7 }, "grid.basis", "GRID_BASIS_TREE_PATH"},
+		{"tree-path basis of a logistic regression", model.FamilyLogistic, func(pb *artifactv1.Artifact) {
+			pb.Grid.Basis = artifactv1.GridBasis_GRID_BASIS_TREE_PATH
+		}, "grid.basis", "family gbdt only"},
+		{"tree-path basis of a points model", model.FamilyPoints, func(pb *artifactv1.Artifact) {
+			pb.Grid.Basis = artifactv1.GridBasis_GRID_BASIS_TREE_PATH
+		}, "grid.basis", "family gbdt only"},
 
 		{"NaN metric", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Metadata.ValidationMetrics["roc_auc"] = math.NaN() }, `metadata.validation_metrics["roc_auc"]`, "finite"},
 		{"data hash", model.FamilyGBDT, func(pb *artifactv1.Artifact) { pb.Metadata.DataSha256 = "abc" }, "metadata.data_sha256", "hex"},
@@ -464,6 +483,8 @@ func TestMarshalRefusesInvalidModels(t *testing.T) {
 		{"unknown kind", func(m *model.Model) { m.Spec.Fit[0].Kind = "text" }, "feature_spec.fit[0].kind"},
 		{"unknown calibration", func(m *model.Model) { m.Calibration.Method = "beta" }, "calibration.method"},
 		{"no grid", func(m *model.Model) { m.Grid = nil }, "grid"},
+		{"unknown grid basis", func(m *model.Model) { m.Grid.Basis = "shap" }, "grid.basis"},
+		{"tree-path basis of a logistic regression", func(m *model.Model) { m.Grid.Basis = model.GridBasisTreePath }, "grid.basis"},
 		{"time beyond the year 9999", func(m *model.Model) { m.Metadata.DataEnd = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "metadata.data_end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,16 @@ var familyFromProto = map[artifactv1.Family]model.Family{
 	artifactv1.Family_FAMILY_GBDT:     model.FamilyGBDT,
 }
 
+var basisToProto = map[model.GridBasis]artifactv1.GridBasis{
+	model.GridBasisContributions: artifactv1.GridBasis_GRID_BASIS_UNSPECIFIED,
+	model.GridBasisTreePath:      artifactv1.GridBasis_GRID_BASIS_TREE_PATH,
+}
+
+var basisFromProto = map[artifactv1.GridBasis]model.GridBasis{
+	artifactv1.GridBasis_GRID_BASIS_UNSPECIFIED: model.GridBasisContributions,
+	artifactv1.GridBasis_GRID_BASIS_TREE_PATH:   model.GridBasisTreePath,
+}
+
 var kindToProto = map[model.Kind]artifactv1.FeatureKind{
 	model.KindNumeric:     artifactv1.FeatureKind_FEATURE_KIND_NUMERIC,
 	model.KindCategorical: artifactv1.FeatureKind_FEATURE_KIND_CATEGORICAL,
@@ -93,7 +103,11 @@ func toProto(m *model.Model) (*artifactv1.Artifact, error) {
 		pb.Calibration = c
 	}
 	if m.Grid != nil {
-		pb.Grid = gridToProto(m.Grid)
+		g, err := gridToProto(m.Grid)
+		if err != nil {
+			return nil, err
+		}
+		pb.Grid = g
 	}
 	md, err := metadataToProto(&m.Metadata)
 	if err != nil {
@@ -601,21 +615,32 @@ func calibrationFromProto(pb *artifactv1.Calibration) (*model.Calibration, error
 	return nil, leadscore.InvalidField("calibration.method", "", "is required: platt or isotonic")
 }
 
-func gridToProto(g *model.Grid) *artifactv1.Grid {
+func gridToProto(g *model.Grid) (*artifactv1.Grid, error) {
+	basis, ok := basisToProto[g.Basis]
+	if !ok {
+		return nil, leadscore.InvalidField("grid.basis", g.Basis, `must be "" (the contributions) or "tree_path"`)
+	}
 	return &artifactv1.Grid{
 		FitCuts:        g.FitCuts[:],
 		EngagementCuts: g.EngagementCuts[:],
 		TierCuts:       g.TierCuts[:],
 		Percentiles:    g.Percentiles,
 		Actions:        g.Actions[:],
-	}
+		// The contributions basis is the enum's zero value, which is not
+		// written: artifacts of that basis keep their bytes.
+		Basis: basis,
+	}, nil
 }
 
 func gridFromProto(pb *artifactv1.Grid) (*model.Grid, error) {
 	if pb == nil {
 		return nil, leadscore.InvalidField("grid", "", "is required")
 	}
-	g := &model.Grid{Percentiles: slices.Clone(pb.GetPercentiles())}
+	basis, ok := basisFromProto[pb.GetBasis()]
+	if !ok {
+		return nil, leadscore.InvalidField("grid.basis", pb.GetBasis(), "must be GRID_BASIS_UNSPECIFIED or GRID_BASIS_TREE_PATH")
+	}
+	g := &model.Grid{Basis: basis, Percentiles: slices.Clone(pb.GetPercentiles())}
 	for _, cuts := range []struct {
 		name string
 		from []float64

@@ -35,6 +35,7 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	f.Add(mustMarshal(f, tinyHingedModel())[artifact.HeaderSize:])
 	f.Add(mustMarshal(f, tinyPairedModel())[artifact.HeaderSize:])
+	f.Add(mustMarshal(f, tinyTreePathModel())[artifact.HeaderSize:])
 	golden, _ := filepath.Glob(filepath.Join("testdata", "*.lsm"))
 	for _, path := range golden {
 		if data, err := os.ReadFile(path); err == nil {

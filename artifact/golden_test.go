@@ -18,7 +18,9 @@ var update = flag.Bool("update", false, "rewrite the golden artifacts in testdat
 // hand-built tiny model of that family (tinyModel in helpers_test.go) as
 // Marshal encodes it, tiny_logistic_hinges.lsm the tiny logistic model
 // with hinges (tinyHingedModel) and tiny_logistic_pairs.lsm the one with
-// hinges and pairs (tinyPairedModel); the files were produced by
+// hinges and pairs (tinyPairedModel), and tiny_gbdt_tree_path.lsm the tiny
+// GBDT whose grid has the tree-path basis (tinyTreePathModel); the files
+// were produced by
 //
 //	go test ./artifact -run TestGolden -update
 //
@@ -37,6 +39,9 @@ func TestGolden(t *testing.T) {
 		{"logistic_hinges", tinyHingedModel()},
 		// Added with pairs; the four above did not change with them.
 		{"logistic_pairs", tinyPairedModel()},
+		// Added with grid bases; the five above, of the contributions
+		// basis (the enum's zero value, not written), did not change.
+		{"gbdt_tree_path", tinyTreePathModel()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.m

@@ -158,6 +158,13 @@ func trainModel(t testing.TB, fam model.Family, calibration string) *model.Model
 // hinges per numeric feature.
 func trainModelKnots(t testing.TB, fam model.Family, calibration string, knots int) *model.Model {
 	t.Helper()
+	return trainModelBasis(t, fam, calibration, knots, model.GridBasisContributions)
+}
+
+// trainModelBasis is trainModelKnots whose grid is learned on the given
+// basis.
+func trainModelBasis(t testing.TB, fam model.Family, calibration string, knots int, basis model.GridBasis) *model.Model {
+	t.Helper()
 	ctx := context.Background()
 	d := trainingData(7, 2000, 800)
 	features := d.Spec.Features()
@@ -179,6 +186,9 @@ func trainModelKnots(t testing.TB, fam model.Family, calibration string, knots i
 			Parameters:     map[string]string{"family": string(fam), "calibration": calibration},
 		},
 	}
+	// The scorer computes the sums of the grid's basis, which the grid is
+	// then learned from.
+	m.Grid.Basis = basis
 	var err error
 	switch fam {
 	case model.FamilyLogistic:
@@ -222,6 +232,7 @@ func trainModelKnots(t testing.TB, fam model.Family, calibration string, knots i
 	if m.Grid, err = model.FitGrid(fitSums, engSums, probs, raws, model.GridOptions{}); err != nil {
 		t.Fatalf("fit grid: %v", err)
 	}
+	m.Grid.Basis = basis
 	m.Metadata.ValidationMetrics = map[string]float64{"train_mean_probability": mean(probs), "valid_rows": float64(len(d.ValidLabels))}
 	return m
 }
@@ -320,6 +331,13 @@ func tinyModel(fam model.Family) *model.Model {
 	case model.FamilyPoints:
 		m.Points = tinyPoints(m.Spec)
 	}
+	return m
+}
+
+// tinyTreePathModel is the tiny GBDT whose grid has the tree-path basis.
+func tinyTreePathModel() *model.Model {
+	m := tinyModel(model.FamilyGBDT)
+	m.Grid.Basis = model.GridBasisTreePath
 	return m
 }
 

@@ -198,6 +198,64 @@ func (PointsOp) EnumDescriptor() ([]byte, []int) {
 	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{2}
 }
 
+// GridBasis says how a lead's raw output minus the model's base value is
+// split into the fit sum and the engagement sum the grid's cut points
+// separate. Cut points fitted on one basis mean nothing for another.
+type GridBasis int32
+
+const (
+	// The contributions basis: each sum adds up the exact per-feature
+	// contributions of its group (TreeSHAP for a tree ensemble). Every
+	// artifact written before the basis existed has it.
+	GridBasis_GRID_BASIS_UNSPECIFIED GridBasis = 0
+	// The tree-path basis, for FAMILY_GBDT only: in each tree, the edge from
+	// a split to the child the lead takes moves the tree's expected output
+	// (the cover-weighted mean of the leaves below) by E(child) − E(split),
+	// which goes to the group of the split's feature. Exact like the
+	// contributions, and read during prediction at the cost of one addition
+	// per tree.
+	GridBasis_GRID_BASIS_TREE_PATH GridBasis = 1
+)
+
+// Enum value maps for GridBasis.
+var (
+	GridBasis_name = map[int32]string{
+		0: "GRID_BASIS_UNSPECIFIED",
+		1: "GRID_BASIS_TREE_PATH",
+	}
+	GridBasis_value = map[string]int32{
+		"GRID_BASIS_UNSPECIFIED": 0,
+		"GRID_BASIS_TREE_PATH":   1,
+	}
+)
+
+func (x GridBasis) Enum() *GridBasis {
+	p := new(GridBasis)
+	*p = x
+	return p
+}
+
+func (x GridBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GridBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_leadscore_artifact_v1_artifact_proto_enumTypes[3].Descriptor()
+}
+
+func (GridBasis) Type() protoreflect.EnumType {
+	return &file_leadscore_artifact_v1_artifact_proto_enumTypes[3]
+}
+
+func (x GridBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GridBasis.Descriptor instead.
+func (GridBasis) EnumDescriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{3}
+}
+
 // Artifact is one trained model version as it is stored on disk and in the
 // registry: everything a serving process needs to compute features, score
 // a lead, calibrate the score, place it on the grid and explain it, plus the
@@ -1860,12 +1918,12 @@ func (x *IsotonicCalibration) GetY() []float64 {
 // cut points are learned from the training population.
 type Grid struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Three descending cut points on the sum of a lead's fit contributions:
+	// Three descending cut points on a lead's fit sum (as basis defines it):
 	// grade A at or above the first, B at or above the second, C at or above
 	// the third, D below.
 	FitCuts []float64 `protobuf:"fixed64,1,rep,packed,name=fit_cuts,json=fitCuts,proto3" json:"fit_cuts,omitempty"`
-	// Three descending cut points on the sum of engagement contributions,
-	// separating levels 1 to 4 the same way.
+	// Three descending cut points on the engagement sum, separating levels 1
+	// to 4 the same way.
 	EngagementCuts []float64 `protobuf:"fixed64,2,rep,packed,name=engagement_cuts,json=engagementCuts,proto3" json:"engagement_cuts,omitempty"`
 	// Three descending cut points on the calibrated probability, separating
 	// the tiers from very good to poor.
@@ -1876,7 +1934,10 @@ type Grid struct {
 	// The next action of each of the 16 cells, in the order A1, A2, A3, A4,
 	// B1, and so on to D4: exactly 16 keys of lower-case letters, digits and
 	// underscores.
-	Actions       []string `protobuf:"bytes,5,rep,name=actions,proto3" json:"actions,omitempty"`
+	Actions []string `protobuf:"bytes,5,rep,name=actions,proto3" json:"actions,omitempty"`
+	// What the fit and engagement sums are. A reader refuses a value it does
+	// not know, and the tree-path basis on a family other than FAMILY_GBDT.
+	Basis         GridBasis `protobuf:"varint,6,opt,name=basis,proto3,enum=leadscore.artifact.v1.GridBasis" json:"basis,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1944,6 +2005,13 @@ func (x *Grid) GetActions() []string {
 		return x.Actions
 	}
 	return nil
+}
+
+func (x *Grid) GetBasis() GridBasis {
+	if x != nil {
+		return x.Basis
+	}
+	return GridBasis_GRID_BASIS_UNSPECIFIED
 }
 
 // Metadata says how a model was trained, so that it can be reproduced and
@@ -2297,13 +2365,14 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\x01b\x18\x02 \x01(\x01R\x01b\"1\n" +
 	"\x13IsotonicCalibration\x12\f\n" +
 	"\x01x\x18\x01 \x03(\x01R\x01x\x12\f\n" +
-	"\x01y\x18\x02 \x03(\x01R\x01y\"\xa3\x01\n" +
+	"\x01y\x18\x02 \x03(\x01R\x01y\"\xdb\x01\n" +
 	"\x04Grid\x12\x19\n" +
 	"\bfit_cuts\x18\x01 \x03(\x01R\afitCuts\x12'\n" +
 	"\x0fengagement_cuts\x18\x02 \x03(\x01R\x0eengagementCuts\x12\x1b\n" +
 	"\ttier_cuts\x18\x03 \x03(\x01R\btierCuts\x12 \n" +
 	"\vpercentiles\x18\x04 \x03(\x01R\vpercentiles\x12\x18\n" +
-	"\aactions\x18\x05 \x03(\tR\aactions\"\x95\x05\n" +
+	"\aactions\x18\x05 \x03(\tR\aactions\x126\n" +
+	"\x05basis\x18\x06 \x01(\x0e2 .leadscore.artifact.v1.GridBasisR\x05basis\"\x95\x05\n" +
 	"\bMetadata\x12'\n" +
 	"\x0ftrainer_version\x18\x01 \x01(\tR\x0etrainerVersion\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x1f\n" +
@@ -2344,7 +2413,10 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\x15POINTS_OP_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12POINTS_OP_PER_UNIT\x10\x01\x12\x14\n" +
 	"\x10POINTS_OP_EQUALS\x10\x02\x12\x13\n" +
-	"\x0fPOINTS_OP_RANGE\x10\x03BGZEgithub.com/leadscore/leadscore/proto/leadscore/artifact/v1;artifactv1b\x06proto3"
+	"\x0fPOINTS_OP_RANGE\x10\x03*A\n" +
+	"\tGridBasis\x12\x1a\n" +
+	"\x16GRID_BASIS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14GRID_BASIS_TREE_PATH\x10\x01BGZEgithub.com/leadscore/leadscore/proto/leadscore/artifact/v1;artifactv1b\x06proto3"
 
 var (
 	file_leadscore_artifact_v1_artifact_proto_rawDescOnce sync.Once
@@ -2358,72 +2430,74 @@ func file_leadscore_artifact_v1_artifact_proto_rawDescGZIP() []byte {
 	return file_leadscore_artifact_v1_artifact_proto_rawDescData
 }
 
-var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(Family)(0),                   // 0: leadscore.artifact.v1.Family
 	(FeatureKind)(0),              // 1: leadscore.artifact.v1.FeatureKind
 	(PointsOp)(0),                 // 2: leadscore.artifact.v1.PointsOp
-	(*Artifact)(nil),              // 3: leadscore.artifact.v1.Artifact
-	(*FeatureSpec)(nil),           // 4: leadscore.artifact.v1.FeatureSpec
-	(*FitFeature)(nil),            // 5: leadscore.artifact.v1.FitFeature
-	(*EventKind)(nil),             // 6: leadscore.artifact.v1.EventKind
-	(*LogisticParameters)(nil),    // 7: leadscore.artifact.v1.LogisticParameters
-	(*LinearEncoding)(nil),        // 8: leadscore.artifact.v1.LinearEncoding
-	(*LinearPair)(nil),            // 9: leadscore.artifact.v1.LinearPair
-	(*LinearPairSide)(nil),        // 10: leadscore.artifact.v1.LinearPairSide
-	(*GbdtParameters)(nil),        // 11: leadscore.artifact.v1.GbdtParameters
-	(*GbdtNodes)(nil),             // 12: leadscore.artifact.v1.GbdtNodes
-	(*CategorySet)(nil),           // 13: leadscore.artifact.v1.CategorySet
-	(*PointsParameters)(nil),      // 14: leadscore.artifact.v1.PointsParameters
-	(*PointsRule)(nil),            // 15: leadscore.artifact.v1.PointsRule
-	(*PointsTerm)(nil),            // 16: leadscore.artifact.v1.PointsTerm
-	(*Calibration)(nil),           // 17: leadscore.artifact.v1.Calibration
-	(*PlattCalibration)(nil),      // 18: leadscore.artifact.v1.PlattCalibration
-	(*IsotonicCalibration)(nil),   // 19: leadscore.artifact.v1.IsotonicCalibration
-	(*Grid)(nil),                  // 20: leadscore.artifact.v1.Grid
-	(*Metadata)(nil),              // 21: leadscore.artifact.v1.Metadata
-	(*ReliabilityBin)(nil),        // 22: leadscore.artifact.v1.ReliabilityBin
-	nil,                           // 23: leadscore.artifact.v1.Metadata.ParametersEntry
-	nil,                           // 24: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(GridBasis)(0),                // 3: leadscore.artifact.v1.GridBasis
+	(*Artifact)(nil),              // 4: leadscore.artifact.v1.Artifact
+	(*FeatureSpec)(nil),           // 5: leadscore.artifact.v1.FeatureSpec
+	(*FitFeature)(nil),            // 6: leadscore.artifact.v1.FitFeature
+	(*EventKind)(nil),             // 7: leadscore.artifact.v1.EventKind
+	(*LogisticParameters)(nil),    // 8: leadscore.artifact.v1.LogisticParameters
+	(*LinearEncoding)(nil),        // 9: leadscore.artifact.v1.LinearEncoding
+	(*LinearPair)(nil),            // 10: leadscore.artifact.v1.LinearPair
+	(*LinearPairSide)(nil),        // 11: leadscore.artifact.v1.LinearPairSide
+	(*GbdtParameters)(nil),        // 12: leadscore.artifact.v1.GbdtParameters
+	(*GbdtNodes)(nil),             // 13: leadscore.artifact.v1.GbdtNodes
+	(*CategorySet)(nil),           // 14: leadscore.artifact.v1.CategorySet
+	(*PointsParameters)(nil),      // 15: leadscore.artifact.v1.PointsParameters
+	(*PointsRule)(nil),            // 16: leadscore.artifact.v1.PointsRule
+	(*PointsTerm)(nil),            // 17: leadscore.artifact.v1.PointsTerm
+	(*Calibration)(nil),           // 18: leadscore.artifact.v1.Calibration
+	(*PlattCalibration)(nil),      // 19: leadscore.artifact.v1.PlattCalibration
+	(*IsotonicCalibration)(nil),   // 20: leadscore.artifact.v1.IsotonicCalibration
+	(*Grid)(nil),                  // 21: leadscore.artifact.v1.Grid
+	(*Metadata)(nil),              // 22: leadscore.artifact.v1.Metadata
+	(*ReliabilityBin)(nil),        // 23: leadscore.artifact.v1.ReliabilityBin
+	nil,                           // 24: leadscore.artifact.v1.Metadata.ParametersEntry
+	nil,                           // 25: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	0,  // 0: leadscore.artifact.v1.Artifact.family:type_name -> leadscore.artifact.v1.Family
-	4,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
-	7,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
-	11, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
-	14, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
-	17, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
-	20, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
-	21, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
-	5,  // 8: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
-	6,  // 9: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
+	5,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
+	8,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
+	12, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
+	15, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
+	18, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
+	21, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
+	22, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
+	6,  // 8: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
+	7,  // 9: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
 	1,  // 10: leadscore.artifact.v1.FitFeature.kind:type_name -> leadscore.artifact.v1.FeatureKind
-	8,  // 11: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
+	9,  // 11: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
 	1,  // 12: leadscore.artifact.v1.LinearEncoding.kinds:type_name -> leadscore.artifact.v1.FeatureKind
-	9,  // 13: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
-	10, // 14: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
-	10, // 15: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
-	12, // 16: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
-	13, // 17: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
-	15, // 18: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
-	16, // 19: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
+	10, // 13: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
+	11, // 14: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
+	11, // 15: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
+	13, // 16: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
+	14, // 17: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
+	16, // 18: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
+	17, // 19: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
 	2,  // 20: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
-	18, // 21: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
-	19, // 22: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
-	25, // 23: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
-	25, // 24: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
-	26, // 25: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
-	23, // 26: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
-	24, // 27: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	22, // 28: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	19, // 21: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
+	20, // 22: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
+	3,  // 23: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
+	26, // 24: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
+	26, // 25: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
+	27, // 26: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
+	24, // 27: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
+	25, // 28: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	23, // 29: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_artifact_v1_artifact_proto_init() }
@@ -2446,7 +2520,7 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_artifact_v1_artifact_proto_rawDesc), len(file_leadscore_artifact_v1_artifact_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
