@@ -326,11 +326,15 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	// The grid's cut points come from the training population.
 	start = time.Now()
 	progress("placing the grid")
-	// Explaining a tree ensemble costs milliseconds a row, and quartiles
-	// are as good from ten thousand rows as from millions, so the grid is
-	// fitted on an evenly spaced sample of the training population.
+	// Quartiles are as good from ten thousand rows as from millions, so
+	// the grid is fitted on an evenly spaced sample of the training
+	// population.
 	sample := gridSample(len(d.TrainLabels), maxGridRows)
 	n := len(sample)
+	// The scorer computes the sums of the basis the grid will have, so
+	// the cut points are learned from what serving reads.
+	basis := gridBasis(cfg.Family)
+	m.Grid.Basis = basis
 	fitSums, engSums, probs, raws := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	if err := scoreRows(ctx, m, d.TrainRows, w, sample, func(k int, sc *model.Scored) {
 		fitSums[k], engSums[k], probs[k], raws[k] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
@@ -340,6 +344,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	if m.Grid, err = model.FitGrid(fitSums, engSums, probs, raws, cfg.Grid); err != nil {
 		return nil, nil, err
 	}
+	m.Grid.Basis = basis
 	rep.Timings["grid"] = time.Since(start)
 
 	for k, v := range rep.Timings {
@@ -490,6 +495,19 @@ func scoreRows(ctx context.Context, m *model.Model, data []float64, w int, rows 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// gridBasis is the grid basis of a newly trained model of the family. A
+// GBDT's grid is read from its tree-path attribution, which scoring gets
+// from the prediction walk, rather than from TreeSHAP, which costs
+// hundreds of predictions a row. A logistic regression's and a points
+// model's contributions are linear and cheap, and keep the basis their
+// grids always had.
+func gridBasis(f model.Family) model.GridBasis {
+	if f == model.FamilyGBDT {
+		return model.GridBasisTreePath
+	}
+	return model.GridBasisContributions
 }
 
 // placeholderGrid is a valid grid used only while the real one is fitted:

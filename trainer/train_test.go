@@ -264,3 +264,54 @@ func TestKnotsAreRecorded(t *testing.T) {
 		t.Errorf("parameters interactions=%q pairs=%q for %d pairs, want 8 and each pair named", p["interactions"], p["pairs"], len(m.Logistic.Encoding.Pairs))
 	}
 }
+
+// TestTrainedGridsReadTheirBasis: a trained GBDT's grid has the tree-path
+// basis and the others the contributions basis, and each grid's cut
+// points are the quartiles of the sums its scorer produces. The history
+// has fewer training rows than the grid's sample (10,000), so the grid was
+// learned from all of them and refitting it from Score's sums gives the
+// same cut points.
+func TestTrainedGridsReadTheirBasis(t *testing.T) {
+	g := history(t)
+	w := g.data.Spec.Width()
+	rows := g.data.TrainRows
+	n := len(rows) / w
+	if n > 10000 {
+		t.Fatalf("%d training rows: the grid is fitted on a sample of them, which this test does not reproduce", n)
+	}
+	for _, tc := range []struct {
+		family model.Family
+		basis  model.GridBasis
+	}{
+		{model.FamilyPoints, model.GridBasisContributions},
+		{model.FamilyLogistic, model.GridBasisContributions},
+		{model.FamilyGBDT, model.GridBasisTreePath},
+	} {
+		t.Run(string(tc.family), func(t *testing.T) {
+			m, _ := train(t, tc.family)
+			if m.Grid.Basis != tc.basis {
+				t.Fatalf("grid basis %q, want %q", m.Grid.Basis, tc.basis)
+			}
+			s, err := model.NewScorer(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fits, engs, probs, raws := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+			var sc model.Scored
+			for i := range n {
+				if err := s.Score(rows[i*w:(i+1)*w], &sc); err != nil {
+					t.Fatal(err)
+				}
+				fits[i], engs[i], probs[i], raws[i] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
+			}
+			want, err := model.FitGrid(fits, engs, probs, raws, model.GridOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Grid; got.FitCuts != want.FitCuts || got.EngagementCuts != want.EngagementCuts {
+				t.Errorf("fit cuts %v and engagement cuts %v, want %v and %v from the scorer's sums",
+					got.FitCuts, got.EngagementCuts, want.FitCuts, want.EngagementCuts)
+			}
+		})
+	}
+}
