@@ -28,17 +28,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":    {"run the gRPC server (health, reflection, metrics, traces)", runServe},
-	"migrate":  {"apply pending store migrations, or list them with 'migrate status'", runMigrate},
-	"version":  {"print the build version", runVersion},
-	"import":   {"load leads, events and outcomes files into the store", runImport},
-	"generate": {"write a realistic synthetic lead history (leads, events, outcomes, truth)", runGenerate},
-	"train":    {"train a model (points, logistic or gbdt) from a history or a flat table into an artifact file", runTrain},
-	"backtest": {"backtest a model on history or a flat table against the champion and the points baseline; exit 1 when the gate fails", runBacktest},
-	"register": {"register an artifact file as the next version of a model", runRegister},
-	"promote":  {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
-	"rollback": {"move an alias back to an earlier target from its history", runRollback},
-	"models":   {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
+	"quickstart": {"build a scored demo from nothing on the embedded store (history, three models, gated promotion), then serve it", runQuickstart},
+	"serve":      {"run the gRPC server (health, reflection, metrics, traces)", runServe},
+	"migrate":    {"apply pending store migrations, or list them with 'migrate status'", runMigrate},
+	"version":    {"print the build version", runVersion},
+	"import":     {"load leads, events and outcomes files into the store", runImport},
+	"generate":   {"write a realistic synthetic lead history (leads, events, outcomes, truth)", runGenerate},
+	"train":      {"train a model (points, logistic or gbdt) from a history or a flat table into an artifact file", runTrain},
+	"backtest":   {"backtest a model on history or a flat table against the champion and the points baseline; exit 1 when the gate fails", runBacktest},
+	"register":   {"register an artifact file as the next version of a model", runRegister},
+	"promote":    {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
+	"rollback":   {"move an alias back to an earlier target from its history", runRollback},
+	"models":     {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
 }
 
 func main() {
