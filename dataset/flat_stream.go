@@ -8,7 +8,8 @@ import (
 	"github.com/leadscore/leadscore"
 )
 
-// FlatField is one column a FlatStream types, and the type it is read as.
+// FlatField is one column a FlatStream types (see SetFields), and the type
+// it is read as.
 type FlatField struct {
 	// Column is the column's name in the header.
 	Column string
@@ -21,11 +22,6 @@ type FlatStreamOptions struct {
 	// IDColumn names the column of lead ids, if any; every row must then
 	// have one that passes leadscore.ValidateID.
 	IDColumn string
-	// Fields are the columns Parse types, in the order it returns their
-	// values. Their types are given, not inferred: a stream never sees the
-	// whole file. A boolean field takes true, false, yes and no in any
-	// case, and 1 and 0, as a boolean fixed with FlatOptions.Types does.
-	Fields []FlatField
 	// MissingTokens are values read as missing in every column, in
 	// addition to the empty value, "NA", "N/A", "null" and "NULL".
 	MissingTokens []string
@@ -60,6 +56,7 @@ type FlatStream struct {
 	t      *delimTable
 	close  func()
 	in     *input
+	opts   FlatStreamOptions
 	id     int
 	idMiss missingSet
 	fields []streamField
@@ -111,39 +108,57 @@ func openFlatStream(in *input, opts FlatStreamOptions) (*FlatStream, error) {
 		in.cleanup()
 		return nil, err
 	}
-	s := &FlatStream{t: t, in: in, id: -1, close: func() { closeInput(); in.cleanup() }}
-	if err := s.resolve(opts); err != nil {
+	s := &FlatStream{t: t, in: in, opts: opts, id: -1, close: func() { closeInput(); in.cleanup() }}
+	if err := s.resolve(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// unknown returns the error of an option naming a column the header lacks.
+func (s *FlatStream) unknown(option, name string) error {
+	return leadscore.Errorf(leadscore.EINVALID, "%s: %s names column %q, which the file does not have; the columns are %s",
+		s.t.r.file, option, name, quoteList(s.t.header))
+}
+
+// missing returns the missing tokens of a column.
+func (s *FlatStream) missing(col string) missingSet {
+	return newMissingSet(s.opts.MissingTokens, s.opts.ColumnMissing[col])
+}
+
 // resolve checks the options against the header.
-func (s *FlatStream) resolve(opts FlatStreamOptions) error {
+func (s *FlatStream) resolve() error {
 	t := s.t
-	unknown := func(option, name string) error {
-		return leadscore.Errorf(leadscore.EINVALID, "%s: %s names column %q, which the file does not have; the columns are %s",
-			t.r.file, option, name, quoteList(t.header))
-	}
-	for _, name := range sortedKeys(opts.ColumnMissing) {
+	for _, name := range sortedKeys(s.opts.ColumnMissing) {
 		if t.col(name) < 0 {
-			return unknown("ColumnMissing", name)
+			return s.unknown("ColumnMissing", name)
 		}
 	}
-	missing := func(col string) missingSet {
-		return newMissingSet(opts.MissingTokens, opts.ColumnMissing[col])
-	}
-	if opts.IDColumn != "" {
-		if s.id = t.col(opts.IDColumn); s.id < 0 {
-			return unknown("IDColumn", opts.IDColumn)
+	if s.opts.IDColumn != "" {
+		if s.id = t.col(s.opts.IDColumn); s.id < 0 {
+			return s.unknown("IDColumn", s.opts.IDColumn)
 		}
-		s.idMiss = missing(opts.IDColumn)
+		s.idMiss = s.missing(s.opts.IDColumn)
 	}
-	for _, f := range opts.Fields {
+	return nil
+}
+
+// SetFields sets the columns Parse types, in the order it returns their
+// values, before the first Read. Their types are given, not inferred: a
+// stream never sees the whole file (a model's feature spec says them). A
+// boolean field takes true, false, yes and no in any case, and 1 and 0, as
+// a boolean fixed with FlatOptions.Types does.
+func (s *FlatStream) SetFields(fields []FlatField) error {
+	if s.rows > 0 {
+		return leadscore.Errorf(leadscore.EPRECONDITION, "%s: SetFields after the first Read", s.t.r.file)
+	}
+	t := s.t
+	s.fields = s.fields[:0]
+	for _, f := range fields {
 		i := t.col(f.Column)
 		if i < 0 {
-			return unknown("Fields", f.Column)
+			return s.unknown("SetFields", f.Column)
 		}
 		if i == s.id {
 			return leadscore.Errorf(leadscore.EINVALID, "%s: column %q is the id column, not a field", t.r.file, f.Column)
@@ -153,7 +168,7 @@ func (s *FlatStream) resolve(opts FlatStreamOptions) error {
 		default:
 			return leadscore.Errorf(leadscore.EINVALID, "%s: field %q has type %v; use numeric, boolean or categorical", t.r.file, f.Column, f.Type)
 		}
-		s.fields = append(s.fields, streamField{col: i, typ: f.Type, miss: missing(f.Column)})
+		s.fields = append(s.fields, streamField{col: i, typ: f.Type, miss: s.missing(f.Column)})
 	}
 	return nil
 }
@@ -323,7 +338,8 @@ func (c *FlatChunk) ID(i int) string {
 // FlatStreamOptions.Fields: a number, a boolean or a string, or a missing
 // value for a missing token. It checks the id too. A value that does not
 // fit its type is a *RecordError naming the line, the column and the
-// value; so is a malformed record.
+// value; so is a malformed record. Without SetFields it checks the
+// record and its id only.
 func (c *FlatChunk) Parse(i int, out []leadscore.Value) error {
 	if e := c.bad[i]; e != nil {
 		return e

@@ -51,6 +51,27 @@ func readStream(t *testing.T, s *FlatStream, rows int) (values [][]leadscore.Val
 	}
 }
 
+// openStream opens a stream of a file (r nil) or a reader and sets its
+// fields.
+func openStream(t *testing.T, name string, r io.Reader, opts FlatStreamOptions, fields []FlatField) *FlatStream {
+	t.Helper()
+	var s *FlatStream
+	var err error
+	if r == nil {
+		s, err = OpenFlatStream(name, opts)
+	} else {
+		s, err = OpenFlatStreamFrom(context.Background(), r, name, opts)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFields(fields); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestFlatStreamReadsAsReadFlatTable(t *testing.T) {
 	t.Parallel()
 	// A byte order mark, CRLF, semicolons, quoting, missing tokens of
@@ -86,10 +107,7 @@ func TestFlatStreamReadsAsReadFlatTable(t *testing.T) {
 	}
 	for _, path := range []string{plain, zipped} {
 		for _, rows := range []int{1, 3, FlatChunkRows} {
-			s, err := OpenFlatStream(path, FlatStreamOptions{IDColumn: "id", Fields: fields, ColumnMissing: colMissing})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openStream(t, path, nil, FlatStreamOptions{IDColumn: "id", ColumnMissing: colMissing}, fields)
 			values, ids, errs := readStream(t, s, rows)
 			s.Close()
 			if len(errs) > 0 {
@@ -154,13 +172,8 @@ func TestFlatStreamErrorsNameLineColumnAndValue(t *testing.T) {
 		"l 5,5,yes,retail\n" + // a bad id
 		"l6,\"7\"x,no,retail\n" + // text after a closing quote
 		"l7,8,1,finance\n"
-	s, err := OpenFlatStreamFrom(context.Background(), strings.NewReader(table), "leads.csv", FlatStreamOptions{
-		IDColumn: "id",
-		Fields:   []FlatField{{"employees", ColumnNumeric}, {"customer", ColumnBoolean}, {"industry", ColumnCategorical}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStream(t, "leads.csv", strings.NewReader(table), FlatStreamOptions{IDColumn: "id"},
+		[]FlatField{{"employees", ColumnNumeric}, {"customer", ColumnBoolean}, {"industry", ColumnCategorical}})
 	defer s.Close()
 	values, _, errs := readStream(t, s, 2)
 	want := []struct {
@@ -198,19 +211,24 @@ func TestFlatStreamRefusesBadOptions(t *testing.T) {
 	t.Parallel()
 	table := "id,a\nl1,1\n"
 	tests := []struct {
-		name string
-		opts FlatStreamOptions
-		says string
+		name   string
+		opts   FlatStreamOptions
+		fields []FlatField
+		says   string
 	}{
-		{"unknown field", FlatStreamOptions{Fields: []FlatField{{"b", ColumnNumeric}}}, `"b"`},
-		{"unknown id column", FlatStreamOptions{IDColumn: "lead"}, `"lead"`},
-		{"unknown missing column", FlatStreamOptions{ColumnMissing: map[string][]string{"pdays": {"-1"}}}, `"pdays"`},
-		{"id as a field", FlatStreamOptions{IDColumn: "id", Fields: []FlatField{{"id", ColumnCategorical}}}, "id column"},
-		{"text type", FlatStreamOptions{Fields: []FlatField{{"a", ColumnText}}}, "numeric, boolean or categorical"},
+		{"unknown field", FlatStreamOptions{}, []FlatField{{"b", ColumnNumeric}}, `"b"`},
+		{"unknown id column", FlatStreamOptions{IDColumn: "lead"}, nil, `"lead"`},
+		{"unknown missing column", FlatStreamOptions{ColumnMissing: map[string][]string{"pdays": {"-1"}}}, nil, `"pdays"`},
+		{"id as a field", FlatStreamOptions{IDColumn: "id"}, []FlatField{{"id", ColumnCategorical}}, "id column"},
+		{"text type", FlatStreamOptions{}, []FlatField{{"a", ColumnText}}, "numeric, boolean or categorical"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := OpenFlatStreamFrom(context.Background(), strings.NewReader(table), "t.csv", tt.opts)
+			s, err := OpenFlatStreamFrom(context.Background(), strings.NewReader(table), "t.csv", tt.opts)
+			if err == nil {
+				err = s.SetFields(tt.fields)
+				s.Close()
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.says) {
 				t.Fatalf("error %v, want one saying %s", err, tt.says)
 			}
@@ -237,12 +255,7 @@ func TestFlatChunkIsBounded(t *testing.T) {
 		b.WriteString(long)
 		b.WriteString("\n")
 	}
-	s, err := OpenFlatStreamFrom(context.Background(), strings.NewReader(b.String()), "t.csv", FlatStreamOptions{
-		Fields: []FlatField{{"text", ColumnCategorical}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStream(t, "t.csv", strings.NewReader(b.String()), FlatStreamOptions{}, []FlatField{{"text", ColumnCategorical}})
 	defer s.Close()
 	c := NewFlatChunk(30)
 	c.maxBytes = 10_000
@@ -300,15 +313,13 @@ func FuzzFlatStream(f *testing.F) {
 			return
 		}
 		header := s.Header()
-		s.Close()
 		types := []ColumnType{ColumnNumeric, ColumnBoolean, ColumnCategorical}
 		var fields []FlatField
 		for j, name := range header {
 			fields = append(fields, FlatField{Column: name, Type: types[j%3]})
 		}
-		s, err = OpenFlatStreamFrom(ctx, bytes.NewReader(data), "flat.csv", FlatStreamOptions{Fields: fields})
-		if err != nil {
-			t.Fatalf("the second open failed: %v", err)
+		if err := s.SetFields(fields); err != nil {
+			t.Fatalf("SetFields of the header's own columns: %v", err)
 		}
 		c := NewFlatChunk(3)
 		records, lastLine := 0, 0
@@ -357,10 +368,7 @@ func FuzzFlatStream(f *testing.F) {
 			info, _ := ft.Column(name)
 			fields = append(fields, FlatField{Column: name, Type: info.Type})
 		}
-		s, err = OpenFlatStreamFrom(ctx, bytes.NewReader(data), "flat.csv", FlatStreamOptions{Fields: fields})
-		if err != nil {
-			t.Fatalf("the stream refused a table ReadFlatTable read: %v", err)
-		}
+		s = openStream(t, "flat.csv", bytes.NewReader(data), FlatStreamOptions{}, fields)
 		defer s.Close()
 		values, _, errs := readStream(t, s, 2)
 		if len(errs) > 0 || len(values) != ft.Len() {

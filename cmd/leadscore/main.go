@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"import":     {"load leads, events and outcomes files into the store", runImport},
 	"generate":   {"write a realistic synthetic lead history (leads, events, outcomes, truth)", runGenerate},
 	"train":      {"train a model (points, logistic or gbdt) from a history or a flat table into an artifact file", runTrain},
+	"score":      {"score every lead of a flat table or a history with one model version into a CSV or JSON lines file", runScore},
 	"backtest":   {"backtest a model on history or a flat table against the champion and the points baseline; exit 1 when the gate fails", runBacktest},
 	"register":   {"register an artifact file as the next version of a model", runRegister},
 	"promote":    {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
