@@ -573,9 +573,9 @@ ORDER BY h.seq DESC LIMIT ?4`, id, ref.Alias, before, limitArg(limit))
 	return changes, nil
 }
 
-// MoveAlias implements leadscore.RegistryStore. The notice is published
-// to this process's subscribers after the commit; commits and their
-// notices take turns, so notices arrive in commit order.
+// MoveAlias implements leadscore.RegistryStore. After the commit it wakes
+// this DB's AliasNotices subscriptions, which read the move from the
+// history (see notices.go).
 func (db *DB) MoveAlias(ctx context.Context, move leadscore.AliasMove, gate leadscore.AliasGate) (leadscore.Alias, leadscore.AliasChange, error) {
 	if err := storeutil.CheckMove(move); err != nil {
 		return leadscore.Alias{}, leadscore.AliasChange{}, err
@@ -604,13 +604,6 @@ func (db *DB) MoveAlias(ctx context.Context, move leadscore.AliasMove, gate lead
 		return leadscore.Alias{}, leadscore.AliasChange{}, err
 	}
 	return alias, change, nil
-}
-
-// AliasNotices implements leadscore.RegistryStore. It delivers the moves
-// made through this DB: another process writing to the same file is not
-// seen.
-func (db *DB) AliasNotices(ctx context.Context) (<-chan leadscore.AliasNotice, error) {
-	return db.notices.Subscribe(ctx)
 }
 
 // aliasTx is a MoveAlias transaction, which holds the write lock.

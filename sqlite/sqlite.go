@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	// The driver registers itself as "sqlite".
@@ -48,10 +50,19 @@ type DB struct {
 	db         *sql.DB
 	path       string
 	migrations fs.FS
-	// notices fans committed alias moves out to this process's
-	// AliasNotices subscribers: a SQLite file has no way to notify other
-	// processes.
+	// notices tells this DB's AliasNotices subscriptions at once of the
+	// moves it commits; moves of other processes they find by polling.
 	notices *storeutil.Broker
+	// watchDSN opens a subscription's own read-only connection.
+	watchDSN string
+
+	// watchers counts the subscriptions' goroutines, which Close waits
+	// for; watchClosed, under watchMu, refuses new ones once Close began.
+	// watching counts the subscriptions holding a connection, for tests.
+	watchMu     sync.Mutex
+	watchClosed bool
+	watchers    sync.WaitGroup
+	watching    atomic.Int64
 }
 
 var _ leadscore.Store = (*DB)(nil)
@@ -148,7 +159,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		_ = db.Close()
 		return nil, leadscore.Errorf(leadscore.EUNAVAILABLE, "open sqlite %s: journal mode is %q, want wal; is the file on a network file system?", abs, mode)
 	}
-	return &DB{db: db, path: abs, migrations: o.migrations, notices: storeutil.NewBroker()}, nil
+	return &DB{
+		db: db, path: abs, migrations: o.migrations, notices: storeutil.NewBroker(),
+		watchDSN: dsn(abs, o) + "&_query_only=1",
+	}, nil
 }
 
 // dsn builds the driver's connection string for the file at abs. The path
@@ -187,10 +201,15 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close ends every AliasNotices subscription, closing their channels, and
-// closes the database's connections. It is safe to call more than once.
+// Close ends every AliasNotices subscription, closing their channels and
+// connections, and closes the database's connections. It is safe to call
+// more than once.
 func (db *DB) Close() error {
-	db.notices.Close()
+	db.watchMu.Lock()
+	db.watchClosed = true
+	db.watchMu.Unlock()
+	db.notices.Close() // Ends the subscriptions' wake-ups, which stops them.
+	db.watchers.Wait()
 	if err := db.db.Close(); err != nil {
 		return errorf(err, "close sqlite %s", db.path)
 	}

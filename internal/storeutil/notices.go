@@ -104,8 +104,9 @@ func (s *Subscription) deliver(ctx context.Context) {
 	}
 }
 
-// Broker fans alias notices out to the subscribers in one process, for a
-// backend whose movers and receivers always share a process (SQLite).
+// Broker fans alias notices out to the subscribers in one process. SQLite's
+// subscriptions take them as the signal to read a move committed in their
+// process at once, rather than at their next poll of the file.
 type Broker struct {
 	closing context.Context
 	close   context.CancelFunc
