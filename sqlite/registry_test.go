@@ -25,6 +25,18 @@ func TestRegistryConformance(t *testing.T) {
 	})
 }
 
+// TestRegistryHandlesConformance opens two handles on one file, as two
+// processes would.
+func TestRegistryHandlesConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunRegistryHandles(t, func(t *testing.T) (storetest.RegistryStore, storetest.RegistryStore) {
+		path := tempPath(t)
+		first := open(t, path)
+		migrate(t, first)
+		return first, open(t, path)
+	})
+}
+
 var _ storetest.RegistryStore = (*sqlite.DB)(nil)
 
 // modelWithVersions creates a model with versions 1 to n.

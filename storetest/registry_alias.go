@@ -724,12 +724,25 @@ func waitClosed(t *testing.T, ch <-chan leadscore.AliasNotice) {
 }
 
 func testNotices(t *testing.T, s RegistryStore) {
-	ctx := t.Context()
 	modelWithVersions(t, s, "churn", 2)
-	ch, err := s.AliasNotices(ctx)
+	ch, err := s.AliasNotices(t.Context())
 	if err != nil {
 		t.Fatalf("AliasNotices(): %v", err)
 	}
+	want := noticedMoves(t, s)
+	for i, w := range want {
+		if got := receive(t, ch); got != w {
+			t.Errorf("notice %d = %+v, want %+v", i, got, w)
+		}
+	}
+}
+
+// noticedMoves moves the aliases of model churn, which has two versions
+// and no aliases, in every way that is notified and some that are not, and
+// returns the notices the moves must give, in order.
+func noticedMoves(t *testing.T, s RegistryStore) []leadscore.AliasNotice {
+	t.Helper()
+	ctx := t.Context()
 	promote(t, s, "churn", "champion", 1)
 	refuse := func(leadscore.AliasMoveState) (string, error) { return "", refusal() }
 	if _, _, err := s.MoveAlias(ctx, leadscore.AliasMove{Model: "churn", Alias: "champion", Kind: leadscore.AliasPromote, ToVersion: 2}, refuse); err == nil {
@@ -741,18 +754,12 @@ func testNotices(t *testing.T, s RegistryStore) {
 	promote(t, s, "churn", "shadow", 1)
 	mustMove(t, s, leadscore.AliasMove{Model: "churn", Alias: "shadow", Kind: leadscore.AliasDelete, At: base}, nil)
 	promote(t, s, "churn", "champion", 1)
-
-	want := []leadscore.AliasNotice{
+	return []leadscore.AliasNotice{
 		{Model: "churn", Alias: "champion", Seq: 1, Version: 1},
 		{Model: "churn", Alias: "champion", Seq: 2, Version: 2},
 		{Model: "churn", Alias: "shadow", Seq: 1, Version: 1},
 		{Model: "churn", Alias: "shadow", Seq: 2, Version: 0},
 		{Model: "churn", Alias: "champion", Seq: 3, Version: 1},
-	}
-	for i, w := range want {
-		if got := receive(t, ch); got != w {
-			t.Errorf("notice %d = %+v, want %+v", i, got, w)
-		}
 	}
 }
 
@@ -762,14 +769,20 @@ func testNoticesSlowReceiver(t *testing.T, s RegistryStore) {
 	if err != nil {
 		t.Fatalf("AliasNotices(): %v", err)
 	}
-	// Many more moves than any buffer holds, none of them received yet:
-	// they must all complete.
+	burst(t, s, ch)
+}
+
+// burst moves the champion alias of model churn, which has two versions,
+// many more times than any buffer holds, receiving none of the notices
+// until every move is done, and then checks that ch accounts for every
+// move: by its own notice, in order, or by a resync notice standing for
+// the ones dropped.
+func burst(t *testing.T, s RegistryStore, ch <-chan leadscore.AliasNotice) {
+	t.Helper()
 	const moves = 200
 	for i := range moves {
 		mustMove(t, s, leadscore.AliasMove{Model: "churn", Alias: "champion", Kind: leadscore.AliasForce, ToVersion: int64(i%2 + 1), At: base}, nil)
 	}
-	// Every move must be accounted for: by its own notice, in order, or by
-	// a resync notice standing for the ones dropped.
 	var last int64
 	for last < moves {
 		n := receive(t, ch)
