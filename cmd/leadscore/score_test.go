@@ -98,7 +98,7 @@ func readScoreOutput(t *testing.T, data []byte, name string) (idName string, row
 				t.Fatalf("line %d is not JSON: %v\n%s", i+1, err, line)
 			}
 			// The first field is the id: find its name in the text.
-			key := line[2:strings.Index(line[2:], `"`)+2]
+			key := line[2 : strings.Index(line[2:], `"`)+2]
 			if i == 0 {
 				idName = key
 			}
