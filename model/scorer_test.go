@@ -388,3 +388,49 @@ func TestScorerRefusesARowOfTheWrongWidth(t *testing.T) {
 		}
 	}
 }
+
+// TestScoringWhileValidating scores with a tree-path GBDT while other
+// goroutines make scorers of the same model, each of which validates it
+// and so swaps its prediction layout: the scores must not change (run
+// with -race).
+func TestScoringWhileValidating(t *testing.T) {
+	t.Parallel()
+	m, rows := scorerModel(t, scorerCases[3], 30, 5, 200)
+	s, err := NewScorer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := m.Spec.Width()
+	want := make([]Scored, len(rows)/w)
+	for i := range want {
+		if err := s.Score(rows[i*w:(i+1)*w], &want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			if _, err := NewScorer(m); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var got Scored
+	for pass := 0; ; pass++ {
+		for i := range want {
+			if err := s.Score(rows[i*w:(i+1)*w], &got); err != nil {
+				t.Fatal(err)
+			}
+			if !same(got.Raw, want[i].Raw) || !same(got.FitSum, want[i].FitSum) || got.Cell != want[i].Cell {
+				t.Fatalf("pass %d, row %d: scored %+v while validating, %+v before", pass, i, got, want[i])
+			}
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
+}
