@@ -10,7 +10,8 @@
 # as root or with passwordless sudo), downloads the pinned Go modules and
 # tools, and then runs, failing on the first problem:
 #   gofmt, go mod tidy check, go vet, buf lint, buf format, protobuf
-#   regeneration (no diff allowed), and go test -race over every package.
+#   regeneration (no diff allowed), go test -race over every package, and
+#   every command block of README.md in order, as printed (scripts/readme.sh).
 #
 # LEADSCORE_TEST_DATABASE_URL points the tests at another database.
 set -euo pipefail
@@ -104,3 +105,6 @@ echo "generated code matches the .proto files"
 
 step "go test -race"
 go test -race -count=1 ./...
+
+step "README command blocks, in order, as printed"
+bash scripts/readme.sh

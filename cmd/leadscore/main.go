@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+	"time"
 )
 
 // Exit codes. CI pipelines rely on them: 1 means "the command ran and the
@@ -43,17 +44,31 @@ var commands = map[string]command{
 	"models":     {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
 }
 
+// signalEcho is how long after the first signal another one is taken as
+// the same Ctrl-C: under `go run` the terminal's SIGINT reaches the server
+// both from the process group and relayed by go run.
+const signalEcho = time.Second
+
 func main() {
 	// The first SIGINT or SIGTERM cancels ctx and starts a graceful
-	// shutdown; stop() then restores the default handling, so a second
-	// signal kills the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// shutdown; a second signal, once the first's echo has passed, kills
+	// the process at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		<-signals
+		cancel()
+		first := time.Now()
+		for sig := range signals {
+			if time.Since(first) >= signalEcho {
+				fmt.Fprintf(os.Stderr, "leadscore: second %s; exiting at once\n", sig)
+				os.Exit(exitError)
+			}
+		}
 	}()
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
