@@ -459,7 +459,8 @@ type RegistryStore interface {
 	// deleted alias too; ENOTFOUND if the alias never existed.
 	ListAliasHistory(ctx context.Context, ref AliasRef, before int64, limit int) ([]AliasChange, error)
 	// AliasNotices delivers a notice for every committed alias move, in
-	// this and (on PostgreSQL) every other process on the same database,
+	// this and every other process on the same database (PostgreSQL
+	// through LISTEN/NOTIFY, the embedded file by polling its commits),
 	// until ctx ends or the store is closed; then the channel is closed.
 	// Every move committed after AliasNotices returns is delivered, in
 	// commit order, or covered by a resync notice. A slow receiver does not

@@ -25,6 +25,18 @@ func TestRegistryConformance(t *testing.T) {
 	})
 }
 
+// TestRegistryHandlesConformance holds PostgreSQL to what two handles on
+// one database (two serving processes) must see of each other's moves.
+func TestRegistryHandlesConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunRegistryHandles(t, func(t *testing.T) (storetest.RegistryStore, storetest.RegistryStore) {
+		url := pgtest.URL(t)
+		first := open(t, url)
+		migrate(t, first)
+		return first, open(t, url)
+	})
+}
+
 var _ storetest.RegistryStore = (*postgres.DB)(nil)
 
 // at is the time the tests' records are created at.
