@@ -162,7 +162,8 @@ Output: one row per lead, in input order; CSV with a header, or JSON lines.
              medium, low), grade (A-D), engagement_level (1-4), cell (A1-D4),
              next_action, model_version, alias, score_time (RFC 3339),
              horizon (seconds, as "7776000s"), raw_output, base_value:
-             the API's LeadScore fields, spelt as its JSON spells them
+             the API's LeadScore fields; an enum is its value name without
+             the prefix, lower case (TIER_VERY_GOOD is very_good, GRADE_A A)
   factors    with --explain K: a JSON array of up to K positive and K negative
              factors, each {feature, group, contribution, value, description}
 
@@ -171,7 +172,8 @@ the attributes (typed as the model's feature spec says; a model that counts
 events needs a history); a history's leads are scored as of --at from the
 events before it, every lead created by then, open or closed. A flat table is
 streamed in chunks of 4096 rows, in bounded memory; a history is loaded into
-memory (about 30 bytes per event, plus 4 per event property column).
+memory (about 30 bytes per event while loading and 15 once bound to the
+model, plus 4 per event property column).
 Exit status: 0 when every row was scored (or skipped with --lenient), 2 when
 the command could not run; a failed run leaves no --out file behind.
 `

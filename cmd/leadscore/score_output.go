@@ -143,9 +143,11 @@ type scoreResult struct {
 }
 
 // rowFormat writes output rows in one format. The fields are the API's
-// LeadScore fields, spelt as the API's JSON spells them: the enums by
-// their value names lower-cased without the prefix ("very_good", "A",
-// "1"), the time in RFC 3339, the horizon in seconds ("7776000s").
+// LeadScore fields: the enums by their value names without the prefix in
+// lower case (TIER_VERY_GOOD is "very_good", GRADE_A "A",
+// ENGAGEMENT_LEVEL_1 "1"), the time in RFC 3339 and the horizon in
+// seconds ("7776000s"), as the API's JSON spells a Timestamp and a
+// Duration.
 type rowFormat struct {
 	format string
 	// idName names the first column: the input's id column, "lead_id" for
