@@ -175,8 +175,17 @@ func (r *scoreRun) openHistory(ctx context.Context, dir string, at time.Time) er
 		return err
 	}
 	r.summary.ReadSeconds = time.Since(start).Seconds()
+	// A lead a lenient read skipped is a row not scored; a skipped event
+	// changes the features of its lead, which a person should hear of.
+	r.summary.Skipped += stats.Leads.Skipped
+	if n := stats.Events.Skipped; n > 0 {
+		warn := fmt.Sprintf("%d bad event records of %s were skipped: their leads are scored without them", n, files.Events)
+		if n == 1 {
+			warn = fmt.Sprintf("a bad event record of %s was skipped: its lead is scored without it", files.Events)
+		}
+		r.summary.Warnings = append(r.summary.Warnings, warn)
+	}
 	for _, st := range []dataset.ReadStats{stats.Leads, stats.Events} {
-		r.summary.Skipped += st.Skipped
 		for _, e := range st.Errors {
 			r.keepError(e)
 		}

@@ -664,3 +664,55 @@ func TestPipelineStopsAtTheFirstError(t *testing.T) {
 		})
 	}
 }
+
+// TestScoreHistoryLenient checks a history with a bad lead and a bad
+// event: a strict run stops naming the lead's line, a lenient one skips
+// the lead as a row and warns that a lead lost an event.
+func TestScoreHistoryLenient(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	history := filepath.Join(dir, "history")
+	if code, _, errOut := runCommand(t, nil, "generate", "--out", history, "--leads", "300", "--seed", "6"); code != exitOK {
+		t.Fatalf("generate: exit %d: %s", code, errOut)
+	}
+	appendLine := func(file, line string) {
+		f, err := os.OpenFile(filepath.Join(history, file), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads, err := os.ReadFile(filepath.Join(history, "leads.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(leads), "\n")
+	appendLine("leads.csv", "LX,,,not-a-time"+strings.Repeat(",", strings.Count(header, ",")-3)+"\n")
+	appendLine("events.csv", "EX,L000001,page_view,not-a-time\n")
+	art := trainFlat(t, dir, writeScoreTable(t, dir, "train.csv", 1500, 1, 0), "logistic")
+	out := filepath.Join(dir, "scores.csv")
+	code, _, errOut := runCommand(t, nil, "score", "--model", art, "--data", history, "--out", out)
+	if code != exitError || !strings.Contains(errOut, "leads.csv:302") || !strings.Contains(errOut, "not-a-time") {
+		t.Fatalf("strict: exit %d, stderr %q; want 2 naming leads.csv:302 and the value", code, errOut)
+	}
+	code, stdout, errOut := runCommand(t, nil, "score", "--model", art, "--data", history, "--out", out, "--lenient", "--json")
+	if code != exitOK {
+		t.Fatalf("lenient: exit %d: %s", code, errOut)
+	}
+	var summary scoreSummary
+	if err := json.Unmarshal([]byte(stdout), &summary); err != nil {
+		t.Fatal(err)
+	}
+	if summary.Rows != 300 || summary.Skipped != 1 || len(summary.Errors) != 2 {
+		t.Fatalf("summary %+v; want 300 rows, the bad lead skipped, both errors kept", summary)
+	}
+	warned := strings.Join(summary.Warnings, "\n")
+	for _, says := range []string{"a bad event record", `"employees"`, `"customer"`} {
+		if !strings.Contains(warned, says) || !strings.Contains(errOut, says) {
+			t.Errorf("warnings %q (stderr %q) do not mention %s", warned, errOut, says)
+		}
+	}
+}
