@@ -716,3 +716,36 @@ func TestScoreHistoryLenient(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreRegistryReference checks a model named through the registry:
+// an alias resolves to its version, and the output names both.
+func TestScoreRegistryReference(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store", "leadscore.db")
+	table := writeScoreTable(t, dir, "train.csv", 1500, 1, 0)
+	art := trainFlat(t, dir, table, "logistic")
+	for _, args := range [][]string{
+		{"register", "--model", "default", art, "--store", store},
+		{"promote", "default/versions/1", "--force", "--reason", "the first model", "--store", store},
+	} {
+		if code, _, errOut := runCommand(t, nil, args...); code != exitOK {
+			t.Fatalf("%s: exit %d: %s", args[0], code, errOut)
+		}
+	}
+	tests := []struct{ ref, version, alias string }{
+		{"default@champion", "models/default/versions/1", "champion"},
+		{"default/versions/1", "models/default/versions/1", ""},
+		{"models/default/versions/1", "models/default/versions/1", ""},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCommand(t, map[string]string{"LEADSCORE_STORE": store}, "score", "--model", tt.ref, "--data", table, "--out", "-")
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s", tt.ref, code, errOut)
+		}
+		_, rows := readScoreOutput(t, []byte(out), "stdout.csv")
+		if len(rows) != 1500 || rows[0].fields["model_version"] != tt.version || rows[0].fields["alias"] != tt.alias {
+			t.Fatalf("%s: %d rows, the first %v; want 1500 naming %s and alias %q", tt.ref, len(rows), rows[0].fields, tt.version, tt.alias)
+		}
+	}
+}
