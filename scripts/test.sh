@@ -108,3 +108,6 @@ go test -race -count=1 ./...
 
 step "README command blocks, in order, as printed"
 bash scripts/readme.sh
+
+step "a Python client generated from the protos scores a lead"
+bash scripts/python-client.sh

@@ -99,7 +99,16 @@ func logLevelFlag(fs *flag.FlagSet) *slog.Level {
 
 // newLogger writes JSON log lines, one per event, to w.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsForPeople}))
+}
+
+// durationsForPeople prints durations as "1.5s" rather than the JSON
+// handler's nanoseconds.
+func durationsForPeople(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // isPostgresURL reports whether a --store value names a PostgreSQL server
