@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -51,7 +52,7 @@ func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreReques
 		return nil, err
 	}
 	resp := &leadscorev1.ScoreResponse{Score: &leadscorev1.LeadScore{}}
-	unknown, err := s.scoreItem("item", req.GetItem(), sel, &opts, timestamppb.New(opts.at), resp.Score)
+	unknown, err := s.scoreItem(-1, req.GetItem(), sel, &opts, timestamppb.New(opts.at), resp.Score)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 		}
 		r := &results[i]
 		r.Key = it.GetKey()
-		unknown, err := s.scoreItem(itemField(i), it, sel, opts, at, &scores[i])
+		unknown, err := s.scoreItem(i, it, sel, opts, at, &scores[i])
 		r.UnknownAttributes = unknown
 		if err != nil {
 			r.Result = &leadscorev1.ScoreItemResult_Error{Error: s.itemError(ctx, err)}
@@ -162,20 +163,13 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 	return out, nil
 }
 
-// itemField is "items[i]" without fmt, which would cost an allocation and
-// a parse per item.
+// itemField is the path of item i of a batch or chunk, or "item" for the
+// one item of Score (i < 0).
 func itemField(i int) string {
-	var buf [24]byte
-	b := append(buf[:0], "items["...)
-	b = appendInt(b, i)
-	return string(append(b, ']'))
-}
-
-func appendInt(b []byte, i int) []byte {
-	if i >= 10 {
-		b = appendInt(b, i/10)
+	if i < 0 {
+		return "item"
 	}
-	return append(b, byte('0'+i%10))
+	return "items[" + strconv.Itoa(i) + "]"
 }
 
 // itemError converts an item's error the way toStatus converts a call's:
@@ -218,21 +212,21 @@ func codeName(c codes.Code) string {
 	return "INTERNAL"
 }
 
-// scoreItem scores one item into dst, returning the attribute keys the
-// model does not read.
-func (s *scoringService) scoreItem(field string, it *leadscorev1.ScoreItem, sel selection, opts *scoreOptions, at *timestamppb.Timestamp, dst *leadscorev1.LeadScore) ([]string, error) {
+// scoreItem scores item i (-1 for Score's one item) into dst, returning
+// the attribute keys the model does not read.
+func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, sel selection, opts *scoreOptions, at *timestamppb.Timestamp, dst *leadscorev1.LeadScore) ([]string, error) {
 	sm := sel.sm
 	sc := sm.get()
 	defer sm.put(sc)
-	in, err := parseItem(field, it, sm, opts, sc.fit)
+	in, err := parseItem(it, sm, opts, sc.fit)
 	if err != nil {
-		return nil, err
+		return nil, withFieldPrefix(itemField(i), err)
 	}
 	if in.storedID != "" {
 		return nil, errStoredLead
 	}
 	if err := sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row); err != nil {
-		return in.unknown, withFieldPrefix(field+".inline_lead", err)
+		return in.unknown, withFieldPrefix(itemField(i)+".inline_lead", err)
 	}
 	if opts.explain {
 		err = sc.scorer.Explain(sc.row, &sc.out)
@@ -240,7 +234,7 @@ func (s *scoringService) scoreItem(field string, it *leadscorev1.ScoreItem, sel 
 		err = sc.scorer.Score(sc.row, &sc.out)
 	}
 	if err != nil {
-		return in.unknown, withFieldPrefix(field+".inline_lead", err)
+		return in.unknown, withFieldPrefix(itemField(i)+".inline_lead", err)
 	}
 	fillScore(dst, sm, sel.alias, &sc.out, at)
 	if opts.explain {

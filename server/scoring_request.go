@@ -99,17 +99,18 @@ type itemInput struct {
 }
 
 // parseItem checks an item against the model that will score it and fills
-// the scratch's fit values. field is the item's path, such as "item" or
-// "items[3]". Every problem is an EINVALID error naming the field path and
-// the value.
-func parseItem(field string, it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
+// the scratch's fit values. Every problem is an EINVALID error naming the
+// field's path within the item, such as "inline_lead.attributes.country";
+// the caller puts the item's own path in front (withFieldPrefix), so that
+// no path is built for an item that is fine.
+func parseItem(it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
 	var in itemInput
 	if len(it.GetKey()) > MaxItemKey {
-		return in, leadscore.InvalidField(field+".key", it.GetKey()[:32]+"...", fmt.Sprintf("must be at most %d bytes", MaxItemKey))
+		return in, leadscore.InvalidField("key", it.GetKey()[:32]+"...", fmt.Sprintf("must be at most %d bytes", MaxItemKey))
 	}
 	switch s := it.GetSubject().(type) {
 	case *leadscorev1.ScoreItem_Lead:
-		id, err := leadscore.ParseLeadName(field+".lead", s.Lead)
+		id, err := leadscore.ParseLeadName("lead", s.Lead)
 		if err != nil {
 			return in, err
 		}
@@ -117,11 +118,11 @@ func parseItem(field string, it *leadscorev1.ScoreItem, sm *servedModel, opts *s
 		return in, nil
 	case *leadscorev1.ScoreItem_InlineLead:
 		if s.InlineLead == nil {
-			return in, leadscore.InvalidField(field+".inline_lead", "null", "is required")
+			return in, leadscore.InvalidField("inline_lead", "null", "is required")
 		}
-		return parseInline(field+".inline_lead", s.InlineLead, sm, opts, fit)
+		return parseInline("inline_lead", s.InlineLead, sm, opts, fit)
 	default:
-		return in, leadscore.InvalidField(field+".subject", "unset", "set lead (a stored lead's name) or inline_lead")
+		return in, leadscore.InvalidField("subject", "unset", "set lead (a stored lead's name) or inline_lead")
 	}
 }
 
@@ -139,9 +140,11 @@ func parseInline(field string, l *leadscorev1.InlineLead, sm *servedModel, opts 
 			}
 			in.unknown = append(in.unknown, key)
 		}
-		v, err := attributeValue(field+".attributes."+key, pv)
-		if err != nil {
-			return in, err
+		v, ok := attributeValue(pv)
+		if !ok {
+			// The field's path is built only here: concatenating it for
+			// every attribute would cost each lead thirty allocations.
+			return in, attributeError(field+".attributes."+key, pv)
 		}
 		if known {
 			fit[i] = v
@@ -229,25 +232,30 @@ func inlineEvent(field string, pe *leadscorev1.Event, sm *servedModel, opts *sco
 	return e, nil
 }
 
-// attributeValue converts one attribute value, refusing an unset kind, a
-// non-finite number and an over-long string.
-func attributeValue(field string, pv *leadscorev1.AttributeValue) (leadscore.Value, error) {
-	var v leadscore.Value
+// attributeValue converts one attribute value; ok is false for an unset
+// kind, a non-finite number or an over-long string, which attributeError
+// then explains.
+func attributeValue(pv *leadscorev1.AttributeValue) (v leadscore.Value, ok bool) {
 	switch k := pv.GetKind().(type) {
 	case *leadscorev1.AttributeValue_StringValue:
-		v = leadscore.String(k.StringValue)
+		return leadscore.String(k.StringValue), len(k.StringValue) <= leadscore.MaxAttributeValueBytes
 	case *leadscorev1.AttributeValue_NumberValue:
-		v = leadscore.Number(k.NumberValue)
-		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
-			return v, leadscore.InvalidField(field, strconv.FormatFloat(k.NumberValue, 'g', -1, 64), "must be a finite number")
-		}
-		return v, nil
+		return leadscore.Number(k.NumberValue), !math.IsNaN(k.NumberValue) && !math.IsInf(k.NumberValue, 0)
 	case *leadscorev1.AttributeValue_BoolValue:
-		return leadscore.Bool(k.BoolValue), nil
-	default:
-		return v, leadscore.InvalidField(field, "unset", "has no value; leave a missing attribute out of the map")
+		return leadscore.Bool(k.BoolValue), true
 	}
-	return v, v.Validate(field)
+	return v, false
+}
+
+// attributeError says what is wrong with a value attributeValue refused.
+func attributeError(field string, pv *leadscorev1.AttributeValue) error {
+	switch k := pv.GetKind().(type) {
+	case *leadscorev1.AttributeValue_NumberValue:
+		return leadscore.InvalidField(field, strconv.FormatFloat(k.NumberValue, 'g', -1, 64), "must be a finite number")
+	case *leadscorev1.AttributeValue_StringValue:
+		return leadscore.String(k.StringValue).Validate(field)
+	}
+	return leadscore.InvalidField(field, "unset", "has no value; leave a missing attribute out of the map")
 }
 
 // withFieldPrefix puts prefix in front of the field paths of an EINVALID

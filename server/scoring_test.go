@@ -694,7 +694,7 @@ func FuzzScoreRequest(f *testing.F) {
 		if err == nil && req.GetItem() != nil {
 			sc := fx.get()
 			var in itemInput
-			in, err = parseItem("item", req.GetItem(), fx, &opts, sc.fit)
+			in, err = parseItem(req.GetItem(), fx, &opts, sc.fit)
 			if err == nil && in.storedID == "" {
 				err = sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row)
 				if err == nil {

@@ -113,7 +113,7 @@ func (s *shadow) score(job shadowJob) {
 	}
 	sc := challenger.get()
 	defer challenger.put(sc)
-	in, err := parseItem("item", job.item, challenger, &job.opts, sc.fit)
+	in, err := parseItem(job.item, challenger, &job.opts, sc.fit)
 	if err == nil {
 		err = sc.feat.Compute(sc.fit, in.created, in.act, job.opts.unix, sc.row)
 	}

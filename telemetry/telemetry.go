@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -183,10 +184,18 @@ func newResource(ctx context.Context, cfg Config, logger *slog.Logger) (*resourc
 	return res, nil
 }
 
-// newTracerProvider returns a provider that exports over proto, or records
-// spans without exporting them when proto is empty.
+// newTracerProvider returns a provider that exports over proto. When proto
+// is empty nothing is exported, so a root span is not sampled (recording it
+// would cost every call a few microseconds for nothing); a span whose
+// remote parent is sampled still is, so the caller's trace keeps its
+// sampled flag downstream. OTEL_TRACES_SAMPLER, when set, decides instead.
 func newTracerProvider(ctx context.Context, res *resource.Resource, proto protocol) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if proto == "" {
+		if _, set := os.LookupEnv("OTEL_TRACES_SAMPLER"); !set {
+			opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+		}
+	}
 	if proto != "" {
 		var exp sdktrace.SpanExporter
 		var err error

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -268,14 +269,25 @@ func TestSetupWithoutEndpointExportsNothing(t *testing.T) {
 		t.Fatalf("ExportProtocols = %q, %q; want no OTLP exporter", traces, metrics)
 	}
 
-	// Spans are still real so trace context reaches downstream services.
-	ctx, span := tel.TracerProvider().Tracer("test").Start(t.Context(), "unit-of-work")
+	// With nothing to export, a root span is not sampled: recording it
+	// would cost every call for nothing.
+	_, root := tel.TracerProvider().Tracer("test").Start(t.Context(), "root")
+	if root.IsRecording() || root.SpanContext().IsSampled() {
+		t.Errorf("root span recording=%v sampled=%v, want neither", root.IsRecording(), root.SpanContext().IsSampled())
+	}
+	root.End()
+	// A caller's sampled trace stays sampled through this service, and its
+	// context reaches downstream services.
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	ctx, span := tel.TracerProvider().Tracer("test").Start(trace.ContextWithRemoteSpanContext(t.Context(), parent), "unit-of-work")
 	if !span.IsRecording() || !span.SpanContext().IsSampled() {
-		t.Errorf("span recording=%v sampled=%v, want both true", span.IsRecording(), span.SpanContext().IsSampled())
+		t.Errorf("child of a sampled caller: recording=%v sampled=%v, want both true", span.IsRecording(), span.SpanContext().IsSampled())
 	}
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
-	if got, want := carrier.Get("traceparent"), span.SpanContext().TraceID().String(); !strings.Contains(got, want) {
+	if got, want := carrier.Get("traceparent"), parent.TraceID().String(); !strings.Contains(got, want) {
 		t.Errorf("injected traceparent = %q, want it to carry trace ID %s", got, want)
 	}
 	span.End()
