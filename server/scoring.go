@@ -47,12 +47,12 @@ func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreReques
 	if req.GetItem() == nil {
 		return nil, leadscore.InvalidField("item", "unset", "is required")
 	}
-	sel, err := s.models.resolve(ctx, opts.model, opts.version)
+	c, err := s.prepare(ctx, &opts)
 	if err != nil {
 		return nil, err
 	}
 	resp := &leadscorev1.ScoreResponse{Score: &leadscorev1.LeadScore{}}
-	unknown, err := s.scoreItem(-1, req.GetItem(), sel, &opts, timestamppb.New(opts.at), resp.Score)
+	unknown, err := s.scoreItem(-1, req.GetItem(), c, resp.Score)
 	if err != nil {
 		return nil, err
 	}
@@ -68,15 +68,15 @@ func (s *scoringService) ScoreBatch(ctx context.Context, req *leadscorev1.ScoreB
 	if err := checkItemCount("items", len(req.GetItems())); err != nil {
 		return nil, err
 	}
-	sel, err := s.models.resolve(ctx, opts.model, opts.version)
+	c, err := s.prepare(ctx, &opts)
 	if err != nil {
 		return nil, err
 	}
-	results, err := s.scoreItems(ctx, req.GetItems(), sel, &opts)
+	results, err := s.scoreItems(ctx, req.GetItems(), c)
 	if err != nil {
 		return nil, err
 	}
-	return &leadscorev1.ScoreBatchResponse{Results: results, ModelVersion: sel.sm.name, Alias: sel.alias}, nil
+	return &leadscorev1.ScoreBatchResponse{Results: results, ModelVersion: c.sel.sm.name, Alias: c.sel.alias}, nil
 }
 
 func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamScoreServer) error {
@@ -87,10 +87,7 @@ func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamSco
 		return status.Errorf(codes.ResourceExhausted, "this server already holds %d scoring streams; retry later or use another instance", cap(s.streams))
 	}
 	ctx := stream.Context()
-	var (
-		sel  selection
-		opts scoreOptions
-	)
+	var c *scoreCall
 	for chunk := int64(0); ; chunk++ {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -100,10 +97,11 @@ func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamSco
 			return err
 		}
 		if chunk == 0 {
-			if opts, err = parseScoreOptions("options", req.GetOptions(), s.now()); err != nil {
+			opts, err := parseScoreOptions("options", req.GetOptions(), s.now())
+			if err != nil {
 				return err
 			}
-			if sel, err = s.models.resolve(ctx, opts.model, opts.version); err != nil {
+			if c, err = s.prepare(ctx, &opts); err != nil {
 				return err
 			}
 		} else if req.GetOptions() != nil {
@@ -112,16 +110,37 @@ func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamSco
 		if err := checkItemCount("items", len(req.GetItems())); err != nil {
 			return withFieldPrefix(fmt.Sprintf("chunk[%d]", chunk), err)
 		}
-		results, err := s.scoreItems(ctx, req.GetItems(), sel, &opts)
+		results, err := s.scoreItems(ctx, req.GetItems(), c)
 		if err != nil {
 			return err
 		}
 		if err := stream.Send(&leadscorev1.StreamScoreResponse{
-			Results: results, ModelVersion: sel.sm.name, Alias: sel.alias, Chunk: chunk,
+			Results: results, ModelVersion: c.sel.sm.name, Alias: c.sel.alias, Chunk: chunk,
 		}); err != nil {
 			return err
 		}
 	}
+}
+
+// scoreCall is what every item of one request is scored with.
+type scoreCall struct {
+	sel  selection
+	opts *scoreOptions
+	plan *columnPlan // nil without columns
+	at   *timestamppb.Timestamp
+}
+
+// prepare resolves a request's model version and binds its columns to it.
+func (s *scoringService) prepare(ctx context.Context, opts *scoreOptions) (*scoreCall, error) {
+	sel, err := s.models.resolve(ctx, opts.model, opts.version)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := bindColumns("options", opts.columns, sel.sm)
+	if err != nil {
+		return nil, err
+	}
+	return &scoreCall{sel: sel, opts: opts, plan: plan, at: timestamppb.New(opts.at)}, nil
 }
 
 func checkItemCount(field string, n int) error {
@@ -133,7 +152,7 @@ func checkItemCount(field string, n int) error {
 
 // scoreItems scores a batch with one version. A bad item gets its own
 // ItemError; only a cancelled call fails the whole batch.
-func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.ScoreItem, sel selection, opts *scoreOptions) ([]*leadscorev1.ScoreItemResult, error) {
+func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.ScoreItem, c *scoreCall) ([]*leadscorev1.ScoreItemResult, error) {
 	n := len(items)
 	// One allocation per kind of message for the whole batch rather than
 	// several per item.
@@ -141,7 +160,6 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 	scores := make([]leadscorev1.LeadScore, n)
 	wrapped := make([]leadscorev1.ScoreItemResult_Score, n)
 	out := make([]*leadscorev1.ScoreItemResult, n)
-	at := timestamppb.New(opts.at)
 	for i, it := range items {
 		if i%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -150,7 +168,7 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 		}
 		r := &results[i]
 		r.Key = it.GetKey()
-		unknown, err := s.scoreItem(i, it, sel, opts, at, &scores[i])
+		unknown, err := s.scoreItem(i, it, c, &scores[i])
 		r.UnknownAttributes = unknown
 		if err != nil {
 			r.Result = &leadscorev1.ScoreItemResult_Error{Error: s.itemError(ctx, err)}
@@ -214,11 +232,12 @@ func codeName(c codes.Code) string {
 
 // scoreItem scores item i (-1 for Score's one item) into dst, returning
 // the attribute keys the model does not read.
-func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, sel selection, opts *scoreOptions, at *timestamppb.Timestamp, dst *leadscorev1.LeadScore) ([]string, error) {
+func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, c *scoreCall, dst *leadscorev1.LeadScore) ([]string, error) {
+	sel, opts, at := c.sel, c.opts, c.at
 	sm := sel.sm
 	sc := sm.get()
 	defer sm.put(sc)
-	in, err := parseItem(it, sm, opts, sc.fit)
+	in, err := parseItem(it, sm, opts, c.plan, sc.fit)
 	if err != nil {
 		return nil, withFieldPrefix(itemField(i), err)
 	}
@@ -226,7 +245,7 @@ func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, sel selecti
 		return nil, errStoredLead
 	}
 	if err := sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row); err != nil {
-		return in.unknown, withFieldPrefix(itemField(i)+".inline_lead", err)
+		return in.unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
 	}
 	if opts.explain {
 		err = sc.scorer.Explain(sc.row, &sc.out)
@@ -234,7 +253,7 @@ func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, sel selecti
 		err = sc.scorer.Score(sc.row, &sc.out)
 	}
 	if err != nil {
-		return in.unknown, withFieldPrefix(itemField(i)+".inline_lead", err)
+		return in.unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
 	}
 	fillScore(dst, sm, sel.alias, &sc.out, at)
 	if opts.explain {
@@ -248,6 +267,14 @@ func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, sel selecti
 		s.shadow.offer(sm, opts, it, sc.out.Probability, sc.out.Cell)
 	}
 	return in.unknown, nil
+}
+
+// subjectField names the field an item's lead is in.
+func subjectField(it *leadscorev1.ScoreItem) string {
+	if _, ok := it.GetSubject().(*leadscorev1.ScoreItem_Row); ok {
+		return "row"
+	}
+	return "inline_lead"
 }
 
 // cellIndex is a cell's index from A1 (0) to D4 (15), or -1.

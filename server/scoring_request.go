@@ -11,6 +11,7 @@ import (
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/model"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // The limits of a scoring request, as the API documents them.
@@ -36,10 +37,11 @@ type scoreOptions struct {
 	version int64
 	explain bool
 	factors int
-	// at is the score time in Unix seconds; atProto is the same time for
-	// responses, shared by every result of the request.
+	// at is the score time; unix the same in Unix seconds.
 	at   time.Time
 	unix int64
+	// columns are the columns of items given as rows, checked.
+	columns []*leadscorev1.Column
 }
 
 // parseScoreOptions checks a request's options; field is their path in the
@@ -86,7 +88,78 @@ func parseScoreOptions(field string, o *leadscorev1.ScoreOptions, now time.Time)
 		opts.at = at
 	}
 	opts.unix = opts.at.Unix()
+	cols := o.GetColumns()
+	if len(cols) > leadscore.MaxAttributes {
+		return opts, leadscore.InvalidField(field+".columns", len(cols), fmt.Sprintf("has more than %d columns", leadscore.MaxAttributes))
+	}
+	seen := make(map[string]bool, len(cols))
+	for i, c := range cols {
+		cf := field + ".columns[" + strconv.Itoa(i) + "]"
+		if err := leadscore.ValidateKey(cf+".attribute", c.GetAttribute()); err != nil {
+			return opts, err
+		}
+		if seen[c.GetAttribute()] {
+			return opts, leadscore.InvalidField(cf+".attribute", c.GetAttribute(), "is named by another column too")
+		}
+		seen[c.GetAttribute()] = true
+		switch c.GetKind() {
+		case leadscorev1.ColumnKind_COLUMN_KIND_NUMBER, leadscorev1.ColumnKind_COLUMN_KIND_BOOL, leadscorev1.ColumnKind_COLUMN_KIND_STRING:
+		default:
+			return opts, leadscore.InvalidField(cf+".kind", c.GetKind(), "must be COLUMN_KIND_NUMBER, COLUMN_KIND_BOOL or COLUMN_KIND_STRING")
+		}
+	}
+	opts.columns = cols
 	return opts, nil
+}
+
+// columnPlan is a request's columns bound to the model scoring them: where
+// each value of a row goes among the model's fit values.
+type columnPlan struct {
+	numbers []columnTarget // one per LeadRow.numbers value
+	strings []columnTarget // one per LeadRow.strings value
+	// unknown are the columns the model does not read, sorted; every
+	// result of the request shares the slice.
+	unknown []string
+}
+
+type columnTarget struct {
+	attribute string
+	fit       int // index among the spec's fit features, or -1
+	bool      bool
+}
+
+// bindColumns binds checked columns to a model. A column whose kind does
+// not match the model's feature is refused here, once, rather than in every
+// row.
+func bindColumns(field string, cols []*leadscorev1.Column, sm *servedModel) (*columnPlan, error) {
+	if len(cols) == 0 {
+		return nil, nil
+	}
+	p := &columnPlan{}
+	for i, c := range cols {
+		t := columnTarget{attribute: c.GetAttribute(), fit: -1, bool: c.GetKind() == leadscorev1.ColumnKind_COLUMN_KIND_BOOL}
+		if idx, ok := sm.fitIndex[t.attribute]; ok {
+			want := map[model.Kind]leadscorev1.ColumnKind{
+				model.KindNumeric:     leadscorev1.ColumnKind_COLUMN_KIND_NUMBER,
+				model.KindBoolean:     leadscorev1.ColumnKind_COLUMN_KIND_BOOL,
+				model.KindCategorical: leadscorev1.ColumnKind_COLUMN_KIND_STRING,
+			}[sm.m.Spec.Fit[idx].Kind]
+			if c.GetKind() != want {
+				return nil, leadscore.InvalidField(field+".columns["+strconv.Itoa(i)+"].kind", c.GetKind(),
+					fmt.Sprintf("%s reads %s as %s", sm.name, t.attribute, want))
+			}
+			t.fit = idx
+		} else {
+			p.unknown = append(p.unknown, t.attribute)
+		}
+		if c.GetKind() == leadscorev1.ColumnKind_COLUMN_KIND_STRING {
+			p.strings = append(p.strings, t)
+		} else {
+			p.numbers = append(p.numbers, t)
+		}
+	}
+	slices.Sort(p.unknown)
+	return p, nil
 }
 
 // itemInput is one item converted for a model: its fit values in the
@@ -103,7 +176,7 @@ type itemInput struct {
 // field's path within the item, such as "inline_lead.attributes.country";
 // the caller puts the item's own path in front (withFieldPrefix), so that
 // no path is built for an item that is fine.
-func parseItem(it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
+func parseItem(it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, plan *columnPlan, fit []leadscore.Value) (itemInput, error) {
 	var in itemInput
 	if len(it.GetKey()) > MaxItemKey {
 		return in, leadscore.InvalidField("key", it.GetKey()[:32]+"...", fmt.Sprintf("must be at most %d bytes", MaxItemKey))
@@ -121,6 +194,14 @@ func parseItem(it *leadscorev1.ScoreItem, sm *servedModel, opts *scoreOptions, f
 			return in, leadscore.InvalidField("inline_lead", "null", "is required")
 		}
 		return parseInline("inline_lead", s.InlineLead, sm, opts, fit)
+	case *leadscorev1.ScoreItem_Row:
+		if s.Row == nil {
+			return in, leadscore.InvalidField("row", "null", "is required")
+		}
+		if plan == nil {
+			return in, leadscore.InvalidField("row", "no columns", "needs the request's options.columns")
+		}
+		return parseRow("row", s.Row, plan, sm, opts, fit)
 	default:
 		return in, leadscore.InvalidField("subject", "unset", "set lead (a stored lead's name) or inline_lead")
 	}
@@ -153,14 +234,66 @@ func parseInline(field string, l *leadscorev1.InlineLead, sm *servedModel, opts 
 	if len(in.unknown) > 1 {
 		slices.Sort(in.unknown)
 	}
-	if a := l.GetAccount(); a != "" {
-		if _, err := leadscore.ParseAccountName(field+".account", a); err != nil {
-			return in, err
+	var err error
+	in.created, in.act, err = parseActivity(field, l.GetAccount(), l.GetEvents(), l.GetCreateTime(), sm, opts)
+	return in, err
+}
+
+// parseRow reads a row of the request's columns.
+func parseRow(field string, r *leadscorev1.LeadRow, plan *columnPlan, sm *servedModel, opts *scoreOptions, fit []leadscore.Value) (itemInput, error) {
+	in := itemInput{unknown: plan.unknown}
+	nums, strs := r.GetNumbers(), r.GetStrings()
+	if len(nums) != len(plan.numbers) {
+		return in, leadscore.InvalidField(field+".numbers", len(nums), fmt.Sprintf("must hold one value per number and boolean column (%d)", len(plan.numbers)))
+	}
+	if len(strs) != len(plan.strings) {
+		return in, leadscore.InvalidField(field+".strings", len(strs), fmt.Sprintf("must hold one value per string column (%d)", len(plan.strings)))
+	}
+	for j, x := range nums {
+		t := &plan.numbers[j]
+		switch {
+		case x != x: // missing
+			continue
+		case math.IsInf(x, 0):
+			return in, leadscore.InvalidField(field+".numbers["+strconv.Itoa(j)+"]", x, "column "+t.attribute+" must be a finite number, or NaN for missing")
+		case t.bool && x != 0 && x != 1:
+			return in, leadscore.InvalidField(field+".numbers["+strconv.Itoa(j)+"]", x, "column "+t.attribute+" is boolean: 0, 1, or NaN for missing")
+		}
+		if t.fit < 0 {
+			continue
+		}
+		if t.bool {
+			fit[t.fit] = leadscore.Bool(x == 1)
+		} else {
+			fit[t.fit] = leadscore.Number(x)
 		}
 	}
-	evs := l.GetEvents()
+	for j, v := range strs {
+		t := &plan.strings[j]
+		if len(v) > leadscore.MaxAttributeValueBytes {
+			return in, leadscore.String(v).Validate(field + ".strings[" + strconv.Itoa(j) + "]")
+		}
+		if v != "" && t.fit >= 0 {
+			fit[t.fit] = leadscore.String(v)
+		}
+	}
+	var err error
+	in.created, in.act, err = parseActivity(field, r.GetAccount(), r.GetEvents(), r.GetCreateTime(), sm, opts)
+	return in, err
+}
+
+// parseActivity checks what an inline lead carries besides attributes: its
+// account, events and creation time (default: its earliest event, or the
+// score time).
+func parseActivity(field, account string, evs []*leadscorev1.Event, createTime *timestamppb.Timestamp, sm *servedModel, opts *scoreOptions) (int64, model.Activity, error) {
+	var act model.Activity
+	if account != "" {
+		if _, err := leadscore.ParseAccountName(field+".account", account); err != nil {
+			return 0, act, err
+		}
+	}
 	if len(evs) > MaxInlineEvents {
-		return in, leadscore.InvalidField(field+".events", len(evs), fmt.Sprintf("has more than %d events", MaxInlineEvents))
+		return 0, act, leadscore.InvalidField(field+".events", len(evs), fmt.Sprintf("has more than %d events", MaxInlineEvents))
 	}
 	created := opts.unix
 	if len(evs) > 0 {
@@ -168,26 +301,25 @@ func parseInline(field string, l *leadscorev1.InlineLead, sm *servedModel, opts 
 		for j, pe := range evs {
 			e, err := inlineEvent(fmt.Sprintf("%s.events[%d]", field, j), pe, sm, opts)
 			if err != nil {
-				return in, err
+				return 0, act, err
 			}
 			events[j] = e
 			created = min(created, e.OccurredAt.Unix())
 		}
-		in.act = sm.m.Spec.ActivityFromEvents(events)
+		act = sm.m.Spec.ActivityFromEvents(events)
 	}
-	if ts := l.GetCreateTime(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			return in, leadscore.InvalidField(field+".create_time", ts.String(), "must be a valid timestamp")
+	if createTime != nil {
+		if err := createTime.CheckValid(); err != nil {
+			return 0, act, leadscore.InvalidField(field+".create_time", createTime.String(), "must be a valid timestamp")
 		}
-		c := ts.AsTime()
+		c := createTime.AsTime()
 		if c.After(opts.at) {
-			return in, leadscore.InvalidField(field+".create_time", c.Format(time.RFC3339),
+			return 0, act, leadscore.InvalidField(field+".create_time", c.Format(time.RFC3339),
 				"is after the score time "+opts.at.UTC().Format(time.RFC3339))
 		}
 		created = c.Unix()
 	}
-	in.created = created
-	return in, nil
+	return created, act, nil
 }
 
 // inlineEvent converts and checks one inline event.

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -684,6 +686,16 @@ func FuzzScoreRequest(f *testing.F) {
 	}
 	b, _ := proto.Marshal(seed)
 	f.Add(b)
+	rowSeed := &leadscorev1.ScoreRequest{
+		Item: &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_Row{Row: &leadscorev1.LeadRow{Numbers: []float64{3, math.NaN()}, Strings: []string{"saas"}}}},
+		Options: &leadscorev1.ScoreOptions{Columns: []*leadscorev1.Column{
+			{Attribute: "employees", Kind: leadscorev1.ColumnKind_COLUMN_KIND_NUMBER},
+			{Attribute: "is_partner", Kind: leadscorev1.ColumnKind_COLUMN_KIND_BOOL},
+			{Attribute: "industry", Kind: leadscorev1.ColumnKind_COLUMN_KIND_STRING},
+		}},
+	}
+	b, _ = proto.Marshal(rowSeed)
+	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req leadscorev1.ScoreRequest
@@ -694,7 +706,10 @@ func FuzzScoreRequest(f *testing.F) {
 		if err == nil && req.GetItem() != nil {
 			sc := fx.get()
 			var in itemInput
-			in, err = parseItem(req.GetItem(), fx, &opts, sc.fit)
+			var plan *columnPlan
+			if plan, err = bindColumns("options", opts.columns, fx); err == nil {
+				in, err = parseItem(req.GetItem(), fx, &opts, plan, sc.fit)
+			}
 			if err == nil && in.storedID == "" {
 				err = sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row)
 				if err == nil {
@@ -725,4 +740,155 @@ func fuzzModel(f *testing.F) *servedModel {
 		f.Fatal(err)
 	}
 	return sm
+}
+
+// rowsOf turns inline leads into rows of columns covering every attribute
+// the leads carry, kinds from their values.
+func rowsOf(t *testing.T, leads []*leadscorev1.InlineLead) ([]*leadscorev1.Column, []*leadscorev1.LeadRow) {
+	t.Helper()
+	kinds := map[string]leadscorev1.ColumnKind{}
+	for _, l := range leads {
+		for k, v := range l.GetAttributes() {
+			switch v.GetKind().(type) {
+			case *leadscorev1.AttributeValue_NumberValue:
+				kinds[k] = leadscorev1.ColumnKind_COLUMN_KIND_NUMBER
+			case *leadscorev1.AttributeValue_BoolValue:
+				kinds[k] = leadscorev1.ColumnKind_COLUMN_KIND_BOOL
+			default:
+				kinds[k] = leadscorev1.ColumnKind_COLUMN_KIND_STRING
+			}
+		}
+	}
+	var cols []*leadscorev1.Column
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		cols = append(cols, &leadscorev1.Column{Attribute: k, Kind: kinds[k]})
+	}
+	var rows []*leadscorev1.LeadRow
+	for _, l := range leads {
+		r := &leadscorev1.LeadRow{CreateTime: l.GetCreateTime(), Events: l.GetEvents(), Account: l.GetAccount()}
+		for _, c := range cols {
+			v, ok := l.GetAttributes()[c.GetAttribute()]
+			switch c.GetKind() {
+			case leadscorev1.ColumnKind_COLUMN_KIND_STRING:
+				r.Strings = append(r.Strings, v.GetStringValue())
+			case leadscorev1.ColumnKind_COLUMN_KIND_BOOL:
+				x := math.NaN()
+				if ok {
+					x = 0
+					if v.GetBoolValue() {
+						x = 1
+					}
+				}
+				r.Numbers = append(r.Numbers, x)
+			default:
+				x := math.NaN()
+				if ok {
+					x = v.GetNumberValue()
+				}
+				r.Numbers = append(r.Numbers, x)
+			}
+		}
+		rows = append(rows, r)
+	}
+	return cols, rows
+}
+
+func TestRowsScoreAsTheirInlineLeads(t *testing.T) {
+	t.Parallel()
+	env := newScoringEnv(t, openStore(t), nil)
+	ctx := testContext(t)
+	at := time.Date(2024, time.October, 15, 0, 0, 0, 0, time.UTC)
+	var leads []*leadscorev1.InlineLead
+	var mapItems []*leadscorev1.ScoreItem
+	for i := 0; len(leads) < 60; i++ {
+		if env.fx.history.Created(i).Before(at) {
+			l := inlineLead(env.fx, i, at)
+			l.Attributes["shoe_size"] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_NumberValue{NumberValue: 42}}
+			leads = append(leads, l)
+			mapItems = append(mapItems, &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_InlineLead{InlineLead: l}})
+		}
+	}
+	cols, rows := rowsOf(t, leads)
+	var rowItems []*leadscorev1.ScoreItem
+	for _, r := range rows {
+		rowItems = append(rowItems, &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_Row{Row: r}})
+	}
+	want, err := env.client.ScoreBatch(ctx, &leadscorev1.ScoreBatchRequest{Items: mapItems, Options: scoreOpts(at)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := scoreOpts(at)
+	opts.Columns = cols
+	got, err := env.client.ScoreBatch(ctx, &leadscorev1.ScoreBatchRequest{Items: rowItems, Options: opts})
+	if err != nil {
+		t.Fatalf("ScoreBatch of rows: %v", err)
+	}
+	for k := range rows {
+		g, w := got.GetResults()[k], want.GetResults()[k]
+		if g.GetScore() == nil || g.GetScore().GetProbability() != w.GetScore().GetProbability() || g.GetScore().GetCell() != w.GetScore().GetCell() {
+			t.Errorf("lead %d: as a row %v, as a map %v", k, g, w)
+		}
+		if !slices.Equal(g.GetUnknownAttributes(), []string{"shoe_size"}) {
+			t.Errorf("lead %d: unknown attributes %v, want [shoe_size]", k, g.GetUnknownAttributes())
+		}
+	}
+
+	// Bad rows are refused item by item, naming the value.
+	numeric := slices.IndexFunc(cols, func(c *leadscorev1.Column) bool { return c.GetKind() == leadscorev1.ColumnKind_COLUMN_KIND_NUMBER })
+	nIdx := 0
+	for _, c := range cols[:numeric] {
+		if c.GetKind() != leadscorev1.ColumnKind_COLUMN_KIND_STRING {
+			nIdx++
+		}
+	}
+	bad := func(edit func(r *leadscorev1.LeadRow)) *leadscorev1.ScoreItem {
+		r := proto.Clone(rows[0]).(*leadscorev1.LeadRow)
+		edit(r)
+		return &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_Row{Row: r}}
+	}
+	items := []*leadscorev1.ScoreItem{
+		bad(func(r *leadscorev1.LeadRow) { r.Numbers = r.Numbers[1:] }),
+		bad(func(r *leadscorev1.LeadRow) { r.Numbers[nIdx] = math.Inf(1) }),
+		bad(func(r *leadscorev1.LeadRow) { r.Strings[0] = strings.Repeat("s", 1025) }),
+		bad(func(r *leadscorev1.LeadRow) { r.CreateTime = timestamppb.New(at.Add(time.Hour)) }),
+	}
+	fields := []string{"items[0].row.numbers", fmt.Sprintf("items[1].row.numbers[%d]", nIdx), "items[2].row.strings[0]", "items[3].row.create_time"}
+	resp, err := env.client.ScoreBatch(ctx, &leadscorev1.ScoreBatchRequest{Items: items, Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, r := range resp.GetResults() {
+		fv := r.GetError().GetFieldViolations()
+		if r.GetError().GetCode() != "INVALID_ARGUMENT" || len(fv) == 0 || fv[0].GetField() != fields[k] {
+			t.Errorf("bad row %d: %v, want INVALID_ARGUMENT on %s", k, r, fields[k])
+		}
+	}
+
+	// Request-level problems with the columns.
+	for _, tt := range []struct {
+		name  string
+		cols  []*leadscorev1.Column
+		items []*leadscorev1.ScoreItem
+		field string
+	}{
+		{"a row without columns", nil, rowItems[:1], "items[0].row"},
+		{"a kind the model does not read", []*leadscorev1.Column{{Attribute: cols[numeric].GetAttribute(), Kind: leadscorev1.ColumnKind_COLUMN_KIND_STRING}}, rowItems[:1], "options.columns[0].kind"},
+		{"a column named twice", []*leadscorev1.Column{cols[0], cols[0]}, rowItems[:1], "options.columns[1].attribute"},
+		{"a column without a kind", []*leadscorev1.Column{{Attribute: "x"}}, rowItems[:1], "options.columns[0].kind"},
+		{"a badly spelt column", []*leadscorev1.Column{{Attribute: "Bad Key", Kind: leadscorev1.ColumnKind_COLUMN_KIND_NUMBER}}, rowItems[:1], "options.columns[0].attribute"},
+	} {
+		t.Run(tt.name+" is refused", func(t *testing.T) {
+			o := scoreOpts(at)
+			o.Columns = tt.cols
+			resp, err := env.client.ScoreBatch(ctx, &leadscorev1.ScoreBatchRequest{Items: tt.items, Options: o})
+			if err == nil {
+				fv := resp.GetResults()[0].GetError().GetFieldViolations()
+				if len(fv) == 0 || fv[0].GetField() != tt.field {
+					t.Fatalf("got %v, want an error on %s", resp.GetResults()[0], tt.field)
+				}
+				return
+			}
+			wantBadField(t, tt.name, err, tt.field)
+		})
+	}
 }

@@ -113,7 +113,12 @@ func (s *shadow) score(job shadowJob) {
 	}
 	sc := challenger.get()
 	defer challenger.put(sc)
-	in, err := parseItem(job.item, challenger, &job.opts, sc.fit)
+	// The request's columns, bound to the challenger this time.
+	plan, err := bindColumns("options", job.opts.columns, challenger)
+	var in itemInput
+	if err == nil {
+		in, err = parseItem(job.item, challenger, &job.opts, plan, sc.fit)
+	}
 	if err == nil {
 		err = sc.feat.Compute(sc.fit, in.created, in.act, job.opts.unix, sc.row)
 	}

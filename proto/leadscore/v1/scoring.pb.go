@@ -22,6 +22,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ColumnKind is how the rows of a request carry one column's values.
+type ColumnKind int32
+
+const (
+	// Not set; rejected.
+	ColumnKind_COLUMN_KIND_UNSPECIFIED ColumnKind = 0
+	// A number, in LeadRow.numbers. NaN means missing; infinities are
+	// rejected.
+	ColumnKind_COLUMN_KIND_NUMBER ColumnKind = 1
+	// A boolean, in LeadRow.numbers as 0 or 1. NaN means missing.
+	ColumnKind_COLUMN_KIND_BOOL ColumnKind = 2
+	// A string, in LeadRow.strings, at most 1024 bytes. The empty string
+	// means missing.
+	ColumnKind_COLUMN_KIND_STRING ColumnKind = 3
+)
+
+// Enum value maps for ColumnKind.
+var (
+	ColumnKind_name = map[int32]string{
+		0: "COLUMN_KIND_UNSPECIFIED",
+		1: "COLUMN_KIND_NUMBER",
+		2: "COLUMN_KIND_BOOL",
+		3: "COLUMN_KIND_STRING",
+	}
+	ColumnKind_value = map[string]int32{
+		"COLUMN_KIND_UNSPECIFIED": 0,
+		"COLUMN_KIND_NUMBER":      1,
+		"COLUMN_KIND_BOOL":        2,
+		"COLUMN_KIND_STRING":      3,
+	}
+)
+
+func (x ColumnKind) Enum() *ColumnKind {
+	p := new(ColumnKind)
+	*p = x
+	return p
+}
+
+func (x ColumnKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ColumnKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_leadscore_v1_scoring_proto_enumTypes[0].Descriptor()
+}
+
+func (ColumnKind) Type() protoreflect.EnumType {
+	return &file_leadscore_v1_scoring_proto_enumTypes[0]
+}
+
+func (x ColumnKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ColumnKind.Descriptor instead.
+func (ColumnKind) EnumDescriptor() ([]byte, []int) {
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{0}
+}
+
 // InlineLead is a lead that is not stored: everything the model needs is in
 // the request.
 type InlineLead struct {
@@ -102,6 +161,146 @@ func (x *InlineLead) GetAccount() string {
 	return ""
 }
 
+// Column is one attribute of the rows of a request (ScoreOptions.columns).
+type Column struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attribute key, with the key rules of Lead.attributes.
+	Attribute string `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// How rows carry its values.
+	Kind          ColumnKind `protobuf:"varint,2,opt,name=kind,proto3,enum=leadscore.v1.ColumnKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Column) Reset() {
+	*x = Column{}
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Column) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Column) ProtoMessage() {}
+
+func (x *Column) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Column.ProtoReflect.Descriptor instead.
+func (*Column) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Column) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *Column) GetKind() ColumnKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ColumnKind_COLUMN_KIND_UNSPECIFIED
+}
+
+// LeadRow is an inline lead whose attributes are values in the order of the
+// request's columns rather than a map: the compact form for batches and
+// streams of many leads with the same attributes, which costs a fraction
+// of a map to encode and decode.
+type LeadRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The values of the number and boolean columns, in column order.
+	Numbers []float64 `protobuf:"fixed64,1,rep,packed,name=numbers,proto3" json:"numbers,omitempty"`
+	// The values of the string columns, in column order.
+	Strings []string `protobuf:"bytes,2,rep,name=strings,proto3" json:"strings,omitempty"`
+	// As InlineLead.create_time.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// As InlineLead.events.
+	Events []*Event `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	// As InlineLead.account.
+	Account       string `protobuf:"bytes,5,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadRow) Reset() {
+	*x = LeadRow{}
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadRow) ProtoMessage() {}
+
+func (x *LeadRow) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadRow.ProtoReflect.Descriptor instead.
+func (*LeadRow) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeadRow) GetNumbers() []float64 {
+	if x != nil {
+		return x.Numbers
+	}
+	return nil
+}
+
+func (x *LeadRow) GetStrings() []string {
+	if x != nil {
+		return x.Strings
+	}
+	return nil
+}
+
+func (x *LeadRow) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *LeadRow) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *LeadRow) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
 // ScoreItem is one lead to score.
 type ScoreItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -111,6 +310,7 @@ type ScoreItem struct {
 	//
 	//	*ScoreItem_Lead
 	//	*ScoreItem_InlineLead
+	//	*ScoreItem_Row
 	Subject isScoreItem_Subject `protobuf_oneof:"subject"`
 	// A caller-chosen key echoed in the result, such as a CRM row id. At most
 	// 128 characters.
@@ -121,7 +321,7 @@ type ScoreItem struct {
 
 func (x *ScoreItem) Reset() {
 	*x = ScoreItem{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[1]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +333,7 @@ func (x *ScoreItem) String() string {
 func (*ScoreItem) ProtoMessage() {}
 
 func (x *ScoreItem) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[1]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +346,7 @@ func (x *ScoreItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreItem.ProtoReflect.Descriptor instead.
 func (*ScoreItem) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{1}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ScoreItem) GetSubject() isScoreItem_Subject {
@@ -174,6 +374,15 @@ func (x *ScoreItem) GetInlineLead() *InlineLead {
 	return nil
 }
 
+func (x *ScoreItem) GetRow() *LeadRow {
+	if x != nil {
+		if x, ok := x.Subject.(*ScoreItem_Row); ok {
+			return x.Row
+		}
+	}
+	return nil
+}
+
 func (x *ScoreItem) GetKey() string {
 	if x != nil {
 		return x.Key
@@ -195,9 +404,17 @@ type ScoreItem_InlineLead struct {
 	InlineLead *InlineLead `protobuf:"bytes,2,opt,name=inline_lead,json=inlineLead,proto3,oneof"`
 }
 
+type ScoreItem_Row struct {
+	// A lead given inline as a row of the request's columns
+	// (ScoreOptions.columns), which must be set.
+	Row *LeadRow `protobuf:"bytes,4,opt,name=row,proto3,oneof"`
+}
+
 func (*ScoreItem_Lead) isScoreItem_Subject() {}
 
 func (*ScoreItem_InlineLead) isScoreItem_Subject() {}
+
+func (*ScoreItem_Row) isScoreItem_Subject() {}
 
 // ScoreOptions are the choices shared by every item of a scoring request.
 type ScoreOptions struct {
@@ -212,14 +429,19 @@ type ScoreOptions struct {
 	// The time as of which to score: only events before it count, and
 	// engagement decays up to it. Defaults to the time the server receives
 	// the request. Must not be in the future.
-	ScoreTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=score_time,json=scoreTime,proto3" json:"score_time,omitempty"`
+	ScoreTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=score_time,json=scoreTime,proto3" json:"score_time,omitempty"`
+	// The columns of the items given as rows, at most 200 with distinct
+	// attributes. Columns the model does not read are reported in each
+	// result's unknown_attributes; a column whose kind does not match the
+	// model's feature is rejected.
+	Columns       []*Column `protobuf:"bytes,5,rep,name=columns,proto3" json:"columns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScoreOptions) Reset() {
 	*x = ScoreOptions{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[2]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +453,7 @@ func (x *ScoreOptions) String() string {
 func (*ScoreOptions) ProtoMessage() {}
 
 func (x *ScoreOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[2]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +466,7 @@ func (x *ScoreOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreOptions.ProtoReflect.Descriptor instead.
 func (*ScoreOptions) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{2}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ScoreOptions) GetModel() *ModelSelector {
@@ -275,6 +497,13 @@ func (x *ScoreOptions) GetScoreTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ScoreOptions) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
 // ScoreItemResult is the result of one item: a score or an error.
 type ScoreItemResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -297,7 +526,7 @@ type ScoreItemResult struct {
 
 func (x *ScoreItemResult) Reset() {
 	*x = ScoreItemResult{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[3]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +538,7 @@ func (x *ScoreItemResult) String() string {
 func (*ScoreItemResult) ProtoMessage() {}
 
 func (x *ScoreItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[3]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +551,7 @@ func (x *ScoreItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreItemResult.ProtoReflect.Descriptor instead.
 func (*ScoreItemResult) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{3}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ScoreItemResult) GetKey() string {
@@ -395,7 +624,7 @@ type ScoreRequest struct {
 
 func (x *ScoreRequest) Reset() {
 	*x = ScoreRequest{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[4]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +636,7 @@ func (x *ScoreRequest) String() string {
 func (*ScoreRequest) ProtoMessage() {}
 
 func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[4]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +649,7 @@ func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRequest.ProtoReflect.Descriptor instead.
 func (*ScoreRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{4}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScoreRequest) GetItem() *ScoreItem {
@@ -452,7 +681,7 @@ type ScoreResponse struct {
 
 func (x *ScoreResponse) Reset() {
 	*x = ScoreResponse{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[5]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +693,7 @@ func (x *ScoreResponse) String() string {
 func (*ScoreResponse) ProtoMessage() {}
 
 func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[5]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +706,7 @@ func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreResponse.ProtoReflect.Descriptor instead.
 func (*ScoreResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{5}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScoreResponse) GetScore() *LeadScore {
@@ -507,7 +736,7 @@ type ScoreBatchRequest struct {
 
 func (x *ScoreBatchRequest) Reset() {
 	*x = ScoreBatchRequest{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[6]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +748,7 @@ func (x *ScoreBatchRequest) String() string {
 func (*ScoreBatchRequest) ProtoMessage() {}
 
 func (x *ScoreBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[6]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +761,7 @@ func (x *ScoreBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreBatchRequest.ProtoReflect.Descriptor instead.
 func (*ScoreBatchRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{6}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScoreBatchRequest) GetItems() []*ScoreItem {
@@ -564,7 +793,7 @@ type ScoreBatchResponse struct {
 
 func (x *ScoreBatchResponse) Reset() {
 	*x = ScoreBatchResponse{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[7]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +805,7 @@ func (x *ScoreBatchResponse) String() string {
 func (*ScoreBatchResponse) ProtoMessage() {}
 
 func (x *ScoreBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[7]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +818,7 @@ func (x *ScoreBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreBatchResponse.ProtoReflect.Descriptor instead.
 func (*ScoreBatchResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{7}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ScoreBatchResponse) GetResults() []*ScoreItemResult {
@@ -627,7 +856,7 @@ type StreamScoreRequest struct {
 
 func (x *StreamScoreRequest) Reset() {
 	*x = StreamScoreRequest{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[8]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +868,7 @@ func (x *StreamScoreRequest) String() string {
 func (*StreamScoreRequest) ProtoMessage() {}
 
 func (x *StreamScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[8]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +881,7 @@ func (x *StreamScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamScoreRequest.ProtoReflect.Descriptor instead.
 func (*StreamScoreRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{8}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamScoreRequest) GetOptions() *ScoreOptions {
@@ -686,7 +915,7 @@ type StreamScoreResponse struct {
 
 func (x *StreamScoreResponse) Reset() {
 	*x = StreamScoreResponse{}
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[9]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +927,7 @@ func (x *StreamScoreResponse) String() string {
 func (*StreamScoreResponse) ProtoMessage() {}
 
 func (x *StreamScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_scoring_proto_msgTypes[9]
+	mi := &file_leadscore_v1_scoring_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +940,7 @@ func (x *StreamScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamScoreResponse.ProtoReflect.Descriptor instead.
 func (*StreamScoreResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{9}
+	return file_leadscore_v1_scoring_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamScoreResponse) GetResults() []*ScoreItemResult {
@@ -758,20 +987,32 @@ const file_leadscore_v1_scoring_proto_rawDesc = "" +
 	"\aaccount\x18\x04 \x01(\tR\aaccount\x1a[\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.leadscore.v1.AttributeValueR\x05value:\x028\x01\"{\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.leadscore.v1.AttributeValueR\x05value:\x028\x01\"T\n" +
+	"\x06Column\x12\x1c\n" +
+	"\tattribute\x18\x01 \x01(\tR\tattribute\x12,\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x18.leadscore.v1.ColumnKindR\x04kind\"\xc1\x01\n" +
+	"\aLeadRow\x12\x18\n" +
+	"\anumbers\x18\x01 \x03(\x01R\anumbers\x12\x18\n" +
+	"\astrings\x18\x02 \x03(\tR\astrings\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12+\n" +
+	"\x06events\x18\x04 \x03(\v2\x13.leadscore.v1.EventR\x06events\x12\x18\n" +
+	"\aaccount\x18\x05 \x01(\tR\aaccount\"\xa6\x01\n" +
 	"\tScoreItem\x12\x14\n" +
 	"\x04lead\x18\x01 \x01(\tH\x00R\x04lead\x12;\n" +
 	"\vinline_lead\x18\x02 \x01(\v2\x18.leadscore.v1.InlineLeadH\x00R\n" +
-	"inlineLead\x12\x10\n" +
+	"inlineLead\x12)\n" +
+	"\x03row\x18\x04 \x01(\v2\x15.leadscore.v1.LeadRowH\x00R\x03row\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03keyB\t\n" +
-	"\asubject\"\xb7\x01\n" +
+	"\asubject\"\xe7\x01\n" +
 	"\fScoreOptions\x121\n" +
 	"\x05model\x18\x01 \x01(\v2\x1b.leadscore.v1.ModelSelectorR\x05model\x12\x18\n" +
 	"\aexplain\x18\x02 \x01(\bR\aexplain\x12\x1f\n" +
 	"\vmax_factors\x18\x03 \x01(\x05R\n" +
 	"maxFactors\x129\n" +
 	"\n" +
-	"score_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\"\xbe\x01\n" +
+	"score_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\x12.\n" +
+	"\acolumns\x18\x05 \x03(\v2\x14.leadscore.v1.ColumnR\acolumns\"\xbe\x01\n" +
 	"\x0fScoreItemResult\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05score\x18\x02 \x01(\v2\x17.leadscore.v1.LeadScoreH\x00R\x05score\x12/\n" +
@@ -798,7 +1039,13 @@ const file_leadscore_v1_scoring_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\x1d.leadscore.v1.ScoreItemResultR\aresults\x12#\n" +
 	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\x12\x14\n" +
 	"\x05alias\x18\x03 \x01(\tR\x05alias\x12\x14\n" +
-	"\x05chunk\x18\x04 \x01(\x03R\x05chunk2\x8a\x02\n" +
+	"\x05chunk\x18\x04 \x01(\x03R\x05chunk*o\n" +
+	"\n" +
+	"ColumnKind\x12\x1b\n" +
+	"\x17COLUMN_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12COLUMN_KIND_NUMBER\x10\x01\x12\x14\n" +
+	"\x10COLUMN_KIND_BOOL\x10\x02\x12\x16\n" +
+	"\x12COLUMN_KIND_STRING\x10\x032\x8a\x02\n" +
 	"\x0eScoringService\x12E\n" +
 	"\x05Score\x12\x1a.leadscore.v1.ScoreRequest\x1a\x1b.leadscore.v1.ScoreResponse\"\x03\x90\x02\x01\x12T\n" +
 	"\n" +
@@ -817,56 +1064,65 @@ func file_leadscore_v1_scoring_proto_rawDescGZIP() []byte {
 	return file_leadscore_v1_scoring_proto_rawDescData
 }
 
-var file_leadscore_v1_scoring_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_leadscore_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_leadscore_v1_scoring_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_leadscore_v1_scoring_proto_goTypes = []any{
-	(*InlineLead)(nil),            // 0: leadscore.v1.InlineLead
-	(*ScoreItem)(nil),             // 1: leadscore.v1.ScoreItem
-	(*ScoreOptions)(nil),          // 2: leadscore.v1.ScoreOptions
-	(*ScoreItemResult)(nil),       // 3: leadscore.v1.ScoreItemResult
-	(*ScoreRequest)(nil),          // 4: leadscore.v1.ScoreRequest
-	(*ScoreResponse)(nil),         // 5: leadscore.v1.ScoreResponse
-	(*ScoreBatchRequest)(nil),     // 6: leadscore.v1.ScoreBatchRequest
-	(*ScoreBatchResponse)(nil),    // 7: leadscore.v1.ScoreBatchResponse
-	(*StreamScoreRequest)(nil),    // 8: leadscore.v1.StreamScoreRequest
-	(*StreamScoreResponse)(nil),   // 9: leadscore.v1.StreamScoreResponse
-	nil,                           // 10: leadscore.v1.InlineLead.AttributesEntry
-	(*Event)(nil),                 // 11: leadscore.v1.Event
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*ModelSelector)(nil),         // 13: leadscore.v1.ModelSelector
-	(*LeadScore)(nil),             // 14: leadscore.v1.LeadScore
-	(*ItemError)(nil),             // 15: leadscore.v1.ItemError
-	(*AttributeValue)(nil),        // 16: leadscore.v1.AttributeValue
+	(ColumnKind)(0),               // 0: leadscore.v1.ColumnKind
+	(*InlineLead)(nil),            // 1: leadscore.v1.InlineLead
+	(*Column)(nil),                // 2: leadscore.v1.Column
+	(*LeadRow)(nil),               // 3: leadscore.v1.LeadRow
+	(*ScoreItem)(nil),             // 4: leadscore.v1.ScoreItem
+	(*ScoreOptions)(nil),          // 5: leadscore.v1.ScoreOptions
+	(*ScoreItemResult)(nil),       // 6: leadscore.v1.ScoreItemResult
+	(*ScoreRequest)(nil),          // 7: leadscore.v1.ScoreRequest
+	(*ScoreResponse)(nil),         // 8: leadscore.v1.ScoreResponse
+	(*ScoreBatchRequest)(nil),     // 9: leadscore.v1.ScoreBatchRequest
+	(*ScoreBatchResponse)(nil),    // 10: leadscore.v1.ScoreBatchResponse
+	(*StreamScoreRequest)(nil),    // 11: leadscore.v1.StreamScoreRequest
+	(*StreamScoreResponse)(nil),   // 12: leadscore.v1.StreamScoreResponse
+	nil,                           // 13: leadscore.v1.InlineLead.AttributesEntry
+	(*Event)(nil),                 // 14: leadscore.v1.Event
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*ModelSelector)(nil),         // 16: leadscore.v1.ModelSelector
+	(*LeadScore)(nil),             // 17: leadscore.v1.LeadScore
+	(*ItemError)(nil),             // 18: leadscore.v1.ItemError
+	(*AttributeValue)(nil),        // 19: leadscore.v1.AttributeValue
 }
 var file_leadscore_v1_scoring_proto_depIdxs = []int32{
-	10, // 0: leadscore.v1.InlineLead.attributes:type_name -> leadscore.v1.InlineLead.AttributesEntry
-	11, // 1: leadscore.v1.InlineLead.events:type_name -> leadscore.v1.Event
-	12, // 2: leadscore.v1.InlineLead.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 3: leadscore.v1.ScoreItem.inline_lead:type_name -> leadscore.v1.InlineLead
-	13, // 4: leadscore.v1.ScoreOptions.model:type_name -> leadscore.v1.ModelSelector
-	12, // 5: leadscore.v1.ScoreOptions.score_time:type_name -> google.protobuf.Timestamp
-	14, // 6: leadscore.v1.ScoreItemResult.score:type_name -> leadscore.v1.LeadScore
-	15, // 7: leadscore.v1.ScoreItemResult.error:type_name -> leadscore.v1.ItemError
-	1,  // 8: leadscore.v1.ScoreRequest.item:type_name -> leadscore.v1.ScoreItem
-	2,  // 9: leadscore.v1.ScoreRequest.options:type_name -> leadscore.v1.ScoreOptions
-	14, // 10: leadscore.v1.ScoreResponse.score:type_name -> leadscore.v1.LeadScore
-	1,  // 11: leadscore.v1.ScoreBatchRequest.items:type_name -> leadscore.v1.ScoreItem
-	2,  // 12: leadscore.v1.ScoreBatchRequest.options:type_name -> leadscore.v1.ScoreOptions
-	3,  // 13: leadscore.v1.ScoreBatchResponse.results:type_name -> leadscore.v1.ScoreItemResult
-	2,  // 14: leadscore.v1.StreamScoreRequest.options:type_name -> leadscore.v1.ScoreOptions
-	1,  // 15: leadscore.v1.StreamScoreRequest.items:type_name -> leadscore.v1.ScoreItem
-	3,  // 16: leadscore.v1.StreamScoreResponse.results:type_name -> leadscore.v1.ScoreItemResult
-	16, // 17: leadscore.v1.InlineLead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
-	4,  // 18: leadscore.v1.ScoringService.Score:input_type -> leadscore.v1.ScoreRequest
-	6,  // 19: leadscore.v1.ScoringService.ScoreBatch:input_type -> leadscore.v1.ScoreBatchRequest
-	8,  // 20: leadscore.v1.ScoringService.StreamScore:input_type -> leadscore.v1.StreamScoreRequest
-	5,  // 21: leadscore.v1.ScoringService.Score:output_type -> leadscore.v1.ScoreResponse
-	7,  // 22: leadscore.v1.ScoringService.ScoreBatch:output_type -> leadscore.v1.ScoreBatchResponse
-	9,  // 23: leadscore.v1.ScoringService.StreamScore:output_type -> leadscore.v1.StreamScoreResponse
-	21, // [21:24] is the sub-list for method output_type
-	18, // [18:21] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	13, // 0: leadscore.v1.InlineLead.attributes:type_name -> leadscore.v1.InlineLead.AttributesEntry
+	14, // 1: leadscore.v1.InlineLead.events:type_name -> leadscore.v1.Event
+	15, // 2: leadscore.v1.InlineLead.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: leadscore.v1.Column.kind:type_name -> leadscore.v1.ColumnKind
+	15, // 4: leadscore.v1.LeadRow.create_time:type_name -> google.protobuf.Timestamp
+	14, // 5: leadscore.v1.LeadRow.events:type_name -> leadscore.v1.Event
+	1,  // 6: leadscore.v1.ScoreItem.inline_lead:type_name -> leadscore.v1.InlineLead
+	3,  // 7: leadscore.v1.ScoreItem.row:type_name -> leadscore.v1.LeadRow
+	16, // 8: leadscore.v1.ScoreOptions.model:type_name -> leadscore.v1.ModelSelector
+	15, // 9: leadscore.v1.ScoreOptions.score_time:type_name -> google.protobuf.Timestamp
+	2,  // 10: leadscore.v1.ScoreOptions.columns:type_name -> leadscore.v1.Column
+	17, // 11: leadscore.v1.ScoreItemResult.score:type_name -> leadscore.v1.LeadScore
+	18, // 12: leadscore.v1.ScoreItemResult.error:type_name -> leadscore.v1.ItemError
+	4,  // 13: leadscore.v1.ScoreRequest.item:type_name -> leadscore.v1.ScoreItem
+	5,  // 14: leadscore.v1.ScoreRequest.options:type_name -> leadscore.v1.ScoreOptions
+	17, // 15: leadscore.v1.ScoreResponse.score:type_name -> leadscore.v1.LeadScore
+	4,  // 16: leadscore.v1.ScoreBatchRequest.items:type_name -> leadscore.v1.ScoreItem
+	5,  // 17: leadscore.v1.ScoreBatchRequest.options:type_name -> leadscore.v1.ScoreOptions
+	6,  // 18: leadscore.v1.ScoreBatchResponse.results:type_name -> leadscore.v1.ScoreItemResult
+	5,  // 19: leadscore.v1.StreamScoreRequest.options:type_name -> leadscore.v1.ScoreOptions
+	4,  // 20: leadscore.v1.StreamScoreRequest.items:type_name -> leadscore.v1.ScoreItem
+	6,  // 21: leadscore.v1.StreamScoreResponse.results:type_name -> leadscore.v1.ScoreItemResult
+	19, // 22: leadscore.v1.InlineLead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
+	7,  // 23: leadscore.v1.ScoringService.Score:input_type -> leadscore.v1.ScoreRequest
+	9,  // 24: leadscore.v1.ScoringService.ScoreBatch:input_type -> leadscore.v1.ScoreBatchRequest
+	11, // 25: leadscore.v1.ScoringService.StreamScore:input_type -> leadscore.v1.StreamScoreRequest
+	8,  // 26: leadscore.v1.ScoringService.Score:output_type -> leadscore.v1.ScoreResponse
+	10, // 27: leadscore.v1.ScoringService.ScoreBatch:output_type -> leadscore.v1.ScoreBatchResponse
+	12, // 28: leadscore.v1.ScoringService.StreamScore:output_type -> leadscore.v1.StreamScoreResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_scoring_proto_init() }
@@ -876,11 +1132,12 @@ func file_leadscore_v1_scoring_proto_init() {
 	}
 	file_leadscore_v1_lead_proto_init()
 	file_leadscore_v1_score_proto_init()
-	file_leadscore_v1_scoring_proto_msgTypes[1].OneofWrappers = []any{
+	file_leadscore_v1_scoring_proto_msgTypes[3].OneofWrappers = []any{
 		(*ScoreItem_Lead)(nil),
 		(*ScoreItem_InlineLead)(nil),
+		(*ScoreItem_Row)(nil),
 	}
-	file_leadscore_v1_scoring_proto_msgTypes[3].OneofWrappers = []any{
+	file_leadscore_v1_scoring_proto_msgTypes[5].OneofWrappers = []any{
 		(*ScoreItemResult_Score)(nil),
 		(*ScoreItemResult_Error)(nil),
 	}
@@ -889,13 +1146,14 @@ func file_leadscore_v1_scoring_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_scoring_proto_rawDesc), len(file_leadscore_v1_scoring_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   11,
+			NumEnums:      1,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_leadscore_v1_scoring_proto_goTypes,
 		DependencyIndexes: file_leadscore_v1_scoring_proto_depIdxs,
+		EnumInfos:         file_leadscore_v1_scoring_proto_enumTypes,
 		MessageInfos:      file_leadscore_v1_scoring_proto_msgTypes,
 	}.Build()
 	File_leadscore_v1_scoring_proto = out.File
