@@ -566,7 +566,8 @@ func TestScoringIsNotServingUntilTheChampionExists(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	env := &scoringEnv{conn: start(t, srv)}
 	env.waitHealth(t, scoringServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
-	env.waitHealth(t, "", healthpb.HealthCheckResponse_NOT_SERVING)
+	// The registry serves, so the first champion can be promoted through it.
+	env.waitHealth(t, "", healthpb.HealthCheckResponse_SERVING)
 	_, err := leadscorev1.NewScoringServiceClient(env.conn).Score(testContext(t), &leadscorev1.ScoreRequest{
 		Item: &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_InlineLead{InlineLead: &leadscorev1.InlineLead{}}},
 	})

@@ -287,9 +287,8 @@ func (s *Server) ModelsChanged() { s.refreshHealth() }
 // ScoringService needs each served alias loaded (not the store: inline
 // leads score from memory), the registry and evaluation services need the
 // store, and services not built yet never report SERVING. The whole
-// server (the empty name, and /readyz) follows ScoringService when the
-// process serves models, and the store otherwise. Once shutdown has begun
-// everything stays NOT_SERVING.
+// server (the empty name, and /readyz) is SERVING while either scoring or
+// the store is. Once shutdown has begun everything stays NOT_SERVING.
 func (s *Server) refreshHealth() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -297,10 +296,10 @@ func (s *Server) refreshHealth() {
 		return
 	}
 	scoring := s.loader != nil && len(s.servedAliases) > 0 && s.loader.Ready(s.servedAliases)
-	overall := s.storeUp
-	if len(s.servedAliases) > 0 {
-		overall = scoring
-	}
+	// The process is worth routing to while it can do either job: score
+	// from loaded models with the store down, or serve the registry before
+	// any champion exists (the first one is promoted through it).
+	overall := s.storeUp || scoring
 	s.serving = overall
 	s.health.set(servingStatus(overall), "")
 	s.health.set(servingStatus(scoring), scoringServiceName)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,13 +44,23 @@ func scoreRequest(explain bool) *leadscorev1.ScoreRequest {
 }
 
 // streamChunks are the first chunk of a stream (with the options) and
-// every later one (without), of n items each keyed by their index.
+// every later one (without), of n items each keyed by their index. A stream
+// of many leads sends them as rows of columns declared once, the compact
+// form the API has for it.
 func streamChunks(n int) (first, rest *leadscorev1.StreamScoreRequest) {
+	lead := benchLead()
+	keys := slices.Sorted(maps.Keys(lead))
+	cols := make([]*leadscorev1.Column, len(keys))
+	numbers := make([]float64, len(keys))
+	for j, k := range keys {
+		cols[j] = &leadscorev1.Column{Attribute: k, Kind: leadscorev1.ColumnKind_COLUMN_KIND_NUMBER}
+		numbers[j] = lead[k]
+	}
 	items := make([]*leadscorev1.ScoreItem, n)
 	for i := range items {
-		items[i] = inlineItem("lead-" + strconv.Itoa(i))
+		items[i] = &leadscorev1.ScoreItem{Key: "lead-" + strconv.Itoa(i), Subject: &leadscorev1.ScoreItem_Row{Row: &leadscorev1.LeadRow{Numbers: numbers}}}
 	}
-	return &leadscorev1.StreamScoreRequest{Options: &leadscorev1.ScoreOptions{}, Items: items},
+	return &leadscorev1.StreamScoreRequest{Options: &leadscorev1.ScoreOptions{Columns: cols}, Items: items},
 		&leadscorev1.StreamScoreRequest{Items: items}
 }
 

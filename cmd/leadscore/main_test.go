@@ -354,9 +354,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// An rpc of a later issue answers Unimplemented, naming itself.
-	err = conn.Invoke(ctx, "/leadscore.v1.ScoringService/Score", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "Score") {
-		t.Errorf("Score: got %v, want Unimplemented naming Score", err)
+	err = conn.Invoke(ctx, "/leadscore.v1.LeadService/UpsertLeads", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "UpsertLeads") {
+		t.Errorf("UpsertLeads: got %v, want Unimplemented naming UpsertLeads", err)
+	}
+	// Score is built: an empty request is refused naming the field.
+	_, err = leadscorev1.NewScoringServiceClient(conn).Score(ctx, &leadscorev1.ScoreRequest{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "item") {
+		t.Errorf("Score of nothing: got %v, want InvalidArgument naming item", err)
 	}
 
 	// The admin server answers liveness, readiness and metrics.
@@ -399,8 +404,9 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The spans of the calls reached the OTLP receiver, flushed at exit.
-	span := receiver.WaitForSpan(t, "grpc.health.v1.Health/Check", 30*time.Second)
+	// The spans of the calls reached the OTLP receiver, flushed at exit
+	// (health checks make none: load balancers call them constantly).
+	span := receiver.WaitForSpan(t, "leadscore.v1.ScoringService/Score", 30*time.Second)
 	if got, _ := span.ResourceAttribute("service.name"); got != "leadscore-e2e" {
 		t.Errorf("span resource service.name: got %q, want leadscore-e2e", got)
 	}
@@ -415,7 +421,7 @@ func TestServeOnPostgres(t *testing.T) {
 	conn := p.dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "leadscore.v1.LeadService"})
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "leadscore.v1.ModelRegistryService"})
 	if err != nil {
 		t.Fatalf("health check: %v", err)
 	}
