@@ -548,7 +548,7 @@ func (m *GBDT) PredictBatch(rows, out []float64) error {
 	if len(rows) != len(out)*m.Width {
 		return leadscore.InvalidField("rows", len(rows), fmt.Sprintf("must hold %d rows of %d features", len(out), m.Width))
 	}
-	m.predictRange(f, rows, out)
+	m.predictRange(f, rows, out, nil, nil)
 	return nil
 }
 
@@ -572,7 +572,7 @@ func (m *GBDT) PredictBatchParallel(rows, out []float64, threads int) error {
 	chunks := (len(out) + chunk - 1) / chunk
 	threads = min(threads, chunks)
 	if threads <= 1 {
-		m.predictRange(f, rows, out)
+		m.predictRange(f, rows, out, nil, nil)
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -587,7 +587,7 @@ func (m *GBDT) PredictBatchParallel(rows, out []float64, threads int) error {
 					return
 				}
 				lo, hi := c*chunk, min(len(out), (c+1)*chunk)
-				m.predictRange(f, rows[lo*m.Width:hi*m.Width], out[lo:hi])
+				m.predictRange(f, rows[lo*m.Width:hi*m.Width], out[lo:hi], nil, nil)
 			}
 		}()
 	}
@@ -605,8 +605,10 @@ type blockBuf struct {
 // replaced by -Inf and one by +Inf. A node reads the version that matches
 // its default direction (its col), so "x >= threshold" alone sends a
 // missing value the right way and the walk needs no NaN test: -Inf is below
-// every finite threshold, +Inf above.
-func (m *GBDT) predictRange(f *gbdtFlat, rows, out []float64) {
+// every finite threshold, +Inf above. With part (a value per node of the
+// layout, read at each row's leaves, see gbdtPath) it also writes each
+// row's sum of part into outPart.
+func (m *GBDT) predictRange(f *gbdtFlat, rows, out, part, outPart []float64) {
 	if len(out) == 0 {
 		return
 	}
@@ -633,7 +635,11 @@ func (m *GBDT) predictRange(f *gbdtFlat, rows, out []float64) {
 				xb[(2*j+1)*predictBlock+r] = hi
 			}
 		}
-		f.predictBlock(xb, out[lo:hi], m.BaseScore)
+		var op []float64
+		if part != nil {
+			op = outPart[lo:hi]
+		}
+		f.predictBlock(xb, out[lo:hi], m.BaseScore, part, op)
 	}
 	f.blocks.Put(buf)
 }
@@ -645,27 +651,64 @@ func (m *GBDT) predictRange(f *gbdtFlat, rows, out []float64) {
 // are walked side by side, which gives the processor four times the
 // independent work per row and measured about 20% faster. Leaf values are
 // added in tree order, so the sums have Predict's bits.
-func (f *gbdtFlat) predictBlock(xb, out []float64, base float64) {
-	var sum [predictBlock]float64
+func (f *gbdtFlat) predictBlock(xb, out []float64, base float64, part, outPart []float64) {
+	var sum, psum [predictBlock]float64
 	for r := range sum {
 		sum[r] = base
 	}
+	acc := leafSums{values: f.values, sum: &sum, part: part, psum: &psum}
 	for _, g := range f.groups {
 		if g.four {
 			if g.equality {
-				f.walkFourEquality(f.trees[g.first:g.first+4], g.depth, xb, &sum)
+				f.walkFourEquality(f.trees[g.first:g.first+4], g.depth, xb, &acc)
 			} else {
-				f.walkFour(f.trees[g.first:g.first+4], g.depth, xb, &sum)
+				f.walkFour(f.trees[g.first:g.first+4], g.depth, xb, &acc)
 			}
 			continue
 		}
-		f.walkOne(f.trees[g.first], xb, &sum)
+		f.walkOne(f.trees[g.first], xb, &acc)
 	}
 	copy(out, sum[:])
+	if part != nil {
+		copy(outPart, psum[:])
+	}
+}
+
+// leafSums adds the leaves a block of rows reached to their sums: the
+// leaf values, and with part the part of each leaf too. The part is added
+// after the walk, once per tree, so it costs the walk nothing.
+type leafSums struct {
+	values []float64
+	sum    *[predictBlock]float64
+	part   []float64
+	psum   *[predictBlock]float64
+}
+
+// addFour adds four trees' leaves, in tree order.
+func (a *leafSums) addFour(i0, i1, i2, i3 *[predictBlock]int32) {
+	values := a.values
+	for r := range a.sum {
+		s := a.sum[r]
+		s += values[i0[r]]
+		s += values[i1[r]]
+		s += values[i2[r]]
+		s += values[i3[r]]
+		a.sum[r] = s
+	}
+	if part := a.part; part != nil {
+		for r := range a.psum {
+			p := a.psum[r]
+			p += part[i0[r]]
+			p += part[i1[r]]
+			p += part[i2[r]]
+			p += part[i3[r]]
+			a.psum[r] = p
+		}
+	}
 }
 
 // walkOne adds one tree's leaf values to the block's sums.
-func (f *gbdtFlat) walkOne(t flatTree, xb []float64, sum *[predictBlock]float64) {
+func (f *gbdtFlat) walkOne(t flatTree, xb []float64, acc *leafSums) {
 	var ix [predictBlock]int32
 	for r := range ix {
 		ix[r] = t.root
@@ -696,15 +739,20 @@ func (f *gbdtFlat) walkOne(t flatTree, xb []float64, sum *[predictBlock]float64)
 			}
 		}
 	}
-	for r := range sum {
-		sum[r] += f.values[ix[r]]
+	for r := range acc.sum {
+		acc.sum[r] += f.values[ix[r]]
+	}
+	if part := acc.part; part != nil {
+		for r := range acc.psum {
+			acc.psum[r] += part[ix[r]]
+		}
 	}
 }
 
 // walkFour adds four numeric trees' leaf values to the block's sums,
 // walking them together for depth steps; a shallower tree's rows wait at
 // their self-looping leaves.
-func (f *gbdtFlat) walkFour(ts []flatTree, depth int32, xb []float64, sum *[predictBlock]float64) {
+func (f *gbdtFlat) walkFour(ts []flatTree, depth int32, xb []float64, acc *leafSums) {
 	var i0, i1, i2, i3 [predictBlock]int32
 	r0, r1, r2, r3 := ts[0].root, ts[1].root, ts[2].root, ts[3].root
 	for r := range i0 {
@@ -730,20 +778,12 @@ func (f *gbdtFlat) walkFour(ts []flatTree, depth int32, xb []float64, sum *[pred
 			i0[r], i1[r], i2[r], i3[r] = n0.next+b0, n1.next+b1, n2.next+b2, n3.next+b3
 		}
 	}
-	values := f.values
-	for r := range sum {
-		s := sum[r]
-		s += values[i0[r]]
-		s += values[i1[r]]
-		s += values[i2[r]]
-		s += values[i3[r]]
-		sum[r] = s
-	}
+	acc.addFour(&i0, &i1, &i2, &i3)
 }
 
 // walkFourEquality is walkFour for four trees some of which have equality
 // splits: each step is stepEqualityBlock's.
-func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, sum *[predictBlock]float64) {
+func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, acc *leafSums) {
 	var i0, i1, i2, i3 [predictBlock]int32
 	r0, r1, r2, r3 := ts[0].root, ts[1].root, ts[2].root, ts[3].root
 	for r := range i0 {
@@ -758,15 +798,7 @@ func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, su
 			i3[r] = stepEqualityBlock(&nodes[i3[r]], xb, r)
 		}
 	}
-	values := f.values
-	for r := range sum {
-		s := sum[r]
-		s += values[i0[r]]
-		s += values[i1[r]]
-		s += values[i2[r]]
-		s += values[i3[r]]
-		sum[r] = s
-	}
+	acc.addFour(&i0, &i1, &i2, &i3)
 }
 
 // stepEqualityBlock is stepEquality for row r of a transposed block. The

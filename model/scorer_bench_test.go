@@ -53,3 +53,23 @@ func benchmarkScorer(b *testing.B, score func(*Scorer, []float64, *Scored) error
 		i = (i + 1) % n
 	}
 }
+
+// BenchmarkScorerScoreBatchGBDT is Score over blocks of rows (ns/op per
+// row): the same results, the trees walked a block of rows at a time.
+func BenchmarkScorerScoreBatchGBDT(b *testing.B) {
+	s, rows := benchScorer(b)
+	w := s.m.Spec.Width()
+	const batch = 256
+	n := len(rows) / w / batch * batch
+	out, errs := make([]Scored, batch), make([]error, batch)
+	i := 0
+	for b.Loop() {
+		if i%batch == 0 {
+			lo := i % n
+			if err := s.ScoreBatch(rows[lo*w:(lo+batch)*w], out, errs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		i++
+	}
+}

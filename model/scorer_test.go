@@ -434,3 +434,43 @@ func TestScoringWhileValidating(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreBatchIsScore: a batch gives every row Score's result to the bit,
+// for every family and basis, in batches that are not whole blocks.
+func TestScoreBatchIsScore(t *testing.T) {
+	t.Parallel()
+	for _, c := range scorerCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, rows := scorerModel(t, c, 40, 5, 700)
+			s, err := NewScorer(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := m.Spec.Width()
+			n := len(rows) / w
+			for _, size := range []int{1, 63, 64, 65, n} {
+				out, errs := make([]Scored, size), make([]error, size)
+				if err := s.ScoreBatch(rows[:size*w], out, errs); err != nil {
+					t.Fatal(err)
+				}
+				for i := range size {
+					var want Scored
+					wantErr := s.Score(rows[i*w:(i+1)*w], &want)
+					if (errs[i] == nil) != (wantErr == nil) {
+						t.Fatalf("batch of %d, row %d: error %v, Score's %v", size, i, errs[i], wantErr)
+					}
+					got := out[i]
+					if !same(got.Raw, want.Raw) || !same(got.Base, want.Base) || !same(got.Probability, want.Probability) ||
+						!same(got.FitSum, want.FitSum) || !same(got.EngagementSum, want.EngagementSum) ||
+						got.Tier != want.Tier || got.Cell != want.Cell || got.Action != want.Action || len(got.Contributions) != 0 {
+						t.Fatalf("batch of %d, row %d: %+v, Score gives %+v", size, i, got, want)
+					}
+				}
+			}
+			if err := s.ScoreBatch(rows[:w+1], make([]Scored, 1), make([]error, 1)); err == nil {
+				t.Error("a batch of the wrong width was scored")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -268,6 +269,9 @@ type scoreWorker struct {
 	errs    []error
 	results []scoreResult
 	sc      model.Scored
+	// batch and batchErrs are ScoreBatch's results for a chunk.
+	batch     []model.Scored
+	batchErrs []error
 }
 
 // run scores every row into o.
@@ -362,16 +366,24 @@ func (r *scoreRun) workFlat(w *scoreWorker, c *scoreChunk) {
 		w.errs[i] = fc.Parse(i, w.vals[i*k:(i+1)*k])
 	}
 	t1 := time.Now()
-	for i := range n {
-		if w.errs[i] != nil {
-			continue
-		}
-		err := w.feat.Compute(w.vals[i*k:(i+1)*k], 0, model.Activity{}, 0, w.row)
-		if err == nil {
-			err = r.scoreRow(w, w.row, &w.results[i])
-		}
-		w.errs[i] = err
+	width := len(w.row)
+	if cap(w.matrix) < n*width {
+		w.matrix = make([]float64, n*width)
 	}
+	mat := w.matrix[:n*width]
+	for i := range n {
+		row := mat[i*width : (i+1)*width]
+		if w.errs[i] == nil {
+			w.errs[i] = w.feat.Compute(w.vals[i*k:(i+1)*k], 0, model.Activity{}, 0, row)
+		}
+		if w.errs[i] != nil {
+			// A row that is not scored still takes its place in the batch.
+			for j := range row {
+				row[j] = math.NaN()
+			}
+		}
+	}
+	r.scoreMatrix(w, mat, n, func(i int, err error) error { return err })
 	t2 := time.Now()
 	for i, err := range w.errs {
 		if err != nil {
@@ -410,14 +422,9 @@ func (r *scoreRun) workHistory(ctx context.Context, w *scoreWorker, c *scoreChun
 			w.errs[i] = r.bind.Row(int(lead), r.at, mat[i*width:(i+1)*width])
 		}
 	}
-	for i := range n {
-		if w.errs[i] != nil {
-			continue // Binding's error names the lead
-		}
-		if err := r.scoreRow(w, mat[i*width:(i+1)*width], &w.results[i]); err != nil {
-			w.errs[i] = fmt.Errorf("lead %s: %w", r.hist.LeadID(int(c.leads[i])), err)
-		}
-	}
+	r.scoreMatrix(w, mat, n, func(i int, err error) error {
+		return fmt.Errorf("lead %s: %w", r.hist.LeadID(int(c.leads[i])), err)
+	})
 	t1 := time.Now()
 	r.emit(w, c, n, func(i int) (string, int) {
 		return r.hist.LeadID(int(c.leads[i])), 0
@@ -438,6 +445,47 @@ func (w *scoreWorker) prepare(n, values int) {
 	w.errs = w.errs[:n]
 	clear(w.errs)
 	w.results = w.results[:n]
+}
+
+// scoreMatrix scores the rows of mat whose errs are nil into results,
+// wrapping a row's scoring error with wrap. Without explanations the rows
+// are scored as one batch (Scorer.ScoreBatch: the same results as a row at
+// a time, several times faster for trees); with them, row by row.
+func (r *scoreRun) scoreMatrix(w *scoreWorker, mat []float64, n int, wrap func(i int, err error) error) {
+	width := len(w.row)
+	if r.explain > 0 {
+		for i := range n {
+			if w.errs[i] != nil {
+				continue
+			}
+			if err := r.scoreRow(w, mat[i*width:(i+1)*width], &w.results[i]); err != nil {
+				w.errs[i] = wrap(i, err)
+			}
+		}
+		return
+	}
+	if cap(w.batch) < n {
+		w.batch, w.batchErrs = make([]model.Scored, n), make([]error, n)
+	}
+	batch, errs := w.batch[:n], w.batchErrs[:n]
+	if err := w.scorer.ScoreBatch(mat, batch, errs); err != nil {
+		for i := range n {
+			if w.errs[i] == nil {
+				w.errs[i] = wrap(i, err)
+			}
+		}
+		return
+	}
+	for i := range n {
+		switch {
+		case w.errs[i] != nil:
+		case errs[i] != nil:
+			w.errs[i] = wrap(i, errs[i])
+		default:
+			w.results[i] = scoreResult{scored: batch[i]}
+			w.results[i].scored.Contributions = nil
+		}
+	}
 }
 
 // scoreRow scores one feature row into res.
