@@ -49,6 +49,10 @@ type scoreScratch struct {
 	row    []float64
 	fit    []leadscore.Value
 	out    model.Scored
+	// matrix, batch and batchErrs hold a batch's rows and results.
+	matrix    []float64
+	batch     []model.Scored
+	batchErrs []error
 }
 
 // wellKnownTypes are the event types the API documents; an inline lead may

@@ -160,16 +160,8 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 	scores := make([]leadscorev1.LeadScore, n)
 	wrapped := make([]leadscorev1.ScoreItemResult_Score, n)
 	out := make([]*leadscorev1.ScoreItemResult, n)
-	for i, it := range items {
-		if i%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
+	set := func(i int, err error) {
 		r := &results[i]
-		r.Key = it.GetKey()
-		unknown, err := s.scoreItem(i, it, c, &scores[i])
-		r.UnknownAttributes = unknown
 		if err != nil {
 			r.Result = &leadscorev1.ScoreItemResult_Error{Error: s.itemError(ctx, err)}
 		} else {
@@ -177,6 +169,65 @@ func (s *scoringService) scoreItems(ctx context.Context, items []*leadscorev1.Sc
 			r.Result = &wrapped[i]
 		}
 		out[i] = r
+	}
+	for i, it := range items {
+		results[i].Key = it.GetKey()
+	}
+	if c.opts.explain {
+		// Explanations cost far more than anything shared: item by item.
+		for i, it := range items {
+			if i%64 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			unknown, err := s.scoreItem(i, it, c, &scores[i])
+			results[i].UnknownAttributes = unknown
+			set(i, err)
+		}
+		return out, nil
+	}
+	// Without explanations every item is featurized into one matrix and
+	// the matrix scored at once (Scorer.ScoreBatch: Score's results, the
+	// trees walked over blocks of rows).
+	sm := c.sel.sm
+	sc := sm.get()
+	defer sm.put(sc)
+	w := len(sc.row)
+	if cap(sc.matrix) < n*w {
+		sc.matrix = make([]float64, n*w)
+		sc.batch, sc.batchErrs = make([]model.Scored, n), make([]error, n)
+	}
+	mat, batch, batchErrs := sc.matrix[:n*w], sc.batch[:n], sc.batchErrs[:n]
+	errs := make([]error, n)
+	for i, it := range items {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		row := mat[i*w : (i+1)*w]
+		clear(sc.fit)
+		results[i].UnknownAttributes, errs[i] = s.featurize(i, it, c, sc, row)
+		if errs[i] != nil {
+			// A row that is not scored still takes its place in the batch.
+			for j := range row {
+				row[j] = math.NaN()
+			}
+		}
+	}
+	if err := sc.scorer.ScoreBatch(mat, batch, batchErrs); err != nil {
+		return nil, err
+	}
+	for i, it := range items {
+		err := errs[i]
+		if err == nil && batchErrs[i] != nil {
+			err = withFieldPrefix(itemField(i)+"."+subjectField(it), batchErrs[i])
+		}
+		if err == nil {
+			s.deliver(it, c, &batch[i], nil, &scores[i])
+		}
+		set(i, err)
 	}
 	return out, nil
 }
@@ -233,40 +284,58 @@ func codeName(c codes.Code) string {
 // scoreItem scores item i (-1 for Score's one item) into dst, returning
 // the attribute keys the model does not read.
 func (s *scoringService) scoreItem(i int, it *leadscorev1.ScoreItem, c *scoreCall, dst *leadscorev1.LeadScore) ([]string, error) {
-	sel, opts, at := c.sel, c.opts, c.at
-	sm := sel.sm
+	sm := c.sel.sm
 	sc := sm.get()
 	defer sm.put(sc)
-	in, err := parseItem(it, sm, opts, c.plan, sc.fit)
+	unknown, err := s.featurize(i, it, c, sc, sc.row)
+	if err != nil {
+		return unknown, err
+	}
+	if c.opts.explain {
+		err = sc.scorer.Explain(sc.row, &sc.out)
+	} else {
+		err = sc.scorer.Score(sc.row, &sc.out)
+	}
+	if err != nil {
+		return unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
+	}
+	s.deliver(it, c, &sc.out, sc.row, dst)
+	return unknown, nil
+}
+
+// featurize checks item i against the call's model and computes its
+// feature row into row, with the scratch's fit values (which must be
+// clear). It returns the attributes the model does not read.
+func (s *scoringService) featurize(i int, it *leadscorev1.ScoreItem, c *scoreCall, sc *scoreScratch, row []float64) ([]string, error) {
+	in, err := parseItem(it, c.sel.sm, c.opts, c.plan, sc.fit)
 	if err != nil {
 		return nil, withFieldPrefix(itemField(i), err)
 	}
 	if in.storedID != "" {
 		return nil, errStoredLead
 	}
-	if err := sc.feat.Compute(sc.fit, in.created, in.act, opts.unix, sc.row); err != nil {
+	if err := sc.feat.Compute(sc.fit, in.created, in.act, c.opts.unix, row); err != nil {
 		return in.unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
-	}
-	if opts.explain {
-		err = sc.scorer.Explain(sc.row, &sc.out)
-	} else {
-		err = sc.scorer.Score(sc.row, &sc.out)
-	}
-	if err != nil {
-		return in.unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
-	}
-	fillScore(dst, sm, sel.alias, &sc.out, at)
-	if opts.explain {
-		dst.Factors = factorsProto(model.TopFactors(sm.features, sc.row, sc.out.Contributions, opts.factors))
-	}
-	cell := cellIndex(sc.out.Cell)
-	if t := int(sc.out.Tier) - 1; cell >= 0 && t >= 0 && t < 4 {
-		sm.counts[cell][t].Add(1)
-	}
-	if s.shadow != nil && sel.alias == leadscore.AliasChampion {
-		s.shadow.offer(sm, opts, it, sc.out.Probability, sc.out.Cell)
 	}
 	return in.unknown, nil
+}
+
+// deliver fills dst from a scored item (with factors when the call
+// explains: row is then its feature row), counts it for the metrics and
+// offers it to shadow scoring.
+func (s *scoringService) deliver(it *leadscorev1.ScoreItem, c *scoreCall, scored *model.Scored, row []float64, dst *leadscorev1.LeadScore) {
+	sm := c.sel.sm
+	fillScore(dst, sm, c.sel.alias, scored, c.at)
+	if c.opts.explain {
+		dst.Factors = factorsProto(model.TopFactors(sm.features, row, scored.Contributions, c.opts.factors))
+	}
+	cell := cellIndex(scored.Cell)
+	if t := int(scored.Tier) - 1; cell >= 0 && t >= 0 && t < 4 {
+		sm.counts[cell][t].Add(1)
+	}
+	if s.shadow != nil && c.sel.alias == leadscore.AliasChampion {
+		s.shadow.offer(sm, c.opts, it, scored.Probability, scored.Cell)
+	}
 }
 
 // subjectField names the field an item's lead is in.
