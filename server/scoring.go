@@ -28,7 +28,13 @@ type scoringService struct {
 	// streams bounds the StreamScore calls held at once.
 	streams chan struct{}
 	now     func() time.Time
+	// maxCall bounds a ScoreBatch call.
+	maxCall time.Duration
 }
+
+// DefaultMaxCallDuration bounds a ScoreBatch call unless configured
+// otherwise.
+const DefaultMaxCallDuration = 30 * time.Second
 
 // DefaultMaxStreams is how many StreamScore calls a server holds at once
 // unless configured otherwise.
@@ -61,6 +67,8 @@ func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreReques
 }
 
 func (s *scoringService) ScoreBatch(ctx context.Context, req *leadscorev1.ScoreBatchRequest) (*leadscorev1.ScoreBatchResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.maxCall)
+	defer cancel()
 	opts, err := parseScoreOptions("options", req.GetOptions(), s.now())
 	if err != nil {
 		return nil, err

@@ -893,3 +893,16 @@ func TestRowsScoreAsTheirInlineLeads(t *testing.T) {
 		})
 	}
 }
+
+func TestScoreBatchStopsAtTheServersDeadline(t *testing.T) {
+	t.Parallel()
+	env := newScoringEnv(t, openStore(t), func(o *Options) { o.MaxCallDuration = time.Nanosecond })
+	at := time.Date(2024, time.October, 15, 0, 0, 0, 0, time.UTC)
+	item := &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_InlineLead{InlineLead: inlineLead(env.fx, activeLead(t, env.fx, at, 1), at)}}
+	_, err := env.client.ScoreBatch(testContext(t), &leadscorev1.ScoreBatchRequest{Items: []*leadscorev1.ScoreItem{item}, Options: scoreOpts(at)})
+	wantStatus(t, "ScoreBatch past --max-call-duration", err, codes.DeadlineExceeded)
+	// Score of one lead is bounded by its size, not by the batch limit.
+	if _, err := env.client.Score(testContext(t), &leadscorev1.ScoreRequest{Item: item, Options: scoreOpts(at)}); err != nil {
+		t.Errorf("Score: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,10 @@ type Options struct {
 	// MaxStreams bounds the StreamScore calls held at once. Zero means
 	// DefaultMaxStreams.
 	MaxStreams int
+	// MaxCallDuration bounds a ScoreBatch call, whatever deadline its
+	// caller set (a batch of explained leads with many events is the
+	// costliest call there is). Zero means DefaultMaxCallDuration.
+	MaxCallDuration time.Duration
 	// Shadow configures challenger shadow scoring; a zero Share turns it
 	// off.
 	Shadow ShadowOptions
@@ -204,6 +209,7 @@ func New(opts Options) (*Server, error) {
 	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{
 		models: s.models, shadow: s.shadow, logger: opts.Logger,
 		streams: make(chan struct{}, maxStreams), now: time.Now,
+		maxCall: cmp.Or(opts.MaxCallDuration, DefaultMaxCallDuration),
 	})
 	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{})
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})

@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	pinned := fs.Int("pinned-versions", server.DefaultPinnedVersions,
 		"how many pinned model versions (requests that name a version number) stay loaded besides the served aliases; the least recently used is dropped")
 	maxStreams := fs.Int("max-streams", server.DefaultMaxStreams, "how many StreamScore calls run at once; more are refused with RESOURCE_EXHAUSTED")
+	maxCall := fs.Duration("max-call-duration", server.DefaultMaxCallDuration, "the longest a ScoreBatch call may run, whatever its caller's deadline (DEADLINE_EXCEEDED beyond it)")
 	shadowShare := fs.Float64("shadow-share", 0.1,
 		"the share of champion-scored leads also scored by the model's challenger alias, off the request path, when one exists (0 turns shadow scoring off)")
 	shadowQueue := fs.Int("shadow-queue", server.DefaultShadowQueue,
@@ -73,6 +74,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*shadowShare >= 0 && *shadowShare <= 1, "--shadow-share", *shadowShare, "must be from 0 to 1"},
 		{*shadowQueue >= 1 && *shadowQueue <= 1<<20, "--shadow-queue", *shadowQueue, "must be from 1 to 1048576"},
 		{*slowCall > 0, "--slow-call", *slowCall, "must be positive"},
+		{*maxCall > 0, "--max-call-duration", *maxCall, "must be positive"},
 	} {
 		if !check.ok {
 			fmt.Fprintf(stderr, "invalid %s %v: %s\n", check.flag, check.val, check.want)
@@ -93,6 +95,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		maxStreams:      *maxStreams,
 		shadow:          server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
 		slowCall:        *slowCall,
+		maxCall:         *maxCall,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -115,6 +118,7 @@ type serveConfig struct {
 	maxStreams int
 	shadow     server.ShadowOptions
 	slowCall   time.Duration
+	maxCall    time.Duration
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -255,19 +259,20 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 	}
 
 	srv, err := server.New(server.Options{
-		Logger:         logger,
-		Store:          st,
-		TracerProvider: tel.TracerProvider(),
-		MeterProvider:  tel.MeterProvider(),
-		Registry:       reg,
-		DataDir:        dataDirFor(cfg),
-		MaxJobs:        cfg.maxJobs,
-		Loader:         loader,
-		ServedAliases:  cfg.serveModels,
-		PinnedVersions: cfg.pinned,
-		MaxStreams:     cfg.maxStreams,
-		Shadow:         cfg.shadow,
-		SlowCall:       cfg.slowCall,
+		Logger:          logger,
+		Store:           st,
+		TracerProvider:  tel.TracerProvider(),
+		MeterProvider:   tel.MeterProvider(),
+		Registry:        reg,
+		DataDir:         dataDirFor(cfg),
+		MaxJobs:         cfg.maxJobs,
+		Loader:          loader,
+		ServedAliases:   cfg.serveModels,
+		PinnedVersions:  cfg.pinned,
+		MaxStreams:      cfg.maxStreams,
+		Shadow:          cfg.shadow,
+		SlowCall:        cfg.slowCall,
+		MaxCallDuration: cfg.maxCall,
 	})
 	if err != nil {
 		close(loaderDone)
