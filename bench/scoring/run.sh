@@ -13,11 +13,11 @@
 # registers it and force-promotes it to default@champion in a fresh
 # embedded store, serves it with `leadscore serve --admin-addr ''
 # --log-level warn` (its other flags and the OTEL_* environment as they
-# are: spans are made and sampled but not exported) and starts the floor.
+# are: with no OTLP endpoint a root span is not sampled) and starts the floor.
 # Then, scenario by scenario: Score of one 30-attribute inline lead at
 # concurrency 1 (latency percentiles) and C (throughput), with
 # explanations off and on; StreamScore over 4 streams of 500-item chunks
-# (leads/s); grpc.health.v1 Health/Check at concurrency 1 and C. Each
+# of rows (the compact item form, columns declared once; leads/s); grpc.health.v1 Health/Check at concurrency 1 and C. Each
 # scenario runs ROUNDS measured windows per server, the servers taking
 # turns to go first, and the windows are pooled. Callers share one client
 # connection per 16, for both servers. The client runs on the same cores as
