@@ -23,9 +23,9 @@ if ((${#missing[@]})); then
 		exit 1
 	fi
 	echo "python-client: installing ${missing[*]}"
-	if ! apt-cache policy "${missing[@]}" | grep -q 'Candidate: [0-9]'; then
-		apt-get update -qq
-	fi
+	# A fresh machine's package lists may be empty or stale: refresh them
+	# first, as scripts/test.sh does for PostgreSQL and Chromium.
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
