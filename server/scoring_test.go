@@ -568,6 +568,13 @@ func TestScoringIsNotServingUntilTheChampionExists(t *testing.T) {
 	env.waitHealth(t, scoringServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	// The registry serves, so the first champion can be promoted through it.
 	env.waitHealth(t, "", healthpb.HealthCheckResponse_SERVING)
+	// Before its first read of the alias the loader cannot tell "absent"
+	// from "not loaded yet" (UNAVAILABLE, retry); after it, it can.
+	for deadline := time.Now().Add(10 * time.Second); !loader.Absent(champion); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the loader did not find the champion absent within 10s")
+		}
+	}
 	_, err := leadscorev1.NewScoringServiceClient(env.conn).Score(testContext(t), &leadscorev1.ScoreRequest{
 		Item: &leadscorev1.ScoreItem{Subject: &leadscorev1.ScoreItem_InlineLead{InlineLead: &leadscorev1.InlineLead{}}},
 	})
