@@ -94,25 +94,7 @@ func (e *scoringEnv) waitHealth(t *testing.T, service string, want healthpb.Heal
 // inlineLead converts lead i of the fixture history, with its events
 // before at, into an inline lead.
 func inlineLead(fx fixtures, i int, at time.Time) *leadscorev1.InlineLead {
-	l := fx.history.Lead(i)
-	out := &leadscorev1.InlineLead{Attributes: map[string]*leadscorev1.AttributeValue{}, CreateTime: timestamppb.New(l.CreatedAt)}
-	for k, v := range l.Attributes {
-		switch v.Kind {
-		case leadscore.KindString:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_StringValue{StringValue: v.Str}}
-		case leadscore.KindNumber:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_NumberValue{NumberValue: v.Num}}
-		case leadscore.KindBool:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_BoolValue{BoolValue: v.Bool}}
-		}
-	}
-	for _, e := range fx.history.Events(i) {
-		if !e.OccurredAt.Before(at) {
-			continue
-		}
-		out.Events = append(out.Events, &leadscorev1.Event{EventId: e.ID, Type: e.Type, OccurTime: timestamppb.New(e.OccurredAt), Properties: e.Properties})
-	}
-	return out
+	return InlineLead(fx.history.Lead(i), fx.history.Events(i), at)
 }
 
 // activeLead returns the index of a lead created before at with at least

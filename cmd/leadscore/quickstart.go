@@ -334,7 +334,7 @@ func (q *quickstart) examples(ctx context.Context, conn *grpc.ClientConn) ([]exa
 		if st, _ := h.Outcome(i); st != leadscore.OutcomeUnknown || !h.Created(i).Before(at) {
 			continue // a lead that already ended is not worth scoring
 		}
-		pool = append(pool, example{id: h.LeadID(i), lead: inlineFromHistory(h, i, at)})
+		pool = append(pool, example{id: h.LeadID(i), lead: server.InlineLead(h.Lead(i), h.Events(i), at)})
 	}
 	if len(pool) < 5 {
 		return nil, at, errors.New("the history has too few open leads to show")
@@ -363,28 +363,6 @@ func (q *quickstart) examples(ctx context.Context, conn *grpc.ClientConn) ([]exa
 		}
 	}
 	return out, at, nil
-}
-
-// inlineFromHistory converts lead i with its events before at.
-func inlineFromHistory(h *dataset.History, i int, at time.Time) *leadscorev1.InlineLead {
-	l := h.Lead(i)
-	out := &leadscorev1.InlineLead{Attributes: map[string]*leadscorev1.AttributeValue{}, CreateTime: timestamppb.New(l.CreatedAt)}
-	for k, v := range l.Attributes {
-		switch v.Kind {
-		case leadscore.KindString:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_StringValue{StringValue: v.Str}}
-		case leadscore.KindNumber:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_NumberValue{NumberValue: v.Num}}
-		case leadscore.KindBool:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_BoolValue{BoolValue: v.Bool}}
-		}
-	}
-	for _, e := range h.Events(i) {
-		if e.OccurredAt.Before(at) {
-			out.Events = append(out.Events, &leadscorev1.Event{EventId: e.ID, Type: e.Type, OccurTime: timestamppb.New(e.OccurredAt), Properties: e.Properties})
-		}
-	}
-	return out
 }
 
 func (q *quickstart) printExamples(examples []example) {

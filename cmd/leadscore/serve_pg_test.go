@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/artifact"
 	"github.com/leadscore/leadscore/dataset"
 	"github.com/leadscore/leadscore/dataset/synth"
@@ -24,6 +23,7 @@ import (
 	"github.com/leadscore/leadscore/model"
 	"github.com/leadscore/leadscore/postgres/pgtest"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+	"github.com/leadscore/leadscore/server"
 	"github.com/leadscore/leadscore/trainer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -242,24 +242,7 @@ func buildLiveFixture(ctx context.Context) (liveFixture, error) {
 // inlineLeadAt converts lead i of a history, with its events before at,
 // into an inline lead.
 func inlineLeadAt(h *dataset.History, i int, at time.Time) *leadscorev1.InlineLead {
-	l := h.Lead(i)
-	out := &leadscorev1.InlineLead{Attributes: map[string]*leadscorev1.AttributeValue{}, CreateTime: timestamppb.New(l.CreatedAt)}
-	for k, v := range l.Attributes {
-		switch v.Kind {
-		case leadscore.KindString:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_StringValue{StringValue: v.Str}}
-		case leadscore.KindNumber:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_NumberValue{NumberValue: v.Num}}
-		case leadscore.KindBool:
-			out.Attributes[k] = &leadscorev1.AttributeValue{Kind: &leadscorev1.AttributeValue_BoolValue{BoolValue: v.Bool}}
-		}
-	}
-	for _, e := range h.Events(i) {
-		if e.OccurredAt.Before(at) {
-			out.Events = append(out.Events, &leadscorev1.Event{Type: e.Type, OccurTime: timestamppb.New(e.OccurredAt), Properties: e.Properties})
-		}
-	}
-	return out
+	return server.InlineLead(h.Lead(i), h.Events(i), at)
 }
 
 // registerFixture registers the fixture's artifacts as two versions of
