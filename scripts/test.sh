@@ -104,7 +104,7 @@ done
 echo "generated code matches the .proto files"
 
 step "go test -race"
-go test -race -count=1 ./...
+go test -race -count=1 -timeout 25m ./...
 
 step "README command blocks, in order, as printed"
 bash scripts/readme.sh
