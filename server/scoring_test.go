@@ -717,17 +717,19 @@ func FuzzScoreRequest(f *testing.F) {
 // fuzzModel is a served form of the first fixture model.
 func fuzzModel(f *testing.F) *servedModel {
 	f.Helper()
-	fixtureOnce.Do(func() { fixture, fixtureErr = buildFixtures() })
-	if fixtureErr != nil {
-		f.Fatalf("build test fixtures: %v", fixtureErr)
-	}
-	m, err := artifact.Unmarshal(fixture.artifacts[0])
+	return fuzzModelFrom(f, testFixtures(f))
+}
+
+// fuzzModelFrom is a served form of the first of the fixtures' models.
+func fuzzModelFrom(tb testing.TB, fx fixtures) *servedModel {
+	tb.Helper()
+	m, err := artifact.Unmarshal(fx.artifacts[0])
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	sm, err := newServedModel(leadscore.VersionRef{Model: "default", Version: 1}, "", m)
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return sm
 }
