@@ -51,10 +51,12 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 // caller's input, and successful calls slower than the slow-call
 // threshold, at INFO; every other call at DEBUG only, since rates belong in
 // metrics (a load test must not write a line per call). Health checks
-// are never logged above DEBUG: load balancers call them constantly.
+// are never logged above DEBUG: load balancers call them constantly. It
+// also records the call's duration metric (observeCall).
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
 	elapsed := time.Since(start)
 	code := status.Code(err)
+	s.observeCall(ctx, method, code, elapsed)
 	level := slog.LevelDebug
 	switch {
 	case method == healthpb.Health_Check_FullMethodName || method == healthpb.Health_Watch_FullMethodName:

@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/leadscore/leadscore"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // registerMetrics registers scoring's own metrics. Scores are counted in
@@ -25,7 +29,15 @@ func (s *Server) registerMetrics(mp metric.MeterProvider) error {
 		mp = otel.GetMeterProvider()
 	}
 	meter := mp.Meter("github.com/leadscore/leadscore/server")
-	_, err := meter.Int64ObservableCounter("leadscore_scores_total",
+	var err error
+	s.callDuration, err = meter.Float64Histogram("rpc.server.call.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("The duration of each call handled, by rpc service, method and gRPC status code (health checks left out)."),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	if err != nil {
+		return err
+	}
+	_, err = meter.Int64ObservableCounter("leadscore_scores_total",
 		metric.WithDescription("Leads scored, by model version, grid cell and tier."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			for _, sm := range s.models.all() {
@@ -73,4 +85,30 @@ func (s *Server) registerMetrics(mp metric.MeterProvider) error {
 			return nil
 		}))
 	return err
+}
+
+// callKey names one attribute set of rpc.server.call.duration.
+type callKey struct {
+	method string
+	code   codes.Code
+}
+
+// observeCall records one call's duration. The attribute set of a method
+// and code is built once and cached, so a call costs no allocation here.
+func (s *Server) observeCall(ctx context.Context, method string, code codes.Code, elapsed time.Duration) {
+	if s.callDuration == nil || method == healthpb.Health_Check_FullMethodName || method == healthpb.Health_Watch_FullMethodName {
+		return
+	}
+	key := callKey{method, code}
+	opt, ok := s.callAttrs.Load(key)
+	if !ok {
+		service, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+		opt, _ = s.callAttrs.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("rpc.system", "grpc"),
+			attribute.String("rpc.service", service),
+			attribute.String("rpc.method", name),
+			attribute.Int("rpc.grpc.status_code", int(code)),
+		)))
+	}
+	s.callDuration.Record(ctx, elapsed.Seconds(), opt.(metric.RecordOption))
 }

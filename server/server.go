@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -100,6 +102,11 @@ type Server struct {
 	checkInterval time.Duration
 	slowCall      time.Duration
 
+	// callDuration is rpc.server.call.duration; callAttrs caches its
+	// attribute set per method and status code.
+	callDuration metric.Float64Histogram
+	callAttrs    sync.Map // callKey -> metric.RecordOption
+
 	models        *modelSet
 	shadow        *shadow
 	servedAliases []leadscore.AliasRef
@@ -157,9 +164,11 @@ func New(opts Options) (*Server, error) {
 	if opts.TracerProvider != nil {
 		otelOpts = append(otelOpts, otelgrpc.WithTracerProvider(opts.TracerProvider))
 	}
-	if opts.MeterProvider != nil {
-		otelOpts = append(otelOpts, otelgrpc.WithMeterProvider(opts.MeterProvider))
-	}
+	// The stats handler builds an attribute set per call for its duration
+	// metric (profiled at about 6 µs a call); the server records
+	// rpc.server.call.duration itself with sets cached per method and code
+	// (observeCall), so the handler's own metrics are off.
+	otelOpts = append(otelOpts, otelgrpc.WithMeterProvider(noop.NewMeterProvider()))
 	regStore := opts.Registry.Store()
 	// The store's own lead history, for jobs that backtest on it; a store
 	// that keeps none leaves it nil and such jobs are refused.
@@ -201,6 +210,10 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		// A worker per core serves streams on goroutines whose stacks have
+		// already grown, rather than a new goroutine per call growing its
+		// stack again (about 12 µs a call in the profile).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		// Ping idle connections so that dead watchers are noticed, and let
 		// clients keep watch streams alive with pings of their own.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
