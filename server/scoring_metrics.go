@@ -19,11 +19,11 @@ import (
 //   - leadscore_scores_total{model_version,cell,tier}: leads scored;
 //   - leadscore_shadow_items_total{outcome}: shadow items offered, dropped,
 //     scored and failed;
-//   - leadscore_shadow_cell_agreement, leadscore_shadow_rank_correlation and
-//     leadscore_shadow_mean_difference over the recent pairs.
-//
-// Latency per rpc comes from the OpenTelemetry gRPC instrumentation
-// (rpc.server.duration).
+//   - leadscore_shadow_agreement{figure}: cell_agreement, rank_correlation
+//     and mean_difference over the recent pairs;
+//   - rpc.server.call.duration{rpc.service,rpc.method,rpc.grpc.status_code}
+//     for every call but health checks, recorded by the interceptors with
+//     attribute sets cached per method and code (observeCall).
 func (s *Server) registerMetrics(mp metric.MeterProvider) error {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
