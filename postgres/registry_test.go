@@ -69,28 +69,6 @@ func moveTo(t *testing.T, db *postgres.DB, model, alias string, version int64) {
 	}
 }
 
-// noticeWait bounds the wait for a notice that must come, so that a lost
-// notice fails the test rather than hanging it. Delivery normally takes
-// milliseconds; the bound is generous because the test machine may be
-// busy, and it is not a latency requirement.
-const noticeWait = 10 * time.Second
-
-func receive(t *testing.T, ch <-chan leadscore.AliasNotice) leadscore.AliasNotice {
-	t.Helper()
-	timer := time.NewTimer(noticeWait)
-	defer timer.Stop()
-	select {
-	case n, ok := <-ch:
-		if !ok {
-			t.Fatal("the notice channel was closed, want a notice")
-		}
-		return n
-	case <-timer.C:
-		t.Fatalf("no notice within %v", noticeWait)
-	}
-	return leadscore.AliasNotice{}
-}
-
 func TestAliasNoticesReachAnotherStoreOfTheSchema(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
@@ -110,7 +88,7 @@ func TestAliasNoticesReachAnotherStoreOfTheSchema(t *testing.T) {
 	moveTo(t, elsewhere, "churn", "champion", 1)
 	moveTo(t, mover, "churn", "champion", 2)
 	want := leadscore.AliasNotice{Model: "churn", Alias: "champion", Seq: 1, Version: 2}
-	if got := receive(t, ch); got != want {
+	if got := storetest.ReceiveNotice(t, ch); got != want {
 		t.Errorf("notice = %+v, want %+v from the other store of the schema", got, want)
 	}
 }
@@ -134,12 +112,12 @@ WHERE application_name = $1 AND query LIKE 'LISTEN %'`, app).Scan(&killed)
 	if err != nil || killed != 1 {
 		t.Fatalf("terminate the listening connection: %d terminated, %v; want 1", killed, err)
 	}
-	if got := receive(t, ch); !got.Resync() {
+	if got := storetest.ReceiveNotice(t, ch); !got.Resync() {
 		t.Fatalf("first notice after the connection was lost = %+v, want a resync notice", got)
 	}
 	moveTo(t, db, "churn", "champion", 1)
 	want := leadscore.AliasNotice{Model: "churn", Alias: "champion", Seq: 1, Version: 1}
-	if got := receive(t, ch); got != want {
+	if got := storetest.ReceiveNotice(t, ch); got != want {
 		t.Errorf("notice after reconnecting = %+v, want %+v", got, want)
 	}
 }

@@ -7,46 +7,8 @@ import (
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/sqlite"
+	"github.com/leadscore/leadscore/storetest"
 )
-
-// noticeWait bounds the wait for a notice that must come, so that a lost
-// notice fails the test instead of hanging it. It is not a latency
-// requirement: nothing but a subscription's own polling could deliver a
-// move made through another handle, so any bound tells whether it works.
-const noticeWait = 10 * time.Second
-
-func receive(t *testing.T, ch <-chan leadscore.AliasNotice) leadscore.AliasNotice {
-	t.Helper()
-	timer := time.NewTimer(noticeWait)
-	defer timer.Stop()
-	select {
-	case n, ok := <-ch:
-		if !ok {
-			t.Fatal("the notice channel was closed, want a notice")
-		}
-		return n
-	case <-timer.C:
-		t.Fatalf("no notice within %v", noticeWait)
-	}
-	return leadscore.AliasNotice{}
-}
-
-// waitClosed waits for a notice channel to be closed, dropping notices.
-func waitClosed(t *testing.T, ch <-chan leadscore.AliasNotice) {
-	t.Helper()
-	timer := time.NewTimer(noticeWait)
-	defer timer.Stop()
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
-			}
-		case <-timer.C:
-			t.Fatalf("the notice channel is still open %v later", noticeWait)
-		}
-	}
-}
 
 func force(t *testing.T, db *sqlite.DB, model, alias string, version int64) {
 	t.Helper()
@@ -73,7 +35,7 @@ func TestAliasNoticesSeeMovesOfAnotherHandle(t *testing.T) {
 	start := time.Now()
 	force(t, mover, "churn", "champion", 2)
 	want := leadscore.AliasNotice{Model: "churn", Alias: "champion", Seq: 1, Version: 2}
-	if got := receive(t, ch); got != want {
+	if got := storetest.ReceiveNotice(t, ch); got != want {
 		t.Errorf("notice = %+v, want %+v from the other handle", got, want)
 	}
 	t.Logf("the other handle's move arrived after %v", time.Since(start).Round(time.Millisecond))
@@ -99,14 +61,14 @@ func TestAliasNoticesStopWithTheirSubscription(t *testing.T) {
 		t.Fatalf("%d subscriptions watching, want 2", got)
 	}
 	cancel()
-	waitClosed(t, left)
+	storetest.WaitNoticesClosed(t, left)
 	if got := db.Watching(); got != 1 {
 		t.Errorf("%d subscriptions watching after one was cancelled, want 1", got)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close(): %v", err)
 	}
-	waitClosed(t, stays)
+	storetest.WaitNoticesClosed(t, stays)
 	if got := db.Watching(); got != 0 {
 		t.Errorf("%d subscriptions watching after Close, want 0", got)
 	}

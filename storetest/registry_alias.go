@@ -690,7 +690,9 @@ func testConcurrentForcedMoves(t *testing.T, s RegistryStore) {
 // requirement.
 const noticeWait = 30 * time.Second
 
-func receive(t *testing.T, ch <-chan leadscore.AliasNotice) leadscore.AliasNotice {
+// ReceiveNotice returns the next notice of ch, failing the test when the
+// channel closes or no notice comes within a generous bound.
+func ReceiveNotice(t *testing.T, ch <-chan leadscore.AliasNotice) leadscore.AliasNotice {
 	t.Helper()
 	timer := time.NewTimer(noticeWait)
 	defer timer.Stop()
@@ -706,8 +708,9 @@ func receive(t *testing.T, ch <-chan leadscore.AliasNotice) leadscore.AliasNotic
 	return leadscore.AliasNotice{}
 }
 
-// waitClosed waits for a notice channel to be closed, dropping notices.
-func waitClosed(t *testing.T, ch <-chan leadscore.AliasNotice) {
+// WaitNoticesClosed waits for a notice channel to be closed, dropping
+// notices, and fails the test when it stays open.
+func WaitNoticesClosed(t *testing.T, ch <-chan leadscore.AliasNotice) {
 	t.Helper()
 	timer := time.NewTimer(noticeWait)
 	defer timer.Stop()
@@ -731,7 +734,7 @@ func testNotices(t *testing.T, s RegistryStore) {
 	}
 	want := noticedMoves(t, s)
 	for i, w := range want {
-		if got := receive(t, ch); got != w {
+		if got := ReceiveNotice(t, ch); got != w {
 			t.Errorf("notice %d = %+v, want %+v", i, got, w)
 		}
 	}
@@ -785,7 +788,7 @@ func burst(t *testing.T, s RegistryStore, ch <-chan leadscore.AliasNotice) {
 	}
 	var last int64
 	for last < moves {
-		n := receive(t, ch)
+		n := ReceiveNotice(t, ch)
 		if n.Resync() {
 			return
 		}
@@ -805,7 +808,7 @@ func testNoticesCanceled(t *testing.T, s RegistryStore) {
 	}
 	promote(t, s, "churn", "champion", 1)
 	cancel()
-	waitClosed(t, ch)
+	WaitNoticesClosed(t, ch)
 	// Moves go on after the receiver left.
 	mustMove(t, s, leadscore.AliasMove{Model: "churn", Alias: "champion", Kind: leadscore.AliasDelete, At: base}, nil)
 
@@ -816,7 +819,7 @@ func testNoticesCanceled(t *testing.T, s RegistryStore) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close(): %v", err)
 	}
-	waitClosed(t, other)
+	WaitNoticesClosed(t, other)
 	if _, err := s.AliasNotices(t.Context()); err == nil {
 		t.Error("AliasNotices() after Close() succeeded, want an error")
 	}

@@ -38,7 +38,7 @@ func testNoticesOtherHandle(t *testing.T, mover, server RegistryStore) {
 	}
 	want := noticedMoves(t, mover)
 	for i, w := range want {
-		if got := receive(t, ch); got != w {
+		if got := ReceiveNotice(t, ch); got != w {
 			t.Errorf("notice %d = %+v, want %+v", i, got, w)
 		}
 	}
@@ -66,7 +66,7 @@ func testNoticesBothHandles(t *testing.T, first, second RegistryStore) {
 	for h, ch := range chans {
 		for i := range int64(moves) {
 			want := leadscore.AliasNotice{Model: "churn", Alias: "champion", Seq: i + 1, Version: i%2 + 1}
-			if got := receive(t, ch); got != want {
+			if got := ReceiveNotice(t, ch); got != want {
 				t.Fatalf("notice %d on handle %d = %+v, want %+v", i, h+1, got, want)
 			}
 		}
