@@ -164,8 +164,8 @@ func (f *Featurizer) Compute(fit []leadscore.Value, created int64, act Activity,
 			"is after the scoring time "+time.Unix(at, 0).UTC().Format(time.RFC3339))
 	}
 	col := 0
-	for i, spec := range f.spec.Fit {
-		v, err := f.encode(i, spec, fit[i])
+	for i := range f.spec.Fit {
+		v, err := f.encode(i, &f.spec.Fit[i], &fit[i])
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,10 @@ func (f *Featurizer) Compute(fit []leadscore.Value, created int64, act Activity,
 }
 
 // encode turns one attribute value into its feature value.
-func (f *Featurizer) encode(i int, spec FitFeature, v leadscore.Value) (float64, error) {
+// spec and v are pointers because the row loop calls it for every
+// attribute: copying both structs each time showed in the batch-scoring
+// profile.
+func (f *Featurizer) encode(i int, spec *FitFeature, v *leadscore.Value) (float64, error) {
 	if v.Missing() {
 		return math.NaN(), nil
 	}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/leadscore/leadscore"
 )
@@ -758,24 +759,28 @@ func (f *gbdtFlat) walkFour(ts []flatTree, depth int32, xb []float64, acc *leafS
 	for r := range i0 {
 		i0[r], i1[r], i2[r], i3[r] = r0, r1, r2, r3
 	}
-	nodes := f.nodes
+	// The walk reads nodes and values through unchecked pointers: it is the
+	// one loop where bounds checks cost (about a fifth of its time, by
+	// benchstat), and the indexes are in range by construction. compile
+	// lays out only validated trees, so every next (+1) is a node of the
+	// layout, and every col is below 2×Width, a column of the block that
+	// predictRange sizes to 2×Width×predictBlock; r < predictBlock.
+	nodes := unsafe.Pointer(unsafe.SliceData(f.nodes))
+	x := unsafe.Pointer(unsafe.SliceData(xb))
+	node := func(i int32) *flatNode {
+		return (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
+	}
+	goes := func(n *flatNode, r int) int32 {
+		v := *(*float64)(unsafe.Add(x, (uintptr(n.col)*predictBlock+uintptr(r))*8))
+		if v >= n.thr {
+			return 1
+		}
+		return 0
+	}
 	for range depth {
 		for r := range i0 {
-			n0, n1, n2, n3 := &nodes[i0[r]], &nodes[i1[r]], &nodes[i2[r]], &nodes[i3[r]]
-			var b0, b1, b2, b3 int32
-			if xb[int(n0.col)*predictBlock+r] >= n0.thr {
-				b0 = 1
-			}
-			if xb[int(n1.col)*predictBlock+r] >= n1.thr {
-				b1 = 1
-			}
-			if xb[int(n2.col)*predictBlock+r] >= n2.thr {
-				b2 = 1
-			}
-			if xb[int(n3.col)*predictBlock+r] >= n3.thr {
-				b3 = 1
-			}
-			i0[r], i1[r], i2[r], i3[r] = n0.next+b0, n1.next+b1, n2.next+b2, n3.next+b3
+			n0, n1, n2, n3 := node(i0[r]), node(i1[r]), node(i2[r]), node(i3[r])
+			i0[r], i1[r], i2[r], i3[r] = n0.next+goes(n0, r), n1.next+goes(n1, r), n2.next+goes(n2, r), n3.next+goes(n3, r)
 		}
 	}
 	acc.addFour(&i0, &i1, &i2, &i3)

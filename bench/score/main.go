@@ -2,7 +2,7 @@
 // drives:
 //
 //	score gen -out FILE -rows N [-seed 1]
-//	score alone -model FILE -rows N [-seed 1] [-threads 2]
+//	score alone -model FILE -rows N [-seed 1] [-threads 2] [-batch 0] [-cpuprofile FILE]
 //
 // gen writes a flat table of N leads: an id (lead_id), the 30 numeric
 // columns of bench/gbdt's synthetic table (f00 to f29, missing values
@@ -10,8 +10,9 @@
 //
 // alone measures featurizing and scoring without reading a file: it builds
 // the same rows in memory as attribute values and runs the shared
-// featurizer and Scorer.Score on them from THREADS goroutines, printing
-// rows per second of wall time and of CPU time as JSON. It is the reference for the "scoring alone" figure that
+// featurizer and Scorer.Score (or, with -batch, Scorer.ScoreBatch on blocks
+// of that many rows) on them from THREADS goroutines, printing rows per
+// second of wall time and of CPU time as JSON. It is the reference for the "scoring alone" figure that
 // leadscore score measures inside its pipeline.
 package main
 
@@ -23,6 +24,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -106,6 +108,8 @@ func alone(args []string) error {
 	rows := fs.Int("rows", 1_000_000, "rows to score")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	threads := fs.Int("threads", 2, "goroutines scoring")
+	batch := fs.Int("batch", 0, "score featurized blocks of this many rows with Scorer.ScoreBatch, as leadscore score does (0: a row at a time with Scorer.Score)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the scoring to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,6 +136,19 @@ func alone(args []string) error {
 		}
 	}
 	x = nil
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -151,9 +168,15 @@ func alone(args []string) error {
 				errs[t] = err
 				return
 			}
-			row := make([]float64, m.Spec.Width())
+			width := m.Spec.Width()
+			lo, hi := t*per, min(*rows, (t+1)*per)
+			if *batch > 0 {
+				errs[t] = scoreBlocks(f, s, vals[lo*k:hi*k], k, width, *batch)
+				return
+			}
+			row := make([]float64, width)
 			var out model.Scored
-			for i := t * per; i < min(*rows, (t+1)*per); i++ {
+			for i := lo; i < hi; i++ {
 				if err := f.Compute(vals[i*k:(i+1)*k], 0, model.Activity{}, 0, row); err != nil {
 					errs[t] = err
 					return
@@ -175,6 +198,31 @@ func alone(args []string) error {
 		"rows_per_second": float64(*rows) / elapsed.Seconds(),
 		"cpu_seconds":     cpu.Seconds(), "rows_per_cpu_second": float64(*rows) / cpu.Seconds(),
 	})
+}
+
+// scoreBlocks featurizes vals (k values a row) block rows at a time into a
+// matrix and scores each block with Scorer.ScoreBatch.
+func scoreBlocks(f *model.Featurizer, s *model.Scorer, vals []leadscore.Value, k, width, block int) error {
+	n := len(vals) / k
+	mat := make([]float64, block*width)
+	out := make([]model.Scored, block)
+	errs := make([]error, block)
+	for lo := 0; lo < n; lo += block {
+		m := min(block, n-lo)
+		for i := range m {
+			r := lo + i
+			if err := f.Compute(vals[r*k:(r+1)*k], 0, model.Activity{}, 0, mat[i*width:(i+1)*width]); err != nil {
+				return err
+			}
+		}
+		if err := s.ScoreBatch(mat[:m*width], out[:m], errs[:m]); err != nil {
+			return err
+		}
+		if err := errors.Join(errs[:m]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cpuTime returns the CPU time the process has used, user and system: on
