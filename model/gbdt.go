@@ -138,6 +138,14 @@ type flatGroup struct {
 	depth    int32 // the deepest of the four
 }
 
+// size is the number of trees in the group.
+func (g flatGroup) size() int {
+	if g.four {
+		return 4
+	}
+	return 1
+}
+
 // catRef locates a categorical split's bitset in gbdtFlat.sets.
 type catRef struct {
 	off, words int32
@@ -454,43 +462,71 @@ func (m *GBDT) Predict(row []float64) float64 {
 // this way (see treepath.go) in the walk that predicts, rather than in a
 // copy of it, so the two can never disagree about a row's leaves. The
 // test on part goes the same way every tree; benchstat finds no change in
-// Predict's time from it. (Moving the walk of one tree into a function of
-// its own instead, which would free registers, cost Predict 13%: a call
-// per tree.)
+// Predict's time from it.
 func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, partSum float64) {
 	sum = base
-	nodes := f.nodes
-	for _, t := range f.trees {
-		k := t.root
-		switch {
-		case t.categorical:
-			for range t.depth {
-				k = f.stepCategorical(k, row)
+	nodes, values := f.nodes, f.values
+	for _, g := range f.groups {
+		if g.four && !g.equality {
+			// Four numeric trees stepped side by side: their walks do not
+			// depend on each other, so the processor overlaps them, where
+			// one tree's steps each wait for the last (Predict 1.9× faster
+			// for 200 trees of depth 6, by benchstat). The leaves are
+			// added in tree order.
+			ts := f.trees[g.first : g.first+4]
+			k0, k1, k2, k3 := ts[0].root, ts[1].root, ts[2].root, ts[3].root
+			for range g.depth {
+				k0 = stepNumeric(&nodes[k0], row)
+				k1 = stepNumeric(&nodes[k1], row)
+				k2 = stepNumeric(&nodes[k2], row)
+				k3 = stepNumeric(&nodes[k3], row)
 			}
-		case t.equality:
-			for range t.depth {
-				k = stepEquality(&nodes[k], row)
+			sum += values[k0]
+			sum += values[k1]
+			sum += values[k2]
+			sum += values[k3]
+			if part != nil {
+				partSum += part[k0]
+				partSum += part[k1]
+				partSum += part[k2]
+				partSum += part[k3]
 			}
-		default:
-			for range t.depth {
-				n := &nodes[k]
-				x := row[n.col>>1]
-				var r int32
-				if x >= n.thr {
-					r = 1
-				}
-				if x != x {
-					r = int32(n.col & 1)
-				}
-				k = n.next + r
-			}
+			continue
 		}
-		sum += f.values[k]
-		if part != nil {
-			partSum += part[k]
+		for _, t := range f.trees[g.first : g.first+g.size()] {
+			k := t.root
+			switch {
+			case t.categorical:
+				for range t.depth {
+					k = f.stepCategorical(k, row)
+				}
+			case t.equality:
+				for range t.depth {
+					k = stepEquality(&nodes[k], row)
+				}
+			default:
+				for range t.depth {
+					k = stepNumeric(&nodes[k], row)
+				}
+			}
+			sum += values[k]
+			if part != nil {
+				partSum += part[k]
+			}
 		}
 	}
 	return sum, partSum
+}
+
+// stepNumeric is one step of a numeric tree's walk, without a branch on
+// the data: right when x >= thr, a missing value its default way. A leaf
+// (thr NaN, col 0) steps to itself.
+func stepNumeric(n *flatNode, row []float64) int32 {
+	x := row[n.col>>1]
+	r := int32(b2i(x >= n.thr))
+	miss := int32(b2i(x != x))
+	r ^= (r ^ int32(n.col&1)) & -miss
+	return n.next + r
 }
 
 // stepCategorical is one step of the general walk, which handles

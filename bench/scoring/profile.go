@@ -22,6 +22,7 @@ func profile(args []string) error {
 	dur := fs.Duration("duration", 10*time.Second, "the profile's length")
 	c := fs.Int("c", 64, "concurrent Score callers")
 	explain := fs.Bool("explain", false, "ask for explanations")
+	stream := fs.Bool("stream", false, "load the server with StreamScore (4 streams of 500-item chunks, 2 in flight, as report runs it) instead of Score calls")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,15 @@ func profile(args []string) error {
 		}
 		errc <- err
 	}()
+	if *stream {
+		r := runStream(t, 4, 500, 2, *warmup, *dur)
+		if err := <-errc; err != nil {
+			return err
+		}
+		fmt.Printf("%s under profile: StreamScore %.0f leads/s, server CPU %.2f µs per lead, errors %d %s\n",
+			*name, r.PerSecond, r.ServerCPU, r.Errors, r.FirstErr)
+		return os.WriteFile(*out+".cpu_us", []byte(fmt.Sprintf("%.2f\n", r.ServerCPU)), 0o644)
+	}
 	r := runUnary(t, fmt.Sprintf("score_c%d", *c), *c, *warmup, *dur, scoreCall(*explain))
 	if err := <-errc; err != nil {
 		return err

@@ -144,8 +144,12 @@ echo "CPU profiles under Score load at c$conc (load average before: $(cut -d' ' 
   -out "$work/floor.pprof" -duration "$profdur" -c "$conc"
 "$sb" profile -name leadscore -explain -addr "127.0.0.1:$prof_port" -pid "$prof_pid" -pprof-addr "127.0.0.1:$prof_pprof" \
   -out "$work/leadscore-explain.pprof" -duration "$profdur" -c "$conc"
+"$sb" profile -name leadscore -stream -addr "127.0.0.1:$prof_port" -pid "$prof_pid" -pprof-addr "127.0.0.1:$prof_pprof" \
+  -out "$work/leadscore-stream.pprof" -duration "$profdur"
+"$sb" profile -name floor -stream -addr "127.0.0.1:$floor_port" -pid "$floor_pid" -pprof-addr "127.0.0.1:$floor_pprof" \
+  -out "$work/floor-stream.pprof" -duration "$profdur"
 stop "$prof_pid"
-profiles=(leadscore floor leadscore-explain)
+profiles=(leadscore floor leadscore-explain leadscore-stream floor-stream)
 if [ -n "$out" ]; then
   for p in "${profiles[@]}"; do cp "$work/$p.pprof" "$out/"; done
   cp "$sb" "$out/scorebench"
@@ -153,7 +157,7 @@ fi
 
 for p in "${profiles[@]}"; do
   echo
-  echo "== $p: top 15 of the server's CPU profile under Score c$conc load (flat) =="
+  echo "== $p: top 15 of the server's CPU profile under its load (flat; Score c$conc, or StreamScore for the -stream ones) =="
   go tool pprof -top -nodecount=15 "$sb" "$work/$p.pprof" 2>/dev/null | sed -n '/^Duration/p;/flat%/,$p'
 done
 
