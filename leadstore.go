@@ -1,0 +1,328 @@
+package leadscore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// MaxIngestBatch is the most records one LeadStore write takes, as the
+// LeadService rpcs document it.
+const MaxIngestBatch = 1000
+
+// Score reasons: why a lead was rescored, as its score history and change
+// log record it.
+const (
+	ReasonEvent      = "event"
+	ReasonAttributes = "attributes_changed"
+	ReasonOutcome    = "outcome"
+	ReasonDecay      = "decay"
+	ReasonPromotion  = "model_promoted"
+)
+
+// LeadStore keeps live leads: their attributes, accounts, events and
+// outcomes as callers send them one batch at a time, and the current score
+// of each lead with its history and the change log behind
+// WatchScoreChanges. Both storage backends implement it with the same
+// semantics, which package storetest checks; every rule below is decided
+// once, in package internal/storeutil, and the backends hold SQL and
+// transactions only.
+//
+// Every write is one transaction and is durable when the method returns.
+// Records are validated first (Lead.Validate, Event.Validate,
+// Outcome.Validate, Account.Validate) with work bounded by their size. A
+// record that is invalid, or that names a lead the store does not hold,
+// is rejected with its index in the batch (from 0) and the field. By
+// default one rejected record fails the whole batch with an EINVALID
+// error whose field paths are "leads[3].attributes.size" (the table's
+// name and the index) and nothing is written; with IngestOptions.Partial
+// the other records are written and the rejections returned in the
+// result. A batch holds 1 to MaxIngestBatch records.
+type LeadStore interface {
+	// UpsertLeads creates leads or replaces their attributes, account,
+	// owner and creation time. A lead equal to the stored one is counted
+	// unchanged and not rewritten (its updated time included). An account
+	// a lead names that the store does not hold is created with no name or
+	// attributes, as ImportHistory does. Each created or changed lead is
+	// due for rescoring at opts.At (see DueLeads). A lead id may appear
+	// only once per batch.
+	UpsertLeads(ctx context.Context, leads []Lead, opts IngestOptions) (UpsertResult, error)
+	// UpsertAccounts creates accounts or replaces their name and
+	// attributes; an unchanged account is not rewritten. An account id may
+	// appear only once per batch.
+	UpsertAccounts(ctx context.Context, accounts []Account, opts IngestOptions) (UpsertResult, error)
+	// RecordEvents stores events, idempotent by event id with the rule
+	// ImportHistory follows: the first record with an id wins, and a later
+	// one (stored before, or earlier in the batch) is a duplicate and
+	// skipped. A duplicate whose lead, type, time or properties differ from
+	// the kept event is also reported as a conflict, so that a caller who
+	// reused an id learns it. Events may arrive late and out of order.
+	// Every lead that gained an event is due for rescoring at opts.At.
+	RecordEvents(ctx context.Context, events []Event, opts IngestOptions) (EventsResult, error)
+	// RecordOutcomes stores outcomes, one per lead: a later outcome of a
+	// lead replaces the stored one. An outcome equal to the stored one is
+	// counted unchanged. A lead id may appear only once per batch.
+	RecordOutcomes(ctx context.Context, outcomes []Outcome, opts IngestOptions) (UpsertResult, error)
+
+	// GetLead returns a stored lead with its outcome and current score
+	// (nil when it has none: not scored, never 0). ENOTFOUND names a lead
+	// the store does not hold.
+	GetLead(ctx context.Context, id string) (StoredLead, error)
+	// LeadActivity returns the stored leads among ids (the others are
+	// left out) with their events in time order (occurred time, then
+	// id), as of nothing: every stored event is returned, and the
+	// featurizer counts those before the scoring time. It reads at most
+	// len(ids) leads; ids holds at most MaxIngestBatch ids.
+	LeadActivity(ctx context.Context, ids []string) ([]LeadActivity, error)
+	// DueLeads returns up to limit ids of leads whose rescoring is due at
+	// or before at, the earliest due first.
+	DueLeads(ctx context.Context, at time.Time, limit int) ([]string, error)
+	// SaveScores stores new current scores in one transaction. For each,
+	// storeutil.ScoreTransition decides, from the lead's stored score,
+	// whether the score history gains an entry (the cell or tier changed,
+	// or the probability moved by more than opts.HistoryStep) and whether
+	// the change log does (the cell or tier changed, or the lead had no
+	// score). A score is skipped, and counted stale, when the stored score
+	// of its lead is newer than it (ScoredAt), or when its lead is gone. A
+	// saved score's lead is due again at its NextDue (never, when zero).
+	SaveScores(ctx context.Context, scores []LeadScoreRecord, opts SaveScoresOptions) (SaveScoresResult, error)
+	// ScoreHistory returns up to limit of a lead's past scores, newest
+	// first. ENOTFOUND names a lead the store does not hold.
+	ScoreHistory(ctx context.Context, id string, limit int) ([]LeadScoreRecord, error)
+	// ScoreChanges returns up to limit change log entries after the
+	// cursor seq (0: from the oldest retained), oldest first.
+	ScoreChanges(ctx context.Context, after int64, limit int) ([]ScoreChange, error)
+}
+
+// Account is a company leads work for.
+type Account struct {
+	// ID is the caller's id of the account (see ValidateID).
+	ID string
+	// Name is a name for people, such as "Acme Corp"; may be empty.
+	Name string
+	// Attributes are account-level fit attributes, with the rules of lead
+	// attributes.
+	Attributes map[string]Value
+	// UpdatedAt is when the store last changed the account; set by the
+	// store.
+	UpdatedAt time.Time
+}
+
+// Validate checks an account the way every store checks it: a valid id, a
+// name of valid text, at most MaxAttributes attributes with valid keys and
+// values.
+func (a Account) Validate() error {
+	if err := ValidateID("id", a.ID); err != nil {
+		return err
+	}
+	if err := validateText("name", a.Name); err != nil {
+		return err
+	}
+	if len(a.Attributes) > MaxAttributes {
+		return InvalidField("attributes", len(a.Attributes), fmt.Sprintf("has more than %d attributes", MaxAttributes))
+	}
+	for k, v := range a.Attributes {
+		if validateAttribute(k, v) != nil {
+			return firstInvalid(a.Attributes, validateAttribute)
+		}
+	}
+	return nil
+}
+
+// IngestOptions adjusts a LeadStore write.
+type IngestOptions struct {
+	// At is the time of the write, from the server's clock: the records'
+	// updated and recorded times, and when the leads they change are due
+	// for rescoring. Required.
+	At time.Time
+	// Partial writes the valid records of a batch and returns the
+	// rejected ones in the result, instead of failing the whole batch.
+	Partial bool
+}
+
+// Rejection is a record of a batch that was not written.
+type Rejection struct {
+	// Index is the record's position in the batch, from 0.
+	Index int
+	// Err says why: an EINVALID error naming the record's field.
+	Err error
+}
+
+// UpsertResult says what an upsert changed. Every record of the batch is
+// counted in exactly one of Created, Updated, Unchanged and Rejected.
+type UpsertResult struct {
+	Created   int
+	Updated   int
+	Unchanged int
+	// Rejected lists the records not written, in batch order (Partial
+	// only: otherwise a rejection fails the call).
+	Rejected []Rejection
+	// Leads are the ids of the leads the batch created or changed, which
+	// are due for rescoring, sorted and each once. Empty for accounts.
+	Leads []string
+}
+
+// EventsResult says what RecordEvents stored. Every event of the batch is
+// counted in exactly one of Recorded, Duplicates and Rejected.
+type EventsResult struct {
+	Recorded   int
+	Duplicates int
+	// Conflicts are the duplicates whose content differs from the event
+	// kept under their id, in batch order.
+	Conflicts []EventConflict
+	Rejected  []Rejection
+	// Leads are the ids of the leads that gained events, sorted and each
+	// once: they are due for rescoring.
+	Leads []string
+}
+
+// EventConflict is a re-sent event id whose content differs from the
+// event kept under it.
+type EventConflict struct {
+	// Index is the re-sent event's position in the batch, from 0.
+	Index int
+	// ID is the event id.
+	ID string
+	// Fields names what differs: some of "lead_id", "type",
+	// "occurred_at" and "properties".
+	Fields []string
+}
+
+// StoredLead is a lead as GetLead returns it.
+type StoredLead struct {
+	Lead Lead
+	// UpdatedAt is when the store last changed the lead.
+	UpdatedAt time.Time
+	// Outcome is the lead's outcome, or nil.
+	Outcome *Outcome
+	// Score is the lead's current score, or nil when it has not been
+	// scored.
+	Score *LeadScoreRecord
+}
+
+// LeadActivity is a lead with its events in time order, what the
+// featurizer needs to score it.
+type LeadActivity struct {
+	Lead   Lead
+	Events []Event
+	// Score is the lead's current score, or nil: a rescoring compares
+	// against it.
+	Score *LeadScoreRecord
+}
+
+// ScoreFactor is one reason for a score, as stored with it.
+type ScoreFactor struct {
+	Feature      string  `json:"feature"`
+	Group        string  `json:"group"`
+	Contribution float64 `json:"contribution"`
+	Value        string  `json:"value,omitempty"`
+	Description  string  `json:"description"`
+}
+
+// LeadScoreRecord is a lead's score as the store keeps it: the current
+// score, an entry of its history, or the new score of a change.
+type LeadScoreRecord struct {
+	LeadID string
+	// Version is the model version that scored the lead, and Alias the
+	// alias it was served under ("" for a pinned version).
+	Version VersionRef
+	Alias   string
+	// The score's figures, as model.Scored gives them.
+	Probability float64
+	Score       int
+	Percentile  float64
+	Tier        Tier
+	Cell        Cell
+	Action      string
+	BaseValue   float64
+	RawOutput   float64
+	// Horizon is the model's conversion horizon.
+	Horizon time.Duration
+	// Factors are the top factors, strongest first; may be empty.
+	Factors []ScoreFactor
+	// ScoredAt is the scoring time: the lead as of this time was scored.
+	ScoredAt time.Time
+	// Reason is why the lead was rescored (ReasonEvent and the others).
+	Reason string
+	// NextDue is when the lead should be rescored again because its score
+	// decays as time passes; zero means not before something happens.
+	NextDue time.Time
+}
+
+// Validate checks a score before it is stored.
+func (r LeadScoreRecord) Validate() error {
+	if err := ValidateID("lead_id", r.LeadID); err != nil {
+		return err
+	}
+	if r.Version.Model == "" || r.Version.Version < 1 {
+		return InvalidField("version", r.Version.Name(), "must name a registered model version")
+	}
+	if !(r.Probability >= 0 && r.Probability <= 1) {
+		return InvalidField("probability", r.Probability, "must be from 0 to 1")
+	}
+	if r.Score < 1 || r.Score > 99 {
+		return InvalidField("score", r.Score, "must be from 1 to 99")
+	}
+	if r.Tier < TierVeryGood || r.Tier > TierLow {
+		return InvalidField("tier", r.Tier, "must be a tier")
+	}
+	if !r.Cell.Valid() {
+		return InvalidField("cell", r.Cell.String(), "must be a grid cell")
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"percentile", r.Percentile}, {"base_value", r.BaseValue}, {"raw_output", r.RawOutput}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return InvalidField(f.name, f.v, "must be a finite number")
+		}
+	}
+	if err := validateTime("scored_at", r.ScoredAt); err != nil {
+		return err
+	}
+	if r.Reason == "" {
+		return InvalidField("reason", r.Reason, "is required")
+	}
+	return nil
+}
+
+// SaveScoresOptions adjusts SaveScores.
+type SaveScoresOptions struct {
+	// HistoryStep is the probability move that earns a score history
+	// entry even when the cell and tier stay; 0 records every move.
+	HistoryStep float64
+}
+
+// SaveScoresResult says what SaveScores stored.
+type SaveScoresResult struct {
+	// Saved counts the scores that became current.
+	Saved int
+	// Stale counts the scores skipped because a newer one was stored or
+	// their lead is gone.
+	Stale int
+	// History counts the score history entries written, and Changes the
+	// change log entries.
+	History int
+	Changes int
+}
+
+// ScoreChange is an entry of the change log: a lead's tier or cell
+// changed, or it was scored for the first time.
+type ScoreChange struct {
+	// Seq is the entry's position in the log, the cursor a watcher
+	// resumes after.
+	Seq    int64
+	LeadID string
+	// AccountID and Owner are the lead's when the change happened.
+	AccountID string
+	Owner     string
+	// PreviousTier and PreviousCell are TierNone and the zero Cell when
+	// the lead had no score.
+	PreviousTier Tier
+	PreviousCell Cell
+	// Score is the new score, without factors.
+	Score LeadScoreRecord
+	// ChangedAt is when the change was recorded.
+	ChangedAt time.Time
+}
