@@ -789,7 +789,10 @@ type UpsertLeadsRequest struct {
 	Leads []*Lead `protobuf:"bytes,1,rep,name=leads,proto3" json:"leads,omitempty"`
 	// A caller-chosen id, at most 128 characters, that makes a retry of the
 	// same request return the first response instead of writing again.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Write the valid leads and return the others in rejected, rather than
+	// failing the whole call on the first invalid one.
+	Partial       bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -838,15 +841,32 @@ func (x *UpsertLeadsRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *UpsertLeadsRequest) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
 // UpsertLeadsResponse is the response of UpsertLeads.
 type UpsertLeadsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many leads were created.
 	CreatedCount int32 `protobuf:"varint,1,opt,name=created_count,json=createdCount,proto3" json:"created_count,omitempty"`
 	// How many existing leads were replaced.
-	UpdatedCount  int32 `protobuf:"varint,2,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedCount int32 `protobuf:"varint,2,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
+	// How many leads equalled the stored ones and were left as they were.
+	UnchangedCount int32 `protobuf:"varint,3,opt,name=unchanged_count,json=unchangedCount,proto3" json:"unchanged_count,omitempty"`
+	// The leads not written (partial calls only), in request order.
+	Rejected []*RecordRejection `protobuf:"bytes,4,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	// How many created or changed leads were rescored.
+	RescoredCount int32 `protobuf:"varint,5,opt,name=rescored_count,json=rescoredCount,proto3" json:"rescored_count,omitempty"`
+	// How many created or changed leads could not be rescored (no champion
+	// loaded, or the model refused a lead's data). They stay due and are
+	// rescored later.
+	NotRescoredCount int32 `protobuf:"varint,6,opt,name=not_rescored_count,json=notRescoredCount,proto3" json:"not_rescored_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *UpsertLeadsResponse) Reset() {
@@ -893,18 +913,171 @@ func (x *UpsertLeadsResponse) GetUpdatedCount() int32 {
 	return 0
 }
 
+func (x *UpsertLeadsResponse) GetUnchangedCount() int32 {
+	if x != nil {
+		return x.UnchangedCount
+	}
+	return 0
+}
+
+func (x *UpsertLeadsResponse) GetRejected() []*RecordRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *UpsertLeadsResponse) GetRescoredCount() int32 {
+	if x != nil {
+		return x.RescoredCount
+	}
+	return 0
+}
+
+func (x *UpsertLeadsResponse) GetNotRescoredCount() int32 {
+	if x != nil {
+		return x.NotRescoredCount
+	}
+	return 0
+}
+
+// RecordRejection is a record of a write that was not applied.
+type RecordRejection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record's index in the request, from 0.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Why: the code, a message, and the field violations, whose paths start
+	// with the record's own ("events[7].occur_time").
+	Error         *ItemError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRejection) Reset() {
+	*x = RecordRejection{}
+	mi := &file_leadscore_v1_lead_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRejection) ProtoMessage() {}
+
+func (x *RecordRejection) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_lead_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRejection.ProtoReflect.Descriptor instead.
+func (*RecordRejection) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RecordRejection) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RecordRejection) GetError() *ItemError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// EventConflict is a re-sent event id whose content differs from the event
+// kept under that id. The kept event is unchanged.
+type EventConflict struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The re-sent event's index in the request, from 0.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The event id.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// What differs, by field name: some of "lead", "type", "occur_time" and
+	// "properties".
+	Fields        []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventConflict) Reset() {
+	*x = EventConflict{}
+	mi := &file_leadscore_v1_lead_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventConflict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventConflict) ProtoMessage() {}
+
+func (x *EventConflict) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_lead_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventConflict.ProtoReflect.Descriptor instead.
+func (*EventConflict) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EventConflict) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *EventConflict) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventConflict) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
 // RecordEventsRequest is the request of RecordEvents.
 type RecordEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events, 1 to 1000. Their leads must exist.
-	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Record the valid events and return the others in rejected, rather
+	// than failing the whole call on the first invalid one.
+	Partial       bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordEventsRequest) Reset() {
 	*x = RecordEventsRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[9]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1089,7 @@ func (x *RecordEventsRequest) String() string {
 func (*RecordEventsRequest) ProtoMessage() {}
 
 func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[9]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1102,7 @@ func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{9}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordEventsRequest) GetEvents() []*Event {
@@ -939,6 +1112,13 @@ func (x *RecordEventsRequest) GetEvents() []*Event {
 	return nil
 }
 
+func (x *RecordEventsRequest) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
 // RecordEventsResponse is the response of RecordEvents.
 type RecordEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -946,13 +1126,24 @@ type RecordEventsResponse struct {
 	RecordedCount int32 `protobuf:"varint,1,opt,name=recorded_count,json=recordedCount,proto3" json:"recorded_count,omitempty"`
 	// How many events had ids recorded before and were skipped.
 	DuplicateCount int32 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The events not recorded (partial calls only), in request order.
+	Rejected []*RecordRejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	// The duplicates whose content differs from the event kept under their
+	// id, in request order.
+	Conflicts []*EventConflict `protobuf:"bytes,4,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	// How many leads that gained events were rescored.
+	RescoredCount int32 `protobuf:"varint,5,opt,name=rescored_count,json=rescoredCount,proto3" json:"rescored_count,omitempty"`
+	// How many leads that gained events could not be rescored (no champion
+	// loaded, or the model refused a lead's data). They stay due and are
+	// rescored later.
+	NotRescoredCount int32 `protobuf:"varint,6,opt,name=not_rescored_count,json=notRescoredCount,proto3" json:"not_rescored_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RecordEventsResponse) Reset() {
 	*x = RecordEventsResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[10]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1155,7 @@ func (x *RecordEventsResponse) String() string {
 func (*RecordEventsResponse) ProtoMessage() {}
 
 func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[10]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1168,7 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{10}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RecordEventsResponse) GetRecordedCount() int32 {
@@ -994,20 +1185,50 @@ func (x *RecordEventsResponse) GetDuplicateCount() int32 {
 	return 0
 }
 
+func (x *RecordEventsResponse) GetRejected() []*RecordRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *RecordEventsResponse) GetConflicts() []*EventConflict {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *RecordEventsResponse) GetRescoredCount() int32 {
+	if x != nil {
+		return x.RescoredCount
+	}
+	return 0
+}
+
+func (x *RecordEventsResponse) GetNotRescoredCount() int32 {
+	if x != nil {
+		return x.NotRescoredCount
+	}
+	return 0
+}
+
 // RecordOutcomesRequest is the request of RecordOutcomes.
 type RecordOutcomesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The outcomes, 1 to 1000. Their leads must exist.
 	Outcomes []*Outcome `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
 	// A caller-chosen id that makes a retry return the first response.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Record the valid outcomes and return the others in rejected.
+	Partial       bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordOutcomesRequest) Reset() {
 	*x = RecordOutcomesRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[11]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1240,7 @@ func (x *RecordOutcomesRequest) String() string {
 func (*RecordOutcomesRequest) ProtoMessage() {}
 
 func (x *RecordOutcomesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[11]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1253,7 @@ func (x *RecordOutcomesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomesRequest.ProtoReflect.Descriptor instead.
 func (*RecordOutcomesRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{11}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RecordOutcomesRequest) GetOutcomes() []*Outcome {
@@ -1049,18 +1270,29 @@ func (x *RecordOutcomesRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *RecordOutcomesRequest) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
 // RecordOutcomesResponse is the response of RecordOutcomes.
 type RecordOutcomesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many outcomes were stored.
+	// How many outcomes were stored (new or replacing another).
 	RecordedCount int32 `protobuf:"varint,1,opt,name=recorded_count,json=recordedCount,proto3" json:"recorded_count,omitempty"`
+	// How many outcomes equalled the stored ones.
+	UnchangedCount int32 `protobuf:"varint,2,opt,name=unchanged_count,json=unchangedCount,proto3" json:"unchanged_count,omitempty"`
+	// The outcomes not recorded (partial calls only), in request order.
+	Rejected      []*RecordRejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordOutcomesResponse) Reset() {
 	*x = RecordOutcomesResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[12]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1304,7 @@ func (x *RecordOutcomesResponse) String() string {
 func (*RecordOutcomesResponse) ProtoMessage() {}
 
 func (x *RecordOutcomesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[12]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1317,7 @@ func (x *RecordOutcomesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomesResponse.ProtoReflect.Descriptor instead.
 func (*RecordOutcomesResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{12}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecordOutcomesResponse) GetRecordedCount() int32 {
@@ -1093,6 +1325,20 @@ func (x *RecordOutcomesResponse) GetRecordedCount() int32 {
 		return x.RecordedCount
 	}
 	return 0
+}
+
+func (x *RecordOutcomesResponse) GetUnchangedCount() int32 {
+	if x != nil {
+		return x.UnchangedCount
+	}
+	return 0
+}
+
+func (x *RecordOutcomesResponse) GetRejected() []*RecordRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
 }
 
 // GetLeadRequest is the request of GetLead.
@@ -1109,7 +1355,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[13]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1367,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[13]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1380,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{13}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -1164,7 +1410,7 @@ type GetLeadResponse struct {
 
 func (x *GetLeadResponse) Reset() {
 	*x = GetLeadResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[14]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1422,7 @@ func (x *GetLeadResponse) String() string {
 func (*GetLeadResponse) ProtoMessage() {}
 
 func (x *GetLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[14]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1435,7 @@ func (x *GetLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadResponse.ProtoReflect.Descriptor instead.
 func (*GetLeadResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{14}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetLeadResponse) GetLead() *Lead {
@@ -1231,7 +1477,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[15]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1489,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[15]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1502,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{15}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -1321,7 +1567,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[16]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1579,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[16]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1592,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{16}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -1384,7 +1630,7 @@ type WatchScoreChangesRequest struct {
 
 func (x *WatchScoreChangesRequest) Reset() {
 	*x = WatchScoreChangesRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[17]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1642,7 @@ func (x *WatchScoreChangesRequest) String() string {
 func (*WatchScoreChangesRequest) ProtoMessage() {}
 
 func (x *WatchScoreChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[17]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1655,7 @@ func (x *WatchScoreChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchScoreChangesRequest.ProtoReflect.Descriptor instead.
 func (*WatchScoreChangesRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{17}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchScoreChangesRequest) GetCursor() string {
@@ -1458,7 +1704,7 @@ type WatchScoreChangesResponse struct {
 
 func (x *WatchScoreChangesResponse) Reset() {
 	*x = WatchScoreChangesResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[18]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1716,7 @@ func (x *WatchScoreChangesResponse) String() string {
 func (*WatchScoreChangesResponse) ProtoMessage() {}
 
 func (x *WatchScoreChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[18]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1729,7 @@ func (x *WatchScoreChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchScoreChangesResponse.ProtoReflect.Descriptor instead.
 func (*WatchScoreChangesResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{18}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchScoreChangesResponse) GetChange() *ScoreChange {
@@ -1509,7 +1755,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[19]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1767,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[19]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1780,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{19}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -1567,7 +1813,7 @@ type DeleteLeadResponse struct {
 
 func (x *DeleteLeadResponse) Reset() {
 	*x = DeleteLeadResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[20]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1825,7 @@ func (x *DeleteLeadResponse) String() string {
 func (*DeleteLeadResponse) ProtoMessage() {}
 
 func (x *DeleteLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[20]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1838,7 @@ func (x *DeleteLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadResponse.ProtoReflect.Descriptor instead.
 func (*DeleteLeadResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{20}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{22}
 }
 
 // UpsertAccountsRequest is the request of UpsertAccounts.
@@ -1601,14 +1847,16 @@ type UpsertAccountsRequest struct {
 	// The accounts to create or replace, 1 to 1000.
 	Accounts []*Account `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
 	// A caller-chosen id that makes a retry return the first response.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Write the valid accounts and return the others in rejected.
+	Partial       bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertAccountsRequest) Reset() {
 	*x = UpsertAccountsRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[21]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1868,7 @@ func (x *UpsertAccountsRequest) String() string {
 func (*UpsertAccountsRequest) ProtoMessage() {}
 
 func (x *UpsertAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[21]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1881,7 @@ func (x *UpsertAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertAccountsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{21}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpsertAccountsRequest) GetAccounts() []*Account {
@@ -1650,20 +1898,31 @@ func (x *UpsertAccountsRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *UpsertAccountsRequest) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
 // UpsertAccountsResponse is the response of UpsertAccounts.
 type UpsertAccountsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many accounts were created.
 	CreatedCount int32 `protobuf:"varint,1,opt,name=created_count,json=createdCount,proto3" json:"created_count,omitempty"`
 	// How many existing accounts were replaced.
-	UpdatedCount  int32 `protobuf:"varint,2,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
+	UpdatedCount int32 `protobuf:"varint,2,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
+	// How many accounts equalled the stored ones.
+	UnchangedCount int32 `protobuf:"varint,3,opt,name=unchanged_count,json=unchangedCount,proto3" json:"unchanged_count,omitempty"`
+	// The accounts not written (partial calls only), in request order.
+	Rejected      []*RecordRejection `protobuf:"bytes,4,rep,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertAccountsResponse) Reset() {
 	*x = UpsertAccountsResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[22]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1934,7 @@ func (x *UpsertAccountsResponse) String() string {
 func (*UpsertAccountsResponse) ProtoMessage() {}
 
 func (x *UpsertAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[22]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1947,7 @@ func (x *UpsertAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertAccountsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{22}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpsertAccountsResponse) GetCreatedCount() int32 {
@@ -1705,6 +1964,20 @@ func (x *UpsertAccountsResponse) GetUpdatedCount() int32 {
 	return 0
 }
 
+func (x *UpsertAccountsResponse) GetUnchangedCount() int32 {
+	if x != nil {
+		return x.UnchangedCount
+	}
+	return 0
+}
+
+func (x *UpsertAccountsResponse) GetRejected() []*RecordRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
 // GetAccountRequest is the request of GetAccount.
 type GetAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1716,7 +1989,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[23]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2001,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[23]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2014,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{23}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetAccountRequest) GetName() string {
@@ -1762,7 +2035,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[24]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2047,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[24]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2060,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{24}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -1812,7 +2085,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[25]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2097,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[25]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2110,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{25}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -1875,7 +2148,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_leadscore_v1_lead_proto_msgTypes[26]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2160,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_lead_proto_msgTypes[26]
+	mi := &file_leadscore_v1_lead_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2173,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{26}
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -1993,25 +2266,45 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\ttop_leads\x18\x06 \x03(\tR\btopLeads\x12#\n" +
 	"\rmodel_version\x18\a \x01(\tR\fmodelVersion\x129\n" +
 	"\n" +
-	"score_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\"]\n" +
+	"score_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\"w\n" +
 	"\x12UpsertLeadsRequest\x12(\n" +
 	"\x05leads\x18\x01 \x03(\v2\x12.leadscore.v1.LeadR\x05leads\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"_\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\"\x98\x02\n" +
 	"\x13UpsertLeadsResponse\x12#\n" +
 	"\rcreated_count\x18\x01 \x01(\x05R\fcreatedCount\x12#\n" +
-	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\"B\n" +
+	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\x12'\n" +
+	"\x0funchanged_count\x18\x03 \x01(\x05R\x0eunchangedCount\x129\n" +
+	"\brejected\x18\x04 \x03(\v2\x1d.leadscore.v1.RecordRejectionR\brejected\x12%\n" +
+	"\x0erescored_count\x18\x05 \x01(\x05R\rrescoredCount\x12,\n" +
+	"\x12not_rescored_count\x18\x06 \x01(\x05R\x10notRescoredCount\"V\n" +
+	"\x0fRecordRejection\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12-\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.leadscore.v1.ItemErrorR\x05error\"X\n" +
+	"\rEventConflict\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x16\n" +
+	"\x06fields\x18\x03 \x03(\tR\x06fields\"\\\n" +
 	"\x13RecordEventsRequest\x12+\n" +
-	"\x06events\x18\x01 \x03(\v2\x13.leadscore.v1.EventR\x06events\"f\n" +
+	"\x06events\x18\x01 \x03(\v2\x13.leadscore.v1.EventR\x06events\x12\x18\n" +
+	"\apartial\x18\x02 \x01(\bR\apartial\"\xb1\x02\n" +
 	"\x14RecordEventsResponse\x12%\n" +
 	"\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12'\n" +
-	"\x0fduplicate_count\x18\x02 \x01(\x05R\x0eduplicateCount\"i\n" +
+	"\x0fduplicate_count\x18\x02 \x01(\x05R\x0eduplicateCount\x129\n" +
+	"\brejected\x18\x03 \x03(\v2\x1d.leadscore.v1.RecordRejectionR\brejected\x129\n" +
+	"\tconflicts\x18\x04 \x03(\v2\x1b.leadscore.v1.EventConflictR\tconflicts\x12%\n" +
+	"\x0erescored_count\x18\x05 \x01(\x05R\rrescoredCount\x12,\n" +
+	"\x12not_rescored_count\x18\x06 \x01(\x05R\x10notRescoredCount\"\x83\x01\n" +
 	"\x15RecordOutcomesRequest\x121\n" +
 	"\boutcomes\x18\x01 \x03(\v2\x15.leadscore.v1.OutcomeR\boutcomes\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"?\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\"\xa3\x01\n" +
 	"\x16RecordOutcomesResponse\x12%\n" +
-	"\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\"T\n" +
+	"\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12'\n" +
+	"\x0funchanged_count\x18\x02 \x01(\x05R\x0eunchangedCount\x129\n" +
+	"\brejected\x18\x03 \x03(\v2\x1d.leadscore.v1.RecordRejectionR\brejected\"T\n" +
 	"\x0eGetLeadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x13score_history_limit\x18\x02 \x01(\x05R\x11scoreHistoryLimit\"\x7f\n" +
@@ -2042,14 +2335,17 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rallow_missing\x18\x02 \x01(\bR\fallowMissing\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x14\n" +
-	"\x12DeleteLeadResponse\"i\n" +
+	"\x12DeleteLeadResponse\"\x83\x01\n" +
 	"\x15UpsertAccountsRequest\x121\n" +
 	"\baccounts\x18\x01 \x03(\v2\x15.leadscore.v1.AccountR\baccounts\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"b\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\"\xc6\x01\n" +
 	"\x16UpsertAccountsResponse\x12#\n" +
 	"\rcreated_count\x18\x01 \x01(\x05R\fcreatedCount\x12#\n" +
-	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\"'\n" +
+	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\x12'\n" +
+	"\x0funchanged_count\x18\x03 \x01(\x05R\x0eunchangedCount\x129\n" +
+	"\brejected\x18\x04 \x03(\v2\x1d.leadscore.v1.RecordRejectionR\brejected\"'\n" +
 	"\x11GetAccountRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
 	"\x12GetAccountResponse\x12/\n" +
@@ -2098,7 +2394,7 @@ func file_leadscore_v1_lead_proto_rawDescGZIP() []byte {
 }
 
 var file_leadscore_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadscore_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_leadscore_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_leadscore_v1_lead_proto_goTypes = []any{
 	(OutcomeStatus)(0),                // 0: leadscore.v1.OutcomeStatus
 	(ListLeadsOrder)(0),               // 1: leadscore.v1.ListLeadsOrder
@@ -2111,93 +2407,102 @@ var file_leadscore_v1_lead_proto_goTypes = []any{
 	(*AccountScore)(nil),              // 8: leadscore.v1.AccountScore
 	(*UpsertLeadsRequest)(nil),        // 9: leadscore.v1.UpsertLeadsRequest
 	(*UpsertLeadsResponse)(nil),       // 10: leadscore.v1.UpsertLeadsResponse
-	(*RecordEventsRequest)(nil),       // 11: leadscore.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil),      // 12: leadscore.v1.RecordEventsResponse
-	(*RecordOutcomesRequest)(nil),     // 13: leadscore.v1.RecordOutcomesRequest
-	(*RecordOutcomesResponse)(nil),    // 14: leadscore.v1.RecordOutcomesResponse
-	(*GetLeadRequest)(nil),            // 15: leadscore.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),           // 16: leadscore.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),          // 17: leadscore.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),         // 18: leadscore.v1.ListLeadsResponse
-	(*WatchScoreChangesRequest)(nil),  // 19: leadscore.v1.WatchScoreChangesRequest
-	(*WatchScoreChangesResponse)(nil), // 20: leadscore.v1.WatchScoreChangesResponse
-	(*DeleteLeadRequest)(nil),         // 21: leadscore.v1.DeleteLeadRequest
-	(*DeleteLeadResponse)(nil),        // 22: leadscore.v1.DeleteLeadResponse
-	(*UpsertAccountsRequest)(nil),     // 23: leadscore.v1.UpsertAccountsRequest
-	(*UpsertAccountsResponse)(nil),    // 24: leadscore.v1.UpsertAccountsResponse
-	(*GetAccountRequest)(nil),         // 25: leadscore.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 26: leadscore.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),       // 27: leadscore.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 28: leadscore.v1.ListAccountsResponse
-	nil,                               // 29: leadscore.v1.Lead.AttributesEntry
-	nil,                               // 30: leadscore.v1.Event.PropertiesEntry
-	nil,                               // 31: leadscore.v1.Account.AttributesEntry
-	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
-	(*LeadScore)(nil),                 // 33: leadscore.v1.LeadScore
-	(Tier)(0),                         // 34: leadscore.v1.Tier
-	(Grade)(0),                        // 35: leadscore.v1.Grade
-	(*AttributeValue)(nil),            // 36: leadscore.v1.AttributeValue
+	(*RecordRejection)(nil),           // 11: leadscore.v1.RecordRejection
+	(*EventConflict)(nil),             // 12: leadscore.v1.EventConflict
+	(*RecordEventsRequest)(nil),       // 13: leadscore.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),      // 14: leadscore.v1.RecordEventsResponse
+	(*RecordOutcomesRequest)(nil),     // 15: leadscore.v1.RecordOutcomesRequest
+	(*RecordOutcomesResponse)(nil),    // 16: leadscore.v1.RecordOutcomesResponse
+	(*GetLeadRequest)(nil),            // 17: leadscore.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),           // 18: leadscore.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),          // 19: leadscore.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),         // 20: leadscore.v1.ListLeadsResponse
+	(*WatchScoreChangesRequest)(nil),  // 21: leadscore.v1.WatchScoreChangesRequest
+	(*WatchScoreChangesResponse)(nil), // 22: leadscore.v1.WatchScoreChangesResponse
+	(*DeleteLeadRequest)(nil),         // 23: leadscore.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),        // 24: leadscore.v1.DeleteLeadResponse
+	(*UpsertAccountsRequest)(nil),     // 25: leadscore.v1.UpsertAccountsRequest
+	(*UpsertAccountsResponse)(nil),    // 26: leadscore.v1.UpsertAccountsResponse
+	(*GetAccountRequest)(nil),         // 27: leadscore.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 28: leadscore.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),       // 29: leadscore.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 30: leadscore.v1.ListAccountsResponse
+	nil,                               // 31: leadscore.v1.Lead.AttributesEntry
+	nil,                               // 32: leadscore.v1.Event.PropertiesEntry
+	nil,                               // 33: leadscore.v1.Account.AttributesEntry
+	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
+	(*LeadScore)(nil),                 // 35: leadscore.v1.LeadScore
+	(Tier)(0),                         // 36: leadscore.v1.Tier
+	(Grade)(0),                        // 37: leadscore.v1.Grade
+	(*ItemError)(nil),                 // 38: leadscore.v1.ItemError
+	(*AttributeValue)(nil),            // 39: leadscore.v1.AttributeValue
 }
 var file_leadscore_v1_lead_proto_depIdxs = []int32{
-	29, // 0: leadscore.v1.Lead.attributes:type_name -> leadscore.v1.Lead.AttributesEntry
-	32, // 1: leadscore.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
-	32, // 2: leadscore.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	33, // 3: leadscore.v1.Lead.current_score:type_name -> leadscore.v1.LeadScore
+	31, // 0: leadscore.v1.Lead.attributes:type_name -> leadscore.v1.Lead.AttributesEntry
+	34, // 1: leadscore.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
+	34, // 2: leadscore.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
+	35, // 3: leadscore.v1.Lead.current_score:type_name -> leadscore.v1.LeadScore
 	4,  // 4: leadscore.v1.Lead.outcome:type_name -> leadscore.v1.Outcome
-	32, // 5: leadscore.v1.Event.occur_time:type_name -> google.protobuf.Timestamp
-	30, // 6: leadscore.v1.Event.properties:type_name -> leadscore.v1.Event.PropertiesEntry
+	34, // 5: leadscore.v1.Event.occur_time:type_name -> google.protobuf.Timestamp
+	32, // 6: leadscore.v1.Event.properties:type_name -> leadscore.v1.Event.PropertiesEntry
 	0,  // 7: leadscore.v1.Outcome.status:type_name -> leadscore.v1.OutcomeStatus
-	32, // 8: leadscore.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
-	33, // 9: leadscore.v1.ScoreHistoryEntry.score:type_name -> leadscore.v1.LeadScore
-	34, // 10: leadscore.v1.ScoreChange.previous_tier:type_name -> leadscore.v1.Tier
-	33, // 11: leadscore.v1.ScoreChange.score:type_name -> leadscore.v1.LeadScore
-	32, // 12: leadscore.v1.ScoreChange.change_time:type_name -> google.protobuf.Timestamp
-	31, // 13: leadscore.v1.Account.attributes:type_name -> leadscore.v1.Account.AttributesEntry
-	32, // 14: leadscore.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	34, // 8: leadscore.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
+	35, // 9: leadscore.v1.ScoreHistoryEntry.score:type_name -> leadscore.v1.LeadScore
+	36, // 10: leadscore.v1.ScoreChange.previous_tier:type_name -> leadscore.v1.Tier
+	35, // 11: leadscore.v1.ScoreChange.score:type_name -> leadscore.v1.LeadScore
+	34, // 12: leadscore.v1.ScoreChange.change_time:type_name -> google.protobuf.Timestamp
+	33, // 13: leadscore.v1.Account.attributes:type_name -> leadscore.v1.Account.AttributesEntry
+	34, // 14: leadscore.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	8,  // 15: leadscore.v1.Account.score:type_name -> leadscore.v1.AccountScore
-	35, // 16: leadscore.v1.AccountScore.best_grade:type_name -> leadscore.v1.Grade
-	32, // 17: leadscore.v1.AccountScore.score_time:type_name -> google.protobuf.Timestamp
+	37, // 16: leadscore.v1.AccountScore.best_grade:type_name -> leadscore.v1.Grade
+	34, // 17: leadscore.v1.AccountScore.score_time:type_name -> google.protobuf.Timestamp
 	2,  // 18: leadscore.v1.UpsertLeadsRequest.leads:type_name -> leadscore.v1.Lead
-	3,  // 19: leadscore.v1.RecordEventsRequest.events:type_name -> leadscore.v1.Event
-	4,  // 20: leadscore.v1.RecordOutcomesRequest.outcomes:type_name -> leadscore.v1.Outcome
-	2,  // 21: leadscore.v1.GetLeadResponse.lead:type_name -> leadscore.v1.Lead
-	5,  // 22: leadscore.v1.GetLeadResponse.score_history:type_name -> leadscore.v1.ScoreHistoryEntry
-	34, // 23: leadscore.v1.ListLeadsRequest.tiers:type_name -> leadscore.v1.Tier
-	1,  // 24: leadscore.v1.ListLeadsRequest.order:type_name -> leadscore.v1.ListLeadsOrder
-	2,  // 25: leadscore.v1.ListLeadsResponse.leads:type_name -> leadscore.v1.Lead
-	34, // 26: leadscore.v1.WatchScoreChangesRequest.tiers:type_name -> leadscore.v1.Tier
-	6,  // 27: leadscore.v1.WatchScoreChangesResponse.change:type_name -> leadscore.v1.ScoreChange
-	7,  // 28: leadscore.v1.UpsertAccountsRequest.accounts:type_name -> leadscore.v1.Account
-	7,  // 29: leadscore.v1.GetAccountResponse.account:type_name -> leadscore.v1.Account
-	35, // 30: leadscore.v1.ListAccountsRequest.best_grades:type_name -> leadscore.v1.Grade
-	7,  // 31: leadscore.v1.ListAccountsResponse.accounts:type_name -> leadscore.v1.Account
-	36, // 32: leadscore.v1.Lead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
-	36, // 33: leadscore.v1.Account.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
-	9,  // 34: leadscore.v1.LeadService.UpsertLeads:input_type -> leadscore.v1.UpsertLeadsRequest
-	11, // 35: leadscore.v1.LeadService.RecordEvents:input_type -> leadscore.v1.RecordEventsRequest
-	13, // 36: leadscore.v1.LeadService.RecordOutcomes:input_type -> leadscore.v1.RecordOutcomesRequest
-	15, // 37: leadscore.v1.LeadService.GetLead:input_type -> leadscore.v1.GetLeadRequest
-	17, // 38: leadscore.v1.LeadService.ListLeads:input_type -> leadscore.v1.ListLeadsRequest
-	19, // 39: leadscore.v1.LeadService.WatchScoreChanges:input_type -> leadscore.v1.WatchScoreChangesRequest
-	21, // 40: leadscore.v1.LeadService.DeleteLead:input_type -> leadscore.v1.DeleteLeadRequest
-	23, // 41: leadscore.v1.LeadService.UpsertAccounts:input_type -> leadscore.v1.UpsertAccountsRequest
-	25, // 42: leadscore.v1.LeadService.GetAccount:input_type -> leadscore.v1.GetAccountRequest
-	27, // 43: leadscore.v1.LeadService.ListAccounts:input_type -> leadscore.v1.ListAccountsRequest
-	10, // 44: leadscore.v1.LeadService.UpsertLeads:output_type -> leadscore.v1.UpsertLeadsResponse
-	12, // 45: leadscore.v1.LeadService.RecordEvents:output_type -> leadscore.v1.RecordEventsResponse
-	14, // 46: leadscore.v1.LeadService.RecordOutcomes:output_type -> leadscore.v1.RecordOutcomesResponse
-	16, // 47: leadscore.v1.LeadService.GetLead:output_type -> leadscore.v1.GetLeadResponse
-	18, // 48: leadscore.v1.LeadService.ListLeads:output_type -> leadscore.v1.ListLeadsResponse
-	20, // 49: leadscore.v1.LeadService.WatchScoreChanges:output_type -> leadscore.v1.WatchScoreChangesResponse
-	22, // 50: leadscore.v1.LeadService.DeleteLead:output_type -> leadscore.v1.DeleteLeadResponse
-	24, // 51: leadscore.v1.LeadService.UpsertAccounts:output_type -> leadscore.v1.UpsertAccountsResponse
-	26, // 52: leadscore.v1.LeadService.GetAccount:output_type -> leadscore.v1.GetAccountResponse
-	28, // 53: leadscore.v1.LeadService.ListAccounts:output_type -> leadscore.v1.ListAccountsResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	11, // 19: leadscore.v1.UpsertLeadsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	38, // 20: leadscore.v1.RecordRejection.error:type_name -> leadscore.v1.ItemError
+	3,  // 21: leadscore.v1.RecordEventsRequest.events:type_name -> leadscore.v1.Event
+	11, // 22: leadscore.v1.RecordEventsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	12, // 23: leadscore.v1.RecordEventsResponse.conflicts:type_name -> leadscore.v1.EventConflict
+	4,  // 24: leadscore.v1.RecordOutcomesRequest.outcomes:type_name -> leadscore.v1.Outcome
+	11, // 25: leadscore.v1.RecordOutcomesResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	2,  // 26: leadscore.v1.GetLeadResponse.lead:type_name -> leadscore.v1.Lead
+	5,  // 27: leadscore.v1.GetLeadResponse.score_history:type_name -> leadscore.v1.ScoreHistoryEntry
+	36, // 28: leadscore.v1.ListLeadsRequest.tiers:type_name -> leadscore.v1.Tier
+	1,  // 29: leadscore.v1.ListLeadsRequest.order:type_name -> leadscore.v1.ListLeadsOrder
+	2,  // 30: leadscore.v1.ListLeadsResponse.leads:type_name -> leadscore.v1.Lead
+	36, // 31: leadscore.v1.WatchScoreChangesRequest.tiers:type_name -> leadscore.v1.Tier
+	6,  // 32: leadscore.v1.WatchScoreChangesResponse.change:type_name -> leadscore.v1.ScoreChange
+	7,  // 33: leadscore.v1.UpsertAccountsRequest.accounts:type_name -> leadscore.v1.Account
+	11, // 34: leadscore.v1.UpsertAccountsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	7,  // 35: leadscore.v1.GetAccountResponse.account:type_name -> leadscore.v1.Account
+	37, // 36: leadscore.v1.ListAccountsRequest.best_grades:type_name -> leadscore.v1.Grade
+	7,  // 37: leadscore.v1.ListAccountsResponse.accounts:type_name -> leadscore.v1.Account
+	39, // 38: leadscore.v1.Lead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
+	39, // 39: leadscore.v1.Account.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
+	9,  // 40: leadscore.v1.LeadService.UpsertLeads:input_type -> leadscore.v1.UpsertLeadsRequest
+	13, // 41: leadscore.v1.LeadService.RecordEvents:input_type -> leadscore.v1.RecordEventsRequest
+	15, // 42: leadscore.v1.LeadService.RecordOutcomes:input_type -> leadscore.v1.RecordOutcomesRequest
+	17, // 43: leadscore.v1.LeadService.GetLead:input_type -> leadscore.v1.GetLeadRequest
+	19, // 44: leadscore.v1.LeadService.ListLeads:input_type -> leadscore.v1.ListLeadsRequest
+	21, // 45: leadscore.v1.LeadService.WatchScoreChanges:input_type -> leadscore.v1.WatchScoreChangesRequest
+	23, // 46: leadscore.v1.LeadService.DeleteLead:input_type -> leadscore.v1.DeleteLeadRequest
+	25, // 47: leadscore.v1.LeadService.UpsertAccounts:input_type -> leadscore.v1.UpsertAccountsRequest
+	27, // 48: leadscore.v1.LeadService.GetAccount:input_type -> leadscore.v1.GetAccountRequest
+	29, // 49: leadscore.v1.LeadService.ListAccounts:input_type -> leadscore.v1.ListAccountsRequest
+	10, // 50: leadscore.v1.LeadService.UpsertLeads:output_type -> leadscore.v1.UpsertLeadsResponse
+	14, // 51: leadscore.v1.LeadService.RecordEvents:output_type -> leadscore.v1.RecordEventsResponse
+	16, // 52: leadscore.v1.LeadService.RecordOutcomes:output_type -> leadscore.v1.RecordOutcomesResponse
+	18, // 53: leadscore.v1.LeadService.GetLead:output_type -> leadscore.v1.GetLeadResponse
+	20, // 54: leadscore.v1.LeadService.ListLeads:output_type -> leadscore.v1.ListLeadsResponse
+	22, // 55: leadscore.v1.LeadService.WatchScoreChanges:output_type -> leadscore.v1.WatchScoreChangesResponse
+	24, // 56: leadscore.v1.LeadService.DeleteLead:output_type -> leadscore.v1.DeleteLeadResponse
+	26, // 57: leadscore.v1.LeadService.UpsertAccounts:output_type -> leadscore.v1.UpsertAccountsResponse
+	28, // 58: leadscore.v1.LeadService.GetAccount:output_type -> leadscore.v1.GetAccountResponse
+	30, // 59: leadscore.v1.LeadService.ListAccounts:output_type -> leadscore.v1.ListAccountsResponse
+	50, // [50:60] is the sub-list for method output_type
+	40, // [40:50] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_lead_proto_init() }
@@ -2212,7 +2517,7 @@ func file_leadscore_v1_lead_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_lead_proto_rawDesc), len(file_leadscore_v1_lead_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

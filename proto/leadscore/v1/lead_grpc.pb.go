@@ -41,16 +41,24 @@ const (
 // re-running a job.
 type LeadServiceClient interface {
 	// UpsertLeads creates leads or replaces their attributes, account and
-	// owner. At most 1000 leads per call. The call is atomic: if any lead is
-	// invalid, none is written and the error names every bad field.
+	// owner. At most 1000 leads per call. By default the call is atomic: if
+	// any lead is invalid, none is written and the INVALID_ARGUMENT error
+	// names its index and field ("leads[3].attributes.size"); with partial,
+	// the valid leads are written and the others returned in rejected. Every
+	// created or changed lead is rescored with the champion before the call
+	// returns.
 	UpsertLeads(ctx context.Context, in *UpsertLeadsRequest, opts ...grpc.CallOption) (*UpsertLeadsResponse, error)
-	// RecordEvents appends activity events. It is idempotent by event_id: an
-	// event whose id was recorded before is counted as a duplicate and not
-	// stored again. At most 1000 events per call, atomic like UpsertLeads.
+	// RecordEvents appends activity events, which may arrive late and out of
+	// order. It is idempotent by event_id: an event whose id was recorded
+	// before (or earlier in the call) is counted as a duplicate and not
+	// stored again, and one whose content differs from the kept event is
+	// also reported in conflicts. At most 1000 events per call, atomic or
+	// partial like UpsertLeads. Every lead that gained an event is rescored
+	// with the champion, as of the call, before it returns.
 	RecordEvents(ctx context.Context, in *RecordEventsRequest, opts ...grpc.CallOption) (*RecordEventsResponse, error)
 	// RecordOutcomes records that leads were won or lost. A later outcome for
-	// the same lead replaces the earlier one; both stay in the lead's history.
-	// At most 1000 outcomes per call, atomic like UpsertLeads.
+	// the same lead replaces the earlier one. At most 1000 outcomes per call,
+	// atomic or partial like UpsertLeads.
 	RecordOutcomes(ctx context.Context, in *RecordOutcomesRequest, opts ...grpc.CallOption) (*RecordOutcomesResponse, error)
 	// GetLead returns one lead with its current score, grid cell, factors and
 	// recent score history.
@@ -68,7 +76,8 @@ type LeadServiceClient interface {
 	// evaluation reports) are kept.
 	DeleteLead(ctx context.Context, in *DeleteLeadRequest, opts ...grpc.CallOption) (*DeleteLeadResponse, error)
 	// UpsertAccounts creates accounts or replaces their account-level
-	// attributes. At most 1000 accounts per call, atomic like UpsertLeads.
+	// attributes. At most 1000 accounts per call, atomic or partial like
+	// UpsertLeads.
 	UpsertAccounts(ctx context.Context, in *UpsertAccountsRequest, opts ...grpc.CallOption) (*UpsertAccountsResponse, error)
 	// GetAccount returns one account with the roll-up of its leads' scores.
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*GetAccountResponse, error)
@@ -203,16 +212,24 @@ func (c *leadServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRe
 // re-running a job.
 type LeadServiceServer interface {
 	// UpsertLeads creates leads or replaces their attributes, account and
-	// owner. At most 1000 leads per call. The call is atomic: if any lead is
-	// invalid, none is written and the error names every bad field.
+	// owner. At most 1000 leads per call. By default the call is atomic: if
+	// any lead is invalid, none is written and the INVALID_ARGUMENT error
+	// names its index and field ("leads[3].attributes.size"); with partial,
+	// the valid leads are written and the others returned in rejected. Every
+	// created or changed lead is rescored with the champion before the call
+	// returns.
 	UpsertLeads(context.Context, *UpsertLeadsRequest) (*UpsertLeadsResponse, error)
-	// RecordEvents appends activity events. It is idempotent by event_id: an
-	// event whose id was recorded before is counted as a duplicate and not
-	// stored again. At most 1000 events per call, atomic like UpsertLeads.
+	// RecordEvents appends activity events, which may arrive late and out of
+	// order. It is idempotent by event_id: an event whose id was recorded
+	// before (or earlier in the call) is counted as a duplicate and not
+	// stored again, and one whose content differs from the kept event is
+	// also reported in conflicts. At most 1000 events per call, atomic or
+	// partial like UpsertLeads. Every lead that gained an event is rescored
+	// with the champion, as of the call, before it returns.
 	RecordEvents(context.Context, *RecordEventsRequest) (*RecordEventsResponse, error)
 	// RecordOutcomes records that leads were won or lost. A later outcome for
-	// the same lead replaces the earlier one; both stay in the lead's history.
-	// At most 1000 outcomes per call, atomic like UpsertLeads.
+	// the same lead replaces the earlier one. At most 1000 outcomes per call,
+	// atomic or partial like UpsertLeads.
 	RecordOutcomes(context.Context, *RecordOutcomesRequest) (*RecordOutcomesResponse, error)
 	// GetLead returns one lead with its current score, grid cell, factors and
 	// recent score history.
@@ -230,7 +247,8 @@ type LeadServiceServer interface {
 	// evaluation reports) are kept.
 	DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error)
 	// UpsertAccounts creates accounts or replaces their account-level
-	// attributes. At most 1000 accounts per call, atomic like UpsertLeads.
+	// attributes. At most 1000 accounts per call, atomic or partial like
+	// UpsertLeads.
 	UpsertAccounts(context.Context, *UpsertAccountsRequest) (*UpsertAccountsResponse, error)
 	// GetAccount returns one account with the roll-up of its leads' scores.
 	GetAccount(context.Context, *GetAccountRequest) (*GetAccountResponse, error)
