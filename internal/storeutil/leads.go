@@ -62,6 +62,14 @@ func CheckPositiveLimit(limit int) error {
 	return nil
 }
 
+// CheckCursor refuses a negative change log cursor.
+func CheckCursor(after int64) error {
+	if after < 0 {
+		return leadscore.InvalidField("after", after, "must not be negative")
+	}
+	return nil
+}
+
 // CheckActivityIDs refuses more than leadscore.MaxIngestBatch lead ids
 // for LeadActivity, and an invalid one, and returns the ids each once, in
 // byte order: the order LeadActivity returns leads in.
@@ -381,17 +389,6 @@ func OutcomeColumns(o leadscore.Outcome) (amount float64, currency string, ok bo
 	return o.Amount, o.Currency, true
 }
 
-// DueAfterWrite is when a lead a write created or changed is due for
-// rescoring: at the write, unless it was due earlier already, which it
-// stays. due is the stored due time (zero for none).
-func DueAfterWrite(due, at time.Time) time.Time {
-	at = StoredTime(at)
-	if !due.IsZero() && due.Before(at) {
-		return due
-	}
-	return at
-}
-
 // CheckScores validates a batch of scores and SaveScores' options. Every
 // problem fails the call: scores come from the scorer, not from callers
 // who could fix some records and resend others. A lead may have one score
@@ -451,6 +448,12 @@ func StaleScore(prev *leadscore.LeadScoreRecord, next leadscore.LeadScoreRecord)
 // score's NextDue (zero: not due), unless a write after the scoring time
 // made it due (due, the stored due time, is after scoredAt), which the
 // score did not see; then the earlier of the two.
+//
+// A write that creates or changes a lead, or gives it an event or a new
+// outcome, makes it due at the write's time (IngestOptions.At), as
+// LeadStore says, even when it was due earlier already: so the due time
+// records the latest write, and a score made before that write leaves the
+// lead due here.
 func DueAfterScore(due, scoredAt, nextDue time.Time) time.Time {
 	nextDue = storedOptionalTime(nextDue)
 	if due.IsZero() || !due.After(StoredTime(scoredAt)) {
@@ -532,4 +535,55 @@ func ScoreChange(prev *leadscore.LeadScoreRecord, next leadscore.LeadScoreRecord
 	c.Score = StoredScore(next)
 	c.Score.Factors = nil
 	return c
+}
+
+// ScoreColumns are the columns of a score that are not its figures as
+// they are: its tier by name, its cell as grade and level (and as text,
+// as score_changes keeps it), its horizon in microseconds and its factors
+// as JSON.
+type ScoreColumns struct {
+	Tier      string
+	Grade     string
+	Level     int64
+	Cell      string
+	HorizonUS int64
+	Factors   []byte
+}
+
+// EncodeScore returns the encoded columns of r.
+func EncodeScore(r leadscore.LeadScoreRecord) ScoreColumns {
+	return ScoreColumns{
+		Tier:      r.Tier.String(),
+		Grade:     r.Cell.Grade.String(),
+		Level:     int64(r.Cell.Level),
+		Cell:      r.Cell.String(),
+		HorizonUS: HorizonMicros(r.Horizon),
+		Factors:   EncodeFactors(r.Factors),
+	}
+}
+
+// DecodeScore fills r's tier, cell, horizon and factors from their
+// columns; c.Cell is used when c.Grade is empty (score_changes), and
+// factors may be nil for a score stored without them.
+func DecodeScore(r *leadscore.LeadScoreRecord, c ScoreColumns) error {
+	var err error
+	if r.Tier, err = ParseTier(c.Tier); err != nil {
+		return fmt.Errorf("score of %s: %w", leadscore.LeadName(r.LeadID), err)
+	}
+	if c.Grade != "" {
+		r.Cell, err = ParseGradeLevel(c.Grade, c.Level)
+	} else {
+		r.Cell, err = leadscore.ParseCell("cell", c.Cell)
+	}
+	if err != nil {
+		return fmt.Errorf("score of %s: %w", leadscore.LeadName(r.LeadID), err)
+	}
+	r.Horizon = HorizonOf(c.HorizonUS)
+	r.Factors = nil
+	if c.Factors != nil {
+		if r.Factors, err = DecodeFactors(c.Factors); err != nil {
+			return fmt.Errorf("score of %s: %w", leadscore.LeadName(r.LeadID), err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,17 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/storetest"
+)
+
+func TestLeadsConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunLeads(t, func(t *testing.T) leadscore.LeadStore {
+		db := open(t, tempPath(t))
+		migrate(t, db)
+		return db
+	})
+}
