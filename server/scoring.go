@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/internal/storeutil"
 	"github.com/leadscore/leadscore/model"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"google.golang.org/grpc/codes"
@@ -23,6 +24,7 @@ import (
 type scoringService struct {
 	leadscorev1.UnimplementedScoringServiceServer
 	models *modelSet
+	leads  leadscore.LeadStore
 	shadow *shadow // nil when shadow scoring is off
 	logger *slog.Logger
 	// streams bounds the StreamScore calls held at once.
@@ -40,11 +42,6 @@ const DefaultMaxCallDuration = 30 * time.Second
 // unless configured otherwise.
 const DefaultMaxStreams = 64
 
-// errStoredLead answers an item that names a stored lead: live leads are
-// not kept by this server yet.
-var errStoredLead = leadscore.Errorf(leadscore.EPRECONDITION,
-	"this server keeps no live leads yet, so a stored lead cannot be scored by name; send it as inline_lead")
-
 func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreRequest) (*leadscorev1.ScoreResponse, error) {
 	opts, err := parseScoreOptions("options", req.GetOptions(), s.now())
 	if err != nil {
@@ -55,6 +52,9 @@ func (s *scoringService) Score(ctx context.Context, req *leadscorev1.ScoreReques
 	}
 	c, err := s.prepare(ctx, &opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.loadStored(ctx, []*leadscorev1.ScoreItem{req.GetItem()}, c); err != nil {
 		return nil, err
 	}
 	resp := &leadscorev1.ScoreResponse{Score: &leadscorev1.LeadScore{}}
@@ -78,6 +78,9 @@ func (s *scoringService) ScoreBatch(ctx context.Context, req *leadscorev1.ScoreB
 	}
 	c, err := s.prepare(ctx, &opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.loadStored(ctx, req.GetItems(), c); err != nil {
 		return nil, err
 	}
 	results, err := s.scoreItems(ctx, req.GetItems(), c)
@@ -118,6 +121,9 @@ func (s *scoringService) StreamScore(stream leadscorev1.ScoringService_StreamSco
 		if err := checkItemCount("items", len(req.GetItems())); err != nil {
 			return withFieldPrefix(fmt.Sprintf("chunk[%d]", chunk), err)
 		}
+		if err := s.loadStored(ctx, req.GetItems(), c); err != nil {
+			return err
+		}
 		results, err := s.scoreItems(ctx, req.GetItems(), c)
 		if err != nil {
 			return err
@@ -136,6 +142,42 @@ type scoreCall struct {
 	opts *scoreOptions
 	plan *columnPlan // nil without columns
 	at   *timestamppb.Timestamp
+	// stored holds the stored leads the items name, by id, as loaded
+	// for this batch (loadStored); storedErr is why they could not be.
+	stored    map[string]*leadscore.LeadActivity
+	storedErr error
+}
+
+// loadStored reads the stored leads that items name, in one store call, into
+// c. Names that do not parse are left for parseItem to report. Only a
+// single item's call (Score) fails when the store does; in a batch the
+// items that name stored leads fail, and the others are scored.
+func (s *scoringService) loadStored(ctx context.Context, items []*leadscorev1.ScoreItem, c *scoreCall) error {
+	var ids []string
+	for _, it := range items {
+		if l, ok := it.GetSubject().(*leadscorev1.ScoreItem_Lead); ok {
+			if id, err := leadscore.ParseLeadName("lead", l.Lead); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	c.stored, c.storedErr = nil, nil
+	if len(ids) == 0 {
+		return nil
+	}
+	acts, err := s.leads.LeadActivity(ctx, storeutil.SortedUnique(ids))
+	if err != nil {
+		c.storedErr = err
+		if len(items) == 1 {
+			return err
+		}
+		return nil
+	}
+	c.stored = make(map[string]*leadscore.LeadActivity, len(acts))
+	for i := range acts {
+		c.stored[acts[i].Lead.ID] = &acts[i]
+	}
+	return nil
 }
 
 // prepare resolves a request's model version and binds its columns to it.
@@ -249,11 +291,16 @@ func itemField(i int) string {
 	return "items[" + strconv.Itoa(i) + "]"
 }
 
-// itemError converts an item's error the way toStatus converts a call's:
-// application errors keep their code, message and fields; anything else is
-// INTERNAL with a generic message, and logged.
 func (s *scoringService) itemError(ctx context.Context, err error) *leadscorev1.ItemError {
-	st := toStatus(ctx, s.logger, "/leadscore.v1.ScoringService/item", err)
+	return itemError(ctx, s.logger, "/leadscore.v1.ScoringService/item", err)
+}
+
+// itemError converts the error of one item of a call (method) the way
+// toStatus converts a call's: application errors keep their code, message
+// and fields; anything else is INTERNAL with a generic message, and
+// logged.
+func itemError(ctx context.Context, logger *slog.Logger, method string, err error) *leadscorev1.ItemError {
+	st := toStatus(ctx, logger, method, err)
 	ie := &leadscorev1.ItemError{Code: codeName(st.Code()), Message: st.Message()}
 	var appErr *leadscore.Error
 	if errors.As(err, &appErr) && appErr.Code != leadscore.EINTERNAL {
@@ -320,7 +367,11 @@ func (s *scoringService) featurize(i int, it *leadscorev1.ScoreItem, c *scoreCal
 		return nil, withFieldPrefix(itemField(i), err)
 	}
 	if in.storedID != "" {
-		return nil, errStoredLead
+		la, err := c.storedLead(in.storedID)
+		if err == nil {
+			err = storedFeatures(c.sel.sm, la, c.opts.at, sc, row)
+		}
+		return nil, err
 	}
 	if err := sc.feat.Compute(sc.fit, in.created, in.act, c.opts.unix, row); err != nil {
 		return in.unknown, withFieldPrefix(itemField(i)+"."+subjectField(it), err)
@@ -342,8 +393,24 @@ func (s *scoringService) deliver(it *leadscorev1.ScoreItem, c *scoreCall, scored
 		sm.counts[cell][t].Add(1)
 	}
 	if s.shadow != nil && c.sel.alias == leadscore.AliasChampion {
-		s.shadow.offer(sm, c.opts, it, scored.Probability, scored.Cell)
+		var la *leadscore.LeadActivity
+		if l, ok := it.GetSubject().(*leadscorev1.ScoreItem_Lead); ok {
+			id, _ := leadscore.ParseLeadName("lead", l.Lead)
+			la = c.stored[id]
+		}
+		s.shadow.offer(sm, c.opts, it, la, scored.Probability, scored.Cell)
 	}
+}
+
+// storedLead returns a stored lead the call's items name.
+func (c *scoreCall) storedLead(id string) (*leadscore.LeadActivity, error) {
+	if c.storedErr != nil {
+		return nil, c.storedErr
+	}
+	if la := c.stored[id]; la != nil {
+		return la, nil
+	}
+	return nil, storeutil.LeadNotFound(id)
 }
 
 // subjectField names the field an item's lead is in.

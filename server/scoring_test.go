@@ -314,7 +314,7 @@ func TestScoreRefusesMalformedInput(t *testing.T) {
 		{"no subject", func(r *leadscorev1.ScoreRequest) { r.Item.Subject = nil }, codes.InvalidArgument, "item.subject"},
 		{"no item", func(r *leadscorev1.ScoreRequest) { r.Item = nil }, codes.InvalidArgument, "item"},
 		{"a bad lead name", func(r *leadscorev1.ScoreRequest) { r.Item.Subject = &leadscorev1.ScoreItem_Lead{Lead: "lead-1"} }, codes.InvalidArgument, "item.lead"},
-		{"a stored lead", func(r *leadscorev1.ScoreRequest) { r.Item.Subject = &leadscorev1.ScoreItem_Lead{Lead: "leads/lead-1"} }, codes.FailedPrecondition, ""},
+		{"a stored lead the store does not hold", func(r *leadscorev1.ScoreRequest) { r.Item.Subject = &leadscorev1.ScoreItem_Lead{Lead: "leads/lead-1"} }, codes.NotFound, ""},
 		{"a version that does not exist", func(r *leadscorev1.ScoreRequest) {
 			r.Options.Model = &leadscorev1.ModelSelector{Target: &leadscorev1.ModelSelector_Version{Version: 99}}
 		}, codes.NotFound, ""},

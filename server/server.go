@@ -88,6 +88,20 @@ type Options struct {
 	// SlowCall is the duration from which a successful call is logged at
 	// INFO; quicker ones are logged at DEBUG only. Zero means one second.
 	SlowCall time.Duration
+
+	// Now is the server's clock: the default scoring time, and the time
+	// of lead writes and the rescoring they cause. Nil means time.Now.
+	Now func() time.Time
+	// LeadModel is the model whose champion scores live leads when they
+	// change. Empty means "default".
+	LeadModel string
+	// RescoreInterval is how long after a score its lead is due to be
+	// rescored as time passes. Zero means DefaultRescoreInterval.
+	RescoreInterval time.Duration
+	// HistoryStep is the probability move that earns a lead a score
+	// history entry when its cell and tier stay. Zero means
+	// DefaultHistoryStep; a negative step records every rescoring.
+	HistoryStep float64
 }
 
 // Server is leadscore's gRPC server: the v1 services, grpc.health.v1 and
@@ -134,10 +148,10 @@ var (
 	storeServiceNames = []string{
 		leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
 		leadscorev1.EvaluationService_ServiceDesc.ServiceName,
+		leadscorev1.LeadService_ServiceDesc.ServiceName,
 	}
 	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are built.
 	unbuiltServiceNames = []string{
-		leadscorev1.LeadService_ServiceDesc.ServiceName,
 		leadscorev1.TrainingService_ServiceDesc.ServiceName,
 	}
 )
@@ -153,6 +167,17 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Registry == nil {
 		return nil, errors.New("new server: a registry is required")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	leads, ok := opts.Store.(leadscore.LeadStore)
+	if !ok {
+		return nil, fmt.Errorf("new server: the %s store keeps no live leads", opts.Store.Backend())
+	}
+	if math.IsNaN(opts.HistoryStep) || opts.HistoryStep > 1 {
+		return nil, fmt.Errorf("new server: history step %v must be at most 1", opts.HistoryStep)
 	}
 	dir, err := newDataDir(opts.DataDir)
 	if err != nil {
@@ -220,11 +245,26 @@ func New(opts Options) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{
-		models: s.models, shadow: s.shadow, logger: opts.Logger,
-		streams: make(chan struct{}, maxStreams), now: time.Now,
+		models: s.models, leads: leads, shadow: s.shadow, logger: opts.Logger,
+		streams: make(chan struct{}, maxStreams), now: now,
 		maxCall: cmp.Or(opts.MaxCallDuration, DefaultMaxCallDuration),
 	})
-	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{})
+	step := opts.HistoryStep
+	switch {
+	case step == 0:
+		step = DefaultHistoryStep
+	case step < 0:
+		step = 0
+	}
+	leadModel := cmp.Or(opts.LeadModel, "default")
+	if err := leadscore.ValidateSlug("lead model", leadModel); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	leadScores := &rescorer{
+		store: leads, models: s.models, ref: leadscore.AliasRef{Model: leadModel, Alias: leadscore.AliasChampion},
+		step: step, every: cmp.Or(opts.RescoreInterval, DefaultRescoreInterval), logger: opts.Logger,
+	}
+	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{store: leads, rescore: leadScores, logger: opts.Logger, now: now})
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{

@@ -131,10 +131,17 @@ func testContext(t *testing.T) context.Context {
 
 // implemented are the services whose handlers are built; the others still
 // answer Unimplemented.
+// A service's name stands for all its rpcs; a partly built service lists
+// its built rpcs by full name.
 var implemented = map[string]bool{
 	leadscorev1.ScoringService_ServiceDesc.ServiceName:       true,
 	leadscorev1.ModelRegistryService_ServiceDesc.ServiceName: true,
 	leadscorev1.EvaluationService_ServiceDesc.ServiceName:    true,
+	leadscorev1.LeadService_UpsertLeads_FullMethodName:       true,
+	leadscorev1.LeadService_UpsertAccounts_FullMethodName:    true,
+	leadscorev1.LeadService_RecordEvents_FullMethodName:      true,
+	leadscorev1.LeadService_RecordOutcomes_FullMethodName:    true,
+	leadscorev1.LeadService_GetLead_FullMethodName:           true,
 }
 
 func TestEveryRPCIsReachable(t *testing.T) {
@@ -147,7 +154,7 @@ func TestEveryRPCIsReachable(t *testing.T) {
 			md := sd.Methods().Get(i)
 			methods++
 			fullMethod := "/" + string(sd.FullName()) + "/" + string(md.Name())
-			if implemented[string(sd.FullName())] {
+			if implemented[string(sd.FullName())] || implemented[fullMethod] {
 				t.Run(string(md.FullName())+" answers an empty request without failing", func(t *testing.T) {
 					err := call(ctx, conn, fullMethod, md)
 					switch got := status.Code(err); got {

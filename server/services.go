@@ -9,11 +9,6 @@ import (
 // its own name rather than failing to register; the issues that build each
 // service replace these with real handlers.
 
-// leadService serves leadscore.v1.LeadService.
-type leadService struct {
-	leadscorev1.UnimplementedLeadServiceServer
-}
-
 // trainingService serves leadscore.v1.TrainingService.
 type trainingService struct {
 	leadscorev1.UnimplementedTrainingServiceServer

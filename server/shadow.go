@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/internal/storeutil"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 )
 
@@ -55,6 +56,7 @@ type shadowJob struct {
 	champion *servedModel
 	opts     scoreOptions
 	item     *leadscorev1.ScoreItem
+	stored   *leadscore.LeadActivity // the lead item names by id, or nil
 	prob     float64
 	cell     leadscore.Cell
 }
@@ -78,7 +80,8 @@ func newShadow(models *modelSet, opts ShadowOptions, logger *slog.Logger) *shado
 
 // offer samples an item scored by a champion and queues it for the
 // challenger without ever blocking.
-func (s *shadow) offer(champion *servedModel, opts *scoreOptions, item *leadscorev1.ScoreItem, prob float64, cell leadscore.Cell) {
+// stored is the lead an item names by id, as the call read it, or nil.
+func (s *shadow) offer(champion *servedModel, opts *scoreOptions, item *leadscorev1.ScoreItem, stored *leadscore.LeadActivity, prob float64, cell leadscore.Cell) {
 	if s.opts.Share <= 0 || (s.opts.Share < 1 && rand.Float64() >= s.opts.Share) {
 		return
 	}
@@ -88,7 +91,7 @@ func (s *shadow) offer(champion *servedModel, opts *scoreOptions, item *leadscor
 	}
 	s.offered.Add(1)
 	select {
-	case s.queue <- shadowJob{champion: champion, opts: *opts, item: item, prob: prob, cell: cell}:
+	case s.queue <- shadowJob{champion: champion, opts: *opts, item: item, stored: stored, prob: prob, cell: cell}:
 	default:
 		s.dropped.Add(1)
 	}
@@ -119,7 +122,13 @@ func (s *shadow) score(job shadowJob) {
 	if err == nil {
 		in, err = parseItem(job.item, challenger, &job.opts, plan, sc.fit)
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case in.storedID != "" && job.stored != nil:
+		err = storedFeatures(challenger, job.stored, job.opts.at, sc, sc.row)
+	case in.storedID != "":
+		err = storeutil.LeadNotFound(in.storedID)
+	default:
 		err = sc.feat.Compute(sc.fit, in.created, in.act, job.opts.unix, sc.row)
 	}
 	if err == nil {
