@@ -49,6 +49,10 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	shadowQueue := fs.Int("shadow-queue", server.DefaultShadowQueue,
 		"how many leads may wait for the challenger; when full, shadow items are dropped and counted, never slowing callers")
 	slowCall := fs.Duration("slow-call", time.Second, "calls at least this slow are logged at info; quicker successful calls only at debug")
+	leadModel := fs.String("lead-model", "default", "the model whose champion scores live leads as they change (serve its champion with --serve-model to keep it loaded)")
+	rescoreEvery := fs.Duration("rescore-interval", server.DefaultRescoreInterval, "how long after its score a live lead is due to be rescored as time passes")
+	stepFlag := fs.Float64("history-step", server.DefaultHistoryStep,
+		"the probability move that adds a lead's score history entry when its cell and tier stay (0 records every move)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	level := logLevelFlag(fs)
@@ -75,6 +79,9 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*shadowQueue >= 1 && *shadowQueue <= 1<<20, "--shadow-queue", *shadowQueue, "must be from 1 to 1048576"},
 		{*slowCall > 0, "--slow-call", *slowCall, "must be positive"},
 		{*maxCall > 0, "--max-call-duration", *maxCall, "must be positive"},
+		{leadscore.ValidateSlug("--lead-model", *leadModel) == nil, "--lead-model", *leadModel, "must be a model id"},
+		{*rescoreEvery >= time.Minute, "--rescore-interval", *rescoreEvery, "must be at least 1m"},
+		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
 	} {
 		if !check.ok {
 			fmt.Fprintf(stderr, "invalid %s %v: %s\n", check.flag, check.val, check.want)
@@ -96,6 +103,9 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		shadow:          server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
 		slowCall:        *slowCall,
 		maxCall:         *maxCall,
+		leadModel:       *leadModel,
+		rescoreEvery:    *rescoreEvery,
+		historyStep:     historyStep(*stepFlag),
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -119,6 +129,11 @@ type serveConfig struct {
 	shadow     server.ShadowOptions
 	slowCall   time.Duration
 	maxCall    time.Duration
+	// leadModel, rescoreEvery and historyStep are how live leads are
+	// rescored, as server.Options takes them (zero for the defaults).
+	leadModel    string
+	rescoreEvery time.Duration
+	historyStep  float64
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -273,6 +288,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		Shadow:          cfg.shadow,
 		SlowCall:        cfg.slowCall,
 		MaxCallDuration: cfg.maxCall,
+		LeadModel:       cfg.leadModel,
+		RescoreInterval: cfg.rescoreEvery,
+		HistoryStep:     cfg.historyStep,
 	})
 	if err != nil {
 		close(loaderDone)
@@ -486,4 +504,13 @@ func prepareSchema(ctx context.Context, logger *slog.Logger, st leadscore.Store,
 		}
 	}
 	return nil
+}
+
+// historyStep is --history-step as server.Options takes it, where 0 means
+// the default and a negative step records every move.
+func historyStep(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
