@@ -47,6 +47,8 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"score history lists newest first", testScoreHistoryOrder},
 		{"score changes list after a cursor in order", testScoreChangesCursor},
 		{"writes and next due times make leads due", testDueLeads},
+		{"concurrent saves of one lead keep the newest score", testConcurrentSavesKeepNewest},
+		{"a watcher following the cursor misses no change", testWatcherMissesNoChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,5 +336,102 @@ func testDueLeads(t *testing.T, s leadStore) {
 	}
 	if got, want := dueLeads(t, s, minute(100), 10), []string{"a"}; !slices.Equal(got, want) {
 		t.Errorf("DueLeads() after an outcome of a = %q, want %q", got, want)
+	}
+}
+
+func testConcurrentSavesKeepNewest(t *testing.T, s leadStore) {
+	registerScoring(t, s)
+	upsertLeads(t, s, 0, lead("a"))
+	tiers := []leadscore.Tier{leadscore.TierLow, leadscore.TierMedium, leadscore.TierGood, leadscore.TierVeryGood}
+	const savers = 8
+	results := make([]leadscore.SaveScoresResult, savers)
+	errs := make([]error, savers)
+	var wg sync.WaitGroup
+	for i := range savers {
+		wg.Go(func() {
+			sc := score("a", 1, minute(i+1), 0.1*float64(i+1), tiers[i%len(tiers)], "B2")
+			results[i], errs[i] = s.SaveScores(t.Context(), []leadscore.LeadScoreRecord{sc}, leadscore.SaveScoresOptions{})
+		})
+	}
+	wg.Wait()
+	saved := 0
+	for i := range savers {
+		if errs[i] != nil {
+			t.Fatalf("concurrent SaveScores() %d: %v", i, errs[i])
+		}
+		if results[i].Saved+results[i].Stale != 1 {
+			t.Errorf("concurrent SaveScores() %d = %+v, want the score saved or stale", i, results[i])
+		}
+		saved += results[i].Saved
+	}
+	got := getLead(t, s, "a")
+	if got.Score == nil || !got.Score.ScoredAt.Equal(stored(minute(savers))) {
+		t.Errorf("after concurrent saves GetLead().Score = %+v, want the newest, scored at %v", got.Score, stored(minute(savers)))
+	}
+	if h := scoreHistory(t, s, "a", 100); len(h) != saved {
+		t.Errorf("ScoreHistory() has %d entries, want one per saved score (%d): every probability moved", len(h), saved)
+	}
+}
+
+// testWatcherMissesNoChange reads the change log after a cursor while
+// savers write to it: a change numbered below the cursor that commits
+// later would be missed, so every change must be read exactly once.
+func testWatcherMissesNoChange(t *testing.T, s leadStore) {
+	registerScoring(t, s)
+	const savers, each = 4, 15
+	var leads []leadscore.Lead
+	for i := range savers * each {
+		leads = append(leads, lead(fmt.Sprintf("l%03d", i)))
+	}
+	upsertLeads(t, s, 0, leads...)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, savers)
+	for w := range savers {
+		wg.Go(func() {
+			for i := range each {
+				sc := score(fmt.Sprintf("l%03d", w*each+i), 1, minute(1), 0.5, leadscore.TierMedium, "B2")
+				if _, err := s.SaveScores(ctx, []leadscore.LeadScoreRecord{sc}, leadscore.SaveScoresOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[int64]bool{}
+	var cursor int64
+	read := func() {
+		got, err := s.ScoreChanges(ctx, cursor, 7)
+		if err != nil {
+			t.Fatalf("ScoreChanges(): %v", err)
+		}
+		for _, c := range got {
+			if seen[c.Seq] {
+				t.Errorf("change %d read twice", c.Seq)
+			}
+			seen[c.Seq] = true
+			cursor = c.Seq
+		}
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		read()
+	}
+	for before := -1; before != len(seen); {
+		before = len(seen)
+		read()
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent SaveScores(): %v", err)
+	}
+	if len(seen) != savers*each {
+		t.Errorf("a watcher following the cursor read %d changes, want %d", len(seen), savers*each)
 	}
 }

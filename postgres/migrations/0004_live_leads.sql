@@ -45,7 +45,9 @@ CREATE INDEX score_history_model_version_id_idx ON score_history (model_version_
 -- score_changes: the new score without its factors, why it was made, and
 -- the lead's account and owner when it changed, so a watcher can route the
 -- change without reading the lead. Rows written before this migration
--- carry no figures; they read as scored when they changed.
+-- carry no figures; they read as scored when they changed. scored_at
+-- defaults to the epoch, as the SQLite twin's must (SQLite adds a NOT NULL
+-- column only with a default), so both accept the same inserts.
 ALTER TABLE score_changes
     ADD COLUMN account_id  TEXT COLLATE "C",
     ADD COLUMN owner       TEXT,
@@ -58,8 +60,7 @@ ALTER TABLE score_changes
     ADD COLUMN raw_output  DOUBLE PRECISION NOT NULL DEFAULT 0,
     ADD COLUMN horizon_us  BIGINT NOT NULL DEFAULT 0 CHECK (horizon_us >= 0),
     ADD COLUMN reason      TEXT NOT NULL DEFAULT '',
-    ADD COLUMN scored_at   TIMESTAMPTZ,
+    ADD COLUMN scored_at   TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     ADD COLUMN next_due    TIMESTAMPTZ;
 UPDATE score_changes SET scored_at = changed_at;
-ALTER TABLE score_changes ALTER COLUMN scored_at SET NOT NULL;
 CREATE INDEX score_changes_model_version_id_idx ON score_changes (model_version_id);
