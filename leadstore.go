@@ -38,7 +38,9 @@ const (
 // error whose field paths are "leads[3].attributes.size" (the table's
 // name and the index) and nothing is written; with IngestOptions.Partial
 // the other records are written and the rejections returned in the
-// result. A batch holds 1 to MaxIngestBatch records.
+// result. A batch holds 1 to MaxIngestBatch records. Where a key may
+// appear only once per batch, the first record of a key stands and each
+// repeat is rejected (field "id" or "lead_id").
 type LeadStore interface {
 	// UpsertLeads creates leads or replaces their attributes, account,
 	// owner and creation time. A lead equal to the stored one is counted
@@ -62,21 +64,25 @@ type LeadStore interface {
 	RecordEvents(ctx context.Context, events []Event, opts IngestOptions) (EventsResult, error)
 	// RecordOutcomes stores outcomes, one per lead: a later outcome of a
 	// lead replaces the stored one. An outcome equal to the stored one is
-	// counted unchanged. A lead id may appear only once per batch.
+	// counted unchanged. A lead id may appear only once per batch. Each
+	// lead whose outcome was created or changed is due for rescoring at
+	// opts.At (and listed in the result's Leads).
 	RecordOutcomes(ctx context.Context, outcomes []Outcome, opts IngestOptions) (UpsertResult, error)
 
 	// GetLead returns a stored lead with its outcome and current score
 	// (nil when it has none: not scored, never 0). ENOTFOUND names a lead
-	// the store does not hold.
+	// the store does not hold; a malformed id is EINVALID.
 	GetLead(ctx context.Context, id string) (StoredLead, error)
 	// LeadActivity returns the stored leads among ids (the others are
-	// left out) with their events in time order (occurred time, then
-	// id), as of nothing: every stored event is returned, and the
-	// featurizer counts those before the scoring time. It reads at most
-	// len(ids) leads; ids holds at most MaxIngestBatch ids.
+	// left out, a repeated id is read once), in byte order of id, with
+	// their events in time order (occurred time, then id), as of nothing:
+	// every stored event is returned, and the featurizer counts those
+	// before the scoring time. It reads at most len(ids) leads; ids holds
+	// at most MaxIngestBatch ids.
 	LeadActivity(ctx context.Context, ids []string) ([]LeadActivity, error)
-	// DueLeads returns up to limit ids of leads whose rescoring is due at
-	// or before at, the earliest due first.
+	// DueLeads returns up to limit (at least 1) ids of leads whose
+	// rescoring is due at or before at, the earliest due first, then by
+	// id.
 	DueLeads(ctx context.Context, at time.Time, limit int) ([]string, error)
 	// SaveScores stores new current scores in one transaction. For each,
 	// storeutil.ScoreTransition decides, from the lead's stored score,
@@ -85,13 +91,21 @@ type LeadStore interface {
 	// the change log does (the cell or tier changed, or the lead had no
 	// score). A score is skipped, and counted stale, when the stored score
 	// of its lead is newer than it (ScoredAt), or when its lead is gone. A
-	// saved score's lead is due again at its NextDue (never, when zero).
+	// saved score's lead is due again at its NextDue (never, when zero),
+	// unless a write after ScoredAt made it due: the score did not see
+	// that write, so the lead stays due (at the earlier of the two). Scores
+	// are not ingested in partial mode: an invalid score, a lead scored
+	// twice in one batch or an unregistered version fails the whole call
+	// with EINVALID ("scores[3].probability").
 	SaveScores(ctx context.Context, scores []LeadScoreRecord, opts SaveScoresOptions) (SaveScoresResult, error)
-	// ScoreHistory returns up to limit of a lead's past scores, newest
-	// first. ENOTFOUND names a lead the store does not hold.
+	// ScoreHistory returns up to limit (at least 1) of a lead's past
+	// scores, newest first. ENOTFOUND names a lead the store does not
+	// hold.
 	ScoreHistory(ctx context.Context, id string, limit int) ([]LeadScoreRecord, error)
-	// ScoreChanges returns up to limit change log entries after the
-	// cursor seq (0: from the oldest retained), oldest first.
+	// ScoreChanges returns up to limit (at least 1) change log entries
+	// after the cursor seq (0: from the oldest retained), oldest first.
+	// Entries are numbered in commit order, so a watcher resuming after
+	// the last seq it read misses none.
 	ScoreChanges(ctx context.Context, after int64, limit int) ([]ScoreChange, error)
 }
 
