@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/sqlite"
 	"github.com/leadscore/leadscore/storetest"
 )
 
@@ -14,4 +16,24 @@ func TestLeadsConformance(t *testing.T) {
 		migrate(t, db)
 		return db
 	})
+}
+
+// TestLiveLeadsMigrationKeepsScores applies migration 0004 to a store
+// holding a score, its history and a change written before it: they read
+// back, the change as scored when it changed, and the lead takes new
+// scores.
+func TestLiveLeadsMigrationKeepsScores(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	before := open(t, path, sqlite.WithMigrations(firstMigrations(t, 3)))
+	migrate(t, before)
+	insertFixture(t, before)
+	if err := before.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if applied := migrate(t, db); len(applied) != 1 || applied[0].Name != "live_leads" {
+		t.Fatalf("Migrate() applied %v, want 0004_live_leads", applied)
+	}
+	storetest.CheckLiveLeadsAfter0004(t, db, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 }
