@@ -291,7 +291,7 @@ func (b *Batch) LeadIDs(ids []string) []string {
 // not reject: created and changed are the keys the store created and
 // changed, and leads the ids of the leads due for rescoring (nil for
 // accounts).
-func (b *Batch) UpsertResult(valid int, created, changed int, leads []string) leadscore.UpsertResult {
+func (b *Batch) UpsertResult(valid, created, changed int, leads []string) leadscore.UpsertResult {
 	return leadscore.UpsertResult{
 		Created:   created,
 		Updated:   changed,

@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/internal/storeutil"
+)
+
+// The LeadStore's reads: a lead, the activity of leads, due leads. Each
+// reads in one read transaction where it needs more than one statement,
+// so what it returns comes from one snapshot.
+
+// readTx runs fn in a read transaction: one consistent snapshot that does
+// not block writers.
+func (db *DB) readTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return errorf(err, "%s: begin", what)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
+const leadColumns = `id, account_id, owner, attributes, created_at, updated_at`
+
+func scanLead(row scanner) (leadscore.Lead, time.Time, error) {
+	var l leadscore.Lead
+	var account, owner sql.NullString
+	var attrs []byte
+	var createdAt, updatedAt int64
+	if err := row.Scan(&l.ID, &account, &owner, &attrs, &createdAt, &updatedAt); err != nil {
+		return l, time.Time{}, err
+	}
+	l.AccountID, l.Owner, l.CreatedAt = account.String, owner.String, timeOf(createdAt)
+	var err error
+	if l.Attributes, err = leadscore.ParseAttributesJSON(attrs); err != nil {
+		return l, time.Time{}, leadscore.Errorf(leadscore.EINTERNAL, "read lead %q: %w", l.ID, err)
+	}
+	return l, timeOf(updatedAt), nil
+}
+
+// scoreColumns are a score's columns in lead_scores or score_history (as
+// s), with its version's model name and number.
+const scoreColumns = `s.lead_id, m.name, v.version, s.alias, s.probability, s.score, s.percentile, s.tier, s.grade, s.level,
+    s.action, s.base_value, s.raw_output, s.horizon_us, s.factors, s.scored_at, s.reason, s.next_due`
+
+// scoreJoin joins a score table's rows (as s) to their versions.
+const scoreJoin = ` s JOIN model_versions v ON v.id = s.model_version_id JOIN models m ON m.id = v.model_id`
+
+func scanScore(row scanner) (leadscore.LeadScoreRecord, error) {
+	var r leadscore.LeadScoreRecord
+	var c storeutil.ScoreColumns
+	var scoredAt int64
+	var nextDue sql.NullInt64
+	err := row.Scan(&r.LeadID, &r.Version.Model, &r.Version.Version, &r.Alias, &r.Probability, &r.Score, &r.Percentile,
+		&c.Tier, &c.Grade, &c.Level, &r.Action, &r.BaseValue, &r.RawOutput, &c.HorizonUS, &c.Factors,
+		&scoredAt, &r.Reason, &nextDue)
+	if err != nil {
+		return r, err
+	}
+	r.ScoredAt, r.NextDue = timeOf(scoredAt), optionalTimeOf(nextDue)
+	if err := storeutil.DecodeScore(&r, c); err != nil {
+		return r, leadscore.Errorf(leadscore.EINTERNAL, "read %w", err)
+	}
+	return r, nil
+}
+
+// currentScores reads the current scores of leads.
+func currentScores(ctx context.Context, q querier, leads []string) (map[string]*leadscore.LeadScoreRecord, error) {
+	scores := make(map[string]*leadscore.LeadScoreRecord, len(leads))
+	if len(leads) == 0 {
+		return scores, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+scoreColumns+` FROM lead_scores`+scoreJoin+` WHERE s.lead_id IN `+idSet, jsonIDs(leads))
+	if err != nil {
+		return nil, errorf(err, "read scores")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanScore(rows)
+		if err != nil {
+			return nil, errorf(err, "read scores")
+		}
+		scores[r.LeadID] = &r
+	}
+	return scores, errorf(rows.Err(), "read scores")
+}
+
+// GetLead implements leadscore.LeadStore.
+func (db *DB) GetLead(ctx context.Context, id string) (leadscore.StoredLead, error) {
+	if err := storeutil.CheckLeadID(id); err != nil {
+		return leadscore.StoredLead{}, err
+	}
+	var out leadscore.StoredLead
+	err := db.readTx(ctx, "get "+leadscore.LeadName(id), func(tx *sql.Tx) error {
+		l, updated, err := scanLead(tx.QueryRowContext(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return storeutil.LeadNotFound(id)
+		}
+		if err != nil {
+			return errorf(err, "get %s", leadscore.LeadName(id))
+		}
+		out = leadscore.StoredLead{Lead: l, UpdatedAt: updated}
+		var o leadscore.Outcome
+		var status string
+		var occurredAt int64
+		var amount sql.NullFloat64
+		var currency sql.NullString
+		err = tx.QueryRowContext(ctx, `SELECT lead_id, status, occurred_at, amount, currency FROM outcomes WHERE lead_id = ?`, id).
+			Scan(&o.LeadID, &status, &occurredAt, &amount, &currency)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return errorf(err, "get the outcome of %s", leadscore.LeadName(id))
+		default:
+			if o.Status, err = leadscore.ParseOutcomeStatus("status", status); err != nil {
+				return leadscore.Errorf(leadscore.EINTERNAL, "get the outcome of %s: %w", leadscore.LeadName(id), err)
+			}
+			o.OccurredAt, o.Amount, o.Currency = timeOf(occurredAt), amount.Float64, currency.String
+			out.Outcome = &o
+		}
+		scores, err := currentScores(ctx, tx, []string{id})
+		if err != nil {
+			return err
+		}
+		out.Score = scores[id]
+		return nil
+	})
+	if err != nil {
+		return leadscore.StoredLead{}, err
+	}
+	return out, nil
+}
+
+// LeadActivity implements leadscore.LeadStore, returning leads in byte
+// order of id.
+func (db *DB) LeadActivity(ctx context.Context, ids []string) ([]leadscore.LeadActivity, error) {
+	ids, err := storeutil.CheckActivityIDs(ids)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	var out []leadscore.LeadActivity
+	err = db.readTx(ctx, "read lead activity", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+leadColumns+` FROM leads WHERE id IN `+idSet+` ORDER BY id`, jsonIDs(ids))
+		if err != nil {
+			return errorf(err, "read leads")
+		}
+		index := make(map[string]int, len(ids))
+		for rows.Next() {
+			l, _, err := scanLead(rows)
+			if err != nil {
+				rows.Close()
+				return errorf(err, "read leads")
+			}
+			index[l.ID] = len(out)
+			out = append(out, leadscore.LeadActivity{Lead: l})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return errorf(err, "read leads")
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT id, lead_id, type, occurred_at, properties FROM events
+WHERE lead_id IN `+idSet+` ORDER BY lead_id, occurred_at, id`, jsonIDs(ids))
+		if err != nil {
+			return errorf(err, "read events")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			a := &out[index[e.LeadID]]
+			a.Events = append(a.Events, e)
+		}
+		if err := rows.Err(); err != nil {
+			return errorf(err, "read events")
+		}
+		scores, err := currentScores(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Score = scores[out[i].Lead.ID]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DueLeads implements leadscore.LeadStore.
+func (db *DB) DueLeads(ctx context.Context, at time.Time, limit int) ([]string, error) {
+	if err := storeutil.CheckPositiveLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT id FROM leads WHERE due_at IS NOT NULL AND due_at <= ?
+ORDER BY due_at, id LIMIT ?`, micros(storeutil.StoredTime(at)), limit)
+	ids, err := collect(rows, err,
+		func(rows *sql.Rows) (string, error) {
+			var id string
+			return id, rows.Scan(&id)
+		})
+	if err != nil {
+		return nil, errorf(err, "read due leads")
+	}
+	return ids, nil
+}
