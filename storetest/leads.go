@@ -311,6 +311,17 @@ func testPartial(t *testing.T, s leadStore) {
 		t.Errorf("partial RecordEvents() = %+v, want 1 recorded for lead a", evs)
 	}
 	wantRejections(t, "partial RecordEvents()", evs.Rejected, map[int]string{0: "events[0].property key"})
+
+	none, err := s.RecordOutcomes(ctx, []leadscore.Outcome{{LeadID: "a", OccurredAt: minute(2)}, {LeadID: "nobody", Status: leadscore.OutcomeWon, OccurredAt: minute(2)}},
+		leadscore.IngestOptions{At: minute(2), Partial: true})
+	if err != nil {
+		t.Fatalf("partial RecordOutcomes() of only bad outcomes: %v", err)
+	}
+	if none.Created+none.Updated+none.Unchanged != 0 || len(none.Leads) != 0 {
+		t.Errorf("partial RecordOutcomes() of only bad outcomes = %+v, want nothing written", none)
+	}
+	wantRejections(t, "partial RecordOutcomes() of only bad outcomes", none.Rejected,
+		map[int]string{0: "outcomes[0].status", 1: "outcomes[1].lead_id"})
 }
 
 func testUnknownLeads(t *testing.T, s leadStore) {
@@ -592,6 +603,8 @@ func testLimits(t *testing.T, s leadStore) {
 	}
 	_, err = s.LeadActivity(ctx, ids)
 	wantField(t, "LeadActivity() of 1001 ids", err, "ids")
+	_, err = s.LeadActivity(ctx, []string{"l1", "not an id"})
+	wantField(t, "LeadActivity() of a malformed id", err, "ids[1]")
 	acts, err := s.LeadActivity(ctx, ids[:leadscore.MaxIngestBatch])
 	if err != nil || len(acts) != leadscore.MaxIngestBatch {
 		t.Errorf("LeadActivity() of 1000 ids = %d leads, %v; want 1000", len(acts), err)
