@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -60,6 +61,59 @@ func CheckPositiveLimit(limit int) error {
 		return leadscore.InvalidField("limit", limit, "must be at least 1")
 	}
 	return nil
+}
+
+// CheckAt refuses a zero time of a LeadStore call that needs one: the
+// time of a claim or of marking leads due, from the server's clock.
+func CheckAt(at time.Time) error {
+	if at.IsZero() {
+		return leadscore.InvalidField("at", "", "is required")
+	}
+	return nil
+}
+
+// CheckClaim refuses a claim of due leads (ClaimDueLeads) without a time,
+// of fewer than 1 or more than leadscore.MaxIngestBatch leads (a claim is
+// scored as one batch), or with a lease shorter than a microsecond: stores
+// keep times to the microsecond, so a shorter lease would end as it began.
+func CheckClaim(at time.Time, limit int, lease time.Duration) error {
+	if err := CheckAt(at); err != nil {
+		return err
+	}
+	if limit < 1 || limit > leadscore.MaxIngestBatch {
+		return leadscore.InvalidField("limit", limit, fmt.Sprintf("must be from 1 to %d", leadscore.MaxIngestBatch))
+	}
+	if lease < time.Microsecond {
+		return leadscore.InvalidField("lease", lease.String(), "must be at least 1µs")
+	}
+	return nil
+}
+
+// LeaseEnd is when the lease of leads claimed at at for lease ends, as
+// stores keep it: a claim at that time or later may take them again.
+func LeaseEnd(at time.Time, lease time.Duration) time.Time { return StoredTime(at.Add(lease)) }
+
+// DueLead is a lead due for rescoring as a claim reads it back.
+type DueLead struct {
+	ID  string
+	Due time.Time
+}
+
+// DueOrder returns the ids of leads in the order DueLeads and
+// ClaimDueLeads return them: the earliest due first, then by id in byte
+// order. A claim that updates rows reads them back in no set order.
+func DueOrder(leads []DueLead) []string {
+	slices.SortFunc(leads, func(x, y DueLead) int {
+		if c := x.Due.Compare(y.Due); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	ids := make([]string, len(leads))
+	for i, l := range leads {
+		ids[i] = l.ID
+	}
+	return ids
 }
 
 // CheckCursor refuses a negative change log cursor.

@@ -200,6 +200,62 @@ func TestDueAfterScore(t *testing.T) {
 	}
 }
 
+func TestCheckClaim(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		at    time.Time
+		limit int
+		lease time.Duration
+		field string
+	}{
+		{"smallest claim", t0, 1, time.Microsecond, ""},
+		{"largest claim", t0, leadscore.MaxIngestBatch, time.Hour, ""},
+		{"no time refused", time.Time{}, 10, time.Minute, "at"},
+		{"limit 0 refused", t0, 0, time.Minute, "limit"},
+		{"limit above a batch refused", t0, leadscore.MaxIngestBatch + 1, time.Minute, "limit"},
+		{"no lease refused", t0, 10, 0, "lease"},
+		{"negative lease refused", t0, 10, -time.Minute, "lease"},
+		{"lease below the stored precision refused", t0, 10, 999 * time.Nanosecond, "lease"},
+	} {
+		err := CheckClaim(tt.at, tt.limit, tt.lease)
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("CheckClaim() %s: %v", tt.name, err)
+			}
+			continue
+		}
+		var e *leadscore.Error
+		if !errors.As(err, &e) || e.Code != leadscore.EINVALID || len(e.Fields) != 1 || e.Fields[0].Field != tt.field {
+			t.Errorf("CheckClaim() %s = %v, want EINVALID naming %s", tt.name, err, tt.field)
+		}
+	}
+}
+
+func TestLeaseEnd(t *testing.T) {
+	t.Parallel()
+	// t0 has nanoseconds: the end is kept to the microsecond, after the
+	// claim's own stored time even for the shortest lease.
+	if got, want := LeaseEnd(t0, time.Minute), StoredTime(t0.Add(time.Minute)); !got.Equal(want) {
+		t.Errorf("LeaseEnd(1m) = %v, want %v", got, want)
+	}
+	if got := LeaseEnd(t0, time.Microsecond); !got.After(StoredTime(t0)) {
+		t.Errorf("LeaseEnd(1µs) = %v, want after the claim's stored time %v", got, StoredTime(t0))
+	}
+}
+
+func TestDueOrder(t *testing.T) {
+	t.Parallel()
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	got := DueOrder([]DueLead{{"b", at(2)}, {"c", at(1)}, {"a", at(2)}, {"B", at(2)}, {"d", at(0)}})
+	if want := []string{"d", "c", "B", "a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("DueOrder() = %q, want %q: earliest due first, then by id in byte order", got, want)
+	}
+	if got := DueOrder(nil); len(got) != 0 {
+		t.Errorf("DueOrder(none) = %q, want none", got)
+	}
+}
+
 func TestCheckScores(t *testing.T) {
 	t.Parallel()
 	b2, _ := leadscore.ParseCell("cell", "B2")
