@@ -7,12 +7,13 @@ import (
 	"github.com/leadscore/leadscore"
 )
 
-// CheckLiveLeadsAfter0004 checks a store migrated to 0004_live_leads
-// from one holding the backends' test fixture: lead "lead" of account
-// "acct", scored 0.42 (tier good, cell A1) by version 1 of model
-// "default" at changedAt, with one history entry and one change, all
-// written at changedAt. What was stored reads back (the change as scored
-// when it changed, the lead not due), and the lead takes a new score.
+// CheckLiveLeadsAfter0004 checks a store migrated to 0004_live_leads,
+// and then to the latest migration, from one holding the backends' test
+// fixture: lead "lead" of account "acct", scored 0.42 (tier good, cell
+// A1) by version 1 of model "default" at changedAt, with one history
+// entry and one change, all written at changedAt. What was stored reads
+// back (the change as scored when it changed, the lead not due), and the
+// lead takes a new score.
 func CheckLiveLeadsAfter0004(t *testing.T, s leadscore.LeadStore, changedAt time.Time) {
 	t.Helper()
 	ctx := t.Context()
