@@ -82,8 +82,33 @@ type LeadStore interface {
 	LeadActivity(ctx context.Context, ids []string) ([]LeadActivity, error)
 	// DueLeads returns up to limit (at least 1) ids of leads whose
 	// rescoring is due at or before at, the earliest due first, then by
-	// id.
+	// id. It only reads: leased leads (see ClaimDueLeads) are listed too.
 	DueLeads(ctx context.Context, at time.Time, limit int) ([]string, error)
+	// ClaimDueLeads is how the decay schedulers of servers sharing a store
+	// take due leads without rescoring one twice. It returns up to limit
+	// (1 to MaxIngestBatch) ids of leads due at or before at that are not
+	// leased at at (never leased, or their lease ended at or before at),
+	// in DueLeads' order, and in the same transaction leases them until
+	// at+lease (at least a microsecond, the store's precision): until then
+	// no other claim returns them, from any process. A claimed lead stays
+	// due. SaveScores ends the lease of every lead it saves a score of, so
+	// a lead that a write makes due again soon after is claimable at once;
+	// writes leave leases alone. A lead whose claimer never scores it (the
+	// process died, or the batch failed) is claimable again once its
+	// lease ends.
+	ClaimDueLeads(ctx context.Context, at time.Time, limit int, lease time.Duration) ([]string, error)
+	// MarkAllDue makes every lead without an outcome due at at, as a write
+	// at at would (so a score made before at leaves it due; see
+	// SaveScores), ends its lease (a claimed batch may be being rescored
+	// with the old version), and returns how many leads it marked:
+	// after a champion promotion, so that the scheduler rescores every
+	// live lead with the new version. Leads with an outcome keep their due
+	// time and lease. It is one statement in one transaction that rewrites
+	// the row of every lead it marks, so its time, the locks it holds and
+	// the log it writes grow with their number (about ten seconds for a
+	// million leads on PostgreSQL), and writes and scores of those leads
+	// wait for it to commit.
+	MarkAllDue(ctx context.Context, at time.Time) (int64, error)
 	// SaveScores stores new current scores in one transaction. For each,
 	// storeutil.ScoreTransition decides, from the lead's stored score,
 	// whether the score history gains an entry (the cell or tier changed,
@@ -93,7 +118,8 @@ type LeadStore interface {
 	// of its lead is newer than it (ScoredAt), or when its lead is gone. A
 	// saved score's lead is due again at its NextDue (never, when zero),
 	// unless a write after ScoredAt made it due: the score did not see
-	// that write, so the lead stays due (at the earlier of the two). Scores
+	// that write, so the lead stays due (at the earlier of the two).
+	// Saving a score ends its lead's lease (see ClaimDueLeads). Scores
 	// are not ingested in partial mode: an invalid score, a lead scored
 	// twice in one batch or an unregistered version fails the whole call
 	// with EINVALID ("scores[3].probability").

@@ -42,3 +42,18 @@ func TestLiveLeadsMigrationKeepsScores(t *testing.T) {
 	migrate(t, db)
 	storetest.CheckLiveLeadsAfter0004(t, db, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 }
+
+// TestDueLeasesMigrationLeavesLeadsUnleased applies migration 0005 to a
+// store holding due leads: they are not leased, so a claim takes them.
+func TestDueLeasesMigrationLeavesLeadsUnleased(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	before := open(t, url, postgres.WithMigrations(firstMigrations(t, 4)))
+	migrate(t, before)
+	storetest.LeadsBefore0005(t, before)
+	db := open(t, url, postgres.WithMigrations(firstMigrations(t, 5)))
+	if applied := migrate(t, db); len(applied) != 1 || applied[0].Name != "due_leases" {
+		t.Fatalf("Migrate() applied %v, want 0005_due_leases", applied)
+	}
+	storetest.CheckDueLeasesAfter0005(t, db)
+}

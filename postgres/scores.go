@@ -218,10 +218,10 @@ ON CONFLICT (lead_id) DO UPDATE SET
 			}
 		}
 		if len(dueLeads) > 0 {
-			_, err := tx.Exec(ctx, `UPDATE leads AS l SET due_at = u.due
+			_, err := tx.Exec(ctx, `UPDATE leads AS l SET due_at = u.due, leased_until = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS u(id, due) WHERE l.id = u.id`, dueLeads, dueAt)
 			if err != nil {
-				return errorf(err, "set due times")
+				return errorf(err, "set due times and end leases")
 			}
 		}
 		return nil

@@ -73,14 +73,16 @@ func markDue(ctx context.Context, tx *sql.Tx, leads []string, at time.Time) erro
 }
 
 // setDue sets leads' due times from args, pairs of a lead id and a due
-// time in microseconds or nil.
+// time in microseconds or nil, and ends their leases: SaveScores calls it
+// for the leads it saved scores of.
 func setDue(ctx context.Context, tx *sql.Tx, args []any) error {
 	if len(args) == 0 {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `WITH v (id, due) AS (VALUES `+valuesList(len(args)/2, 2)+`)
-UPDATE leads SET due_at = (SELECT due FROM v WHERE v.id = leads.id) WHERE id IN (SELECT id FROM v)`, args...)
-	return errorf(err, "set due times")
+UPDATE leads SET due_at = (SELECT due FROM v WHERE v.id = leads.id), leased_until = NULL
+WHERE id IN (SELECT id FROM v)`, args...)
+	return errorf(err, "set due times and end leases")
 }
 
 // UpsertLeads implements leadscore.LeadStore.

@@ -15,11 +15,12 @@ import (
 // RunLeads runs the conformance suite of leadscore.LeadStore: ingesting
 // leads, accounts, events and outcomes in batches, all or nothing or
 // partially; reading leads and their activity back; saving scores with
-// their history and change log; and due rescoring. open must return a new,
-// empty, migrated store that shares nothing with any other store open
-// returned, and arrange for its cleanup. The store must also be a
-// leadscore.HistoryStore (the suite counts what a write left) and a
-// RegistryStore (scores refer to registered model versions).
+// their history and change log; due rescoring, with claims of due leads
+// and their leases. open must return a new, empty, migrated store that
+// shares nothing with any other store open returned, and arrange for its
+// cleanup. The store must also be a leadscore.HistoryStore (the suite
+// counts what a write left) and a RegistryStore (scores refer to
+// registered model versions).
 func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 	t.Helper()
 	tests := []struct {
@@ -49,6 +50,12 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"writes and next due times make leads due", testDueLeads},
 		{"concurrent saves of one lead keep the newest score", testConcurrentSavesKeepNewest},
 		{"a watcher following the cursor misses no change", testWatcherMissesNoChange},
+
+		{"claims take due leads earliest first and lease them", testClaimDueLeads},
+		{"a saved score ends its lead's lease", testClaimThenScore},
+		{"concurrent claims take each due lead once", testConcurrentClaims},
+		{"leads of a claimer that never scores them are claimable when the lease ends", testDeadReplica},
+		{"mark all due makes leads without an outcome due and ends their leases", testMarkAllDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,3 +58,31 @@ func CheckLiveLeadsAfter0004(t *testing.T, s leadscore.LeadStore, changedAt time
 		t.Errorf("ScoreChanges() after a new score = %+v, %v; want a second change from good", changes, err)
 	}
 }
+
+// LeadsBefore0005 writes leads to a store migrated up to 0004_live_leads,
+// for CheckDueLeasesAfter0005: "due" made due at minute 0 of the suite's
+// clock and "later" at minute 5. It only upserts leads: the store's other
+// writes are those of the latest schema.
+func LeadsBefore0005(t *testing.T, s leadscore.LeadStore) {
+	t.Helper()
+	if _, err := s.UpsertLeads(t.Context(), []leadscore.Lead{lead("due")}, ingest(0)); err != nil {
+		t.Fatalf("UpsertLeads() before 0005: %v", err)
+	}
+	if _, err := s.UpsertLeads(t.Context(), []leadscore.Lead{lead("later")}, ingest(5)); err != nil {
+		t.Fatalf("UpsertLeads() before 0005: %v", err)
+	}
+}
+
+// CheckDueLeasesAfter0005 checks a store migrated to 0005_due_leases
+// from the leads of LeadsBefore0005: no lead is leased, so each is
+// claimed once it is due, and only once.
+func CheckDueLeasesAfter0005(t *testing.T, s leadscore.LeadStore) {
+	t.Helper()
+	ls, ok := s.(leadStore)
+	if !ok {
+		t.Fatalf("%T is not also a HistoryStore and RegistryStore; the check needs them", s)
+	}
+	wantClaim(t, "of a lead due before 0005", ls, minute(2), 10, "due")
+	wantClaim(t, "again", ls, minute(2), 10)
+	wantClaim(t, "when the later lead is due", ls, minute(5), 10, "later")
+}
