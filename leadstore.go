@@ -102,13 +102,16 @@ type LeadStore interface {
 	// SaveScores), ends its lease (a claimed batch may be being rescored
 	// with the old version), and returns how many leads it marked:
 	// after a champion promotion, so that the scheduler rescores every
-	// live lead with the new version. Leads with an outcome keep their due
-	// time and lease. It is one statement in one transaction that rewrites
+	// live lead with the new version. Leads whose current score is by
+	// version except (the new champion: every replica that sees the
+	// promotion calls this, and must not undo another's rescoring) are
+	// left alone; a zero except leaves none out. Leads with an outcome
+	// keep their due time and lease. It is one statement in one transaction that rewrites
 	// the row of every lead it marks, so its time, the locks it holds and
 	// the log it writes grow with their number (about ten seconds for a
 	// million leads on PostgreSQL), and writes and scores of those leads
 	// wait for it to commit.
-	MarkAllDue(ctx context.Context, at time.Time) (int64, error)
+	MarkAllDue(ctx context.Context, at time.Time, except VersionRef) (int64, error)
 	// SaveScores stores new current scores in one transaction. For each,
 	// storeutil.ScoreTransition decides, from the lead's stored score,
 	// whether the score history gains an entry (the cell or tier changed,

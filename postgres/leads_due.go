@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/internal/storeutil"
 )
 
@@ -56,12 +57,16 @@ RETURNING id, due_at`, storeutil.StoredTime(at), limit, storeutil.LeaseEnd(at, l
 // about as much as those rows hold (2 s for 200,000 leads on the test
 // server), and the old versions wait for vacuum. Claims meanwhile pass
 // over the rows it has locked, and SaveScores of those leads waits.
-func (db *DB) MarkAllDue(ctx context.Context, at time.Time) (int64, error) {
+func (db *DB) MarkAllDue(ctx context.Context, at time.Time, except leadscore.VersionRef) (int64, error) {
 	if err := storeutil.CheckAt(at); err != nil {
 		return 0, err
 	}
 	tag, err := db.pool.Exec(ctx, `UPDATE leads SET due_at = $1, leased_until = NULL
-WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)`, storeutil.StoredTime(at))
+WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)
+  AND NOT EXISTS (SELECT 1 FROM lead_scores s JOIN model_versions v ON v.id = s.model_version_id
+                  JOIN models m ON m.id = v.model_id
+                  WHERE s.lead_id = leads.id AND m.name = $2 AND v.version = $3)`,
+		storeutil.StoredTime(at), except.Model, except.Version)
 	if err != nil {
 		return 0, errorf(err, "mark every live lead due")
 	}

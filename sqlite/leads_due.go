@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"time"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/internal/storeutil"
 )
 
@@ -47,14 +48,18 @@ RETURNING id, due_at`, micros(storeutil.StoredTime(at)), limit, micros(storeutil
 
 // MarkAllDue implements leadscore.LeadStore with one UPDATE of every lead
 // without an outcome; other writers wait for it under the busy timeout.
-func (db *DB) MarkAllDue(ctx context.Context, at time.Time) (int64, error) {
+func (db *DB) MarkAllDue(ctx context.Context, at time.Time, except leadscore.VersionRef) (int64, error) {
 	if err := storeutil.CheckAt(at); err != nil {
 		return 0, err
 	}
 	var n int64
 	err := db.inTx(ctx, "mark every live lead due", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE leads SET due_at = ?, leased_until = NULL
-WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)`, micros(storeutil.StoredTime(at)))
+WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)
+  AND NOT EXISTS (SELECT 1 FROM lead_scores s JOIN model_versions v ON v.id = s.model_version_id
+                  JOIN models m ON m.id = v.model_id
+                  WHERE s.lead_id = leads.id AND m.name = ? AND v.version = ?)`,
+			micros(storeutil.StoredTime(at)), except.Model, except.Version)
 		if err != nil {
 			return errorf(err, "mark every live lead due")
 		}

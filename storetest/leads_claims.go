@@ -200,9 +200,9 @@ func testMarkAllDue(t *testing.T, s leadStore) {
 	recordEvents(t, s, 4, event("e2", "won", minute(4)))
 	wantClaim(t, "of d and won", s, minute(5), 10, "d", "won")
 
-	_, err = s.MarkAllDue(ctx, time.Time{})
+	_, err = s.MarkAllDue(ctx, time.Time{}, leadscore.VersionRef{})
 	wantField(t, "MarkAllDue() without a time", err, "at")
-	n, err := s.MarkAllDue(ctx, minute(10))
+	n, err := s.MarkAllDue(ctx, minute(10), leadscore.VersionRef{})
 	if err != nil {
 		t.Fatalf("MarkAllDue(): %v", err)
 	}
@@ -222,4 +222,20 @@ func testMarkAllDue(t *testing.T, s leadStore) {
 	// the lead due.
 	saveScores(t, s, 0.05, score("a", 1, minute(9), 0.5, leadscore.TierMedium, "B2"))
 	wantClaim(t, "after a score older than MarkAllDue", s, minute(11), 10, "a")
+
+	// A promotion to version 2 seen by two replicas: the second marks only
+	// the leads the first's rescoring has not reached.
+	createVersion(t, s, scoringModel, 2)
+	v2 := leadscore.VersionRef{Model: scoringModel, Version: 2}
+	saveScores(t, s, 0.05, score("a", 1, minute(12), 0.5, leadscore.TierMedium, "B2"), score("d", 1, minute(12), 0.5, leadscore.TierMedium, "B2"))
+	if n, err := s.MarkAllDue(ctx, minute(20), v2); err != nil || n != 2 {
+		t.Fatalf("MarkAllDue(v2) = %d, %v; want a and d", n, err)
+	}
+	saveScores(t, s, 0.05, score("a", 2, minute(21), 0.5, leadscore.TierMedium, "B2"))
+	if n, err := s.MarkAllDue(ctx, minute(22), v2); err != nil || n != 1 {
+		t.Fatalf("MarkAllDue(v2) again = %d, %v; want only d, which v2 has not scored yet", n, err)
+	}
+	if got := dueLeads(t, s, minute(30), 10); slices.Contains(got, "a") {
+		t.Errorf("DueLeads() = %q: a, scored by v2, was marked again", got)
+	}
 }
