@@ -102,6 +102,13 @@ type Options struct {
 	// history entry when its cell and tier stay. Zero means
 	// DefaultHistoryStep; a negative step records every rescoring.
 	HistoryStep float64
+	// DecayTick is how often the decay scheduler looks for due leads.
+	// Zero means DefaultDecayTick; a negative tick turns it off (another
+	// replica runs it, or a test drives it).
+	DecayTick time.Duration
+	// DecayLease is how long leads the scheduler claimed are left to it
+	// before another replica may take them. Zero means DefaultDecayLease.
+	DecayLease time.Duration
 }
 
 // Server is leadscore's gRPC server: the v1 services, grpc.health.v1 and
@@ -121,8 +128,18 @@ type Server struct {
 	callDuration metric.Float64Histogram
 	callAttrs    sync.Map // callKey -> metric.RecordOption
 
-	models        *modelSet
-	shadow        *shadow
+	models    *modelSet
+	shadow    *shadow
+	decay     *decayScheduler // nil when off
+	decayDone chan struct{}   // closed when the scheduler has stopped
+	// leadChampion is the alias live leads are scored with; leadVersion
+	// the version it was last seen at (guarded by mu), so that a
+	// promotion makes every live lead due for rescoring.
+	leadChampion  leadscore.AliasRef
+	leadVersion   leadscore.VersionRef
+	leadsStore    leadscore.LeadStore
+	leadScores    *rescorer
+	now           func() time.Time
 	servedAliases []leadscore.AliasRef
 	loader        *registry.Loader
 
@@ -265,6 +282,13 @@ func New(opts Options) (*Server, error) {
 		step: step, every: cmp.Or(opts.RescoreInterval, DefaultRescoreInterval), logger: opts.Logger,
 	}
 	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{store: leads, rescore: leadScores, logger: opts.Logger, now: now})
+	if opts.DecayTick >= 0 {
+		s.decay = &decayScheduler{
+			store: leads, rescore: leadScores, now: now, logger: opts.Logger,
+			tick: cmp.Or(opts.DecayTick, DefaultDecayTick), batch: DefaultDecayBatch, lease: cmp.Or(opts.DecayLease, DefaultDecayLease),
+		}
+	}
+	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
@@ -294,6 +318,13 @@ func (s *Server) Serve(lis net.Listener) error {
 	go s.watchStore(ctx)
 	if s.shadow != nil {
 		go s.shadow.run(ctx)
+	}
+	if s.decay != nil {
+		s.decayDone = make(chan struct{})
+		go func() {
+			defer close(s.decayDone)
+			s.decay.run(ctx)
+		}()
 	}
 	s.jobs.start()
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -340,7 +371,42 @@ func (s *Server) checkStore(ctx context.Context) {
 
 // ModelsChanged recomputes the health status after the loader loaded,
 // swapped or lost a served version. Wire it to the loader's OnChange.
-func (s *Server) ModelsChanged() { s.refreshHealth() }
+func (s *Server) ModelsChanged() {
+	s.refreshHealth()
+	s.leadChampionMoved()
+}
+
+// leadChampionMoved makes every live lead due for rescoring when the
+// champion that scores them has moved to another version since it was
+// last seen, so the decay scheduler rescores them with the new one in the
+// background. Replicas that see the same move mark the same leads: the
+// store marks only those not yet scored by the new version.
+func (s *Server) leadChampionMoved() {
+	sm := s.models.current(s.leadChampion)
+	if sm == nil {
+		return
+	}
+	s.mu.Lock()
+	prev := s.leadVersion
+	s.leadVersion = sm.ref
+	s.mu.Unlock()
+	if prev == sm.ref || prev.Model == "" {
+		// The first version seen is the one the leads were scored with
+		// before this process started, or a first champion: leads due
+		// for other reasons are rescored by the scheduler anyway.
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(s.draining, 10*time.Minute)
+		defer cancel()
+		n, err := s.leadsStore.MarkAllDue(ctx, s.now(), sm.ref)
+		if err != nil {
+			s.logger.Warn("live leads not marked for rescoring after a promotion", slog.String("version", sm.name), slog.Any("error", err))
+			return
+		}
+		s.logger.Info("live leads due for rescoring after a promotion", slog.String("version", sm.name), slog.Int64("leads", n))
+	}()
+}
 
 // refreshHealth sets every service's health status from what it needs:
 // ScoringService needs each served alias loaded (not the store: inline
@@ -416,6 +482,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if stopCheck != nil {
 		stopCheck()
 		<-checkDone
+		if s.decayDone != nil {
+			<-s.decayDone
+		}
 	}
 
 	stopped := make(chan struct{})
