@@ -53,6 +53,8 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	rescoreEvery := fs.Duration("rescore-interval", server.DefaultRescoreInterval, "how long after its score a live lead is due to be rescored as time passes")
 	stepFlag := fs.Float64("history-step", server.DefaultHistoryStep,
 		"the probability move that adds a lead's score history entry when its cell and tier stay (0 records every move)")
+	decayTick := fs.Duration("decay-tick", server.DefaultDecayTick, "how often this server looks for live leads due for rescoring (0 turns its scheduler off: another replica runs it)")
+	decayLease := fs.Duration("decay-lease", server.DefaultDecayLease, "how long leads this server claimed for rescoring are left to it before another replica may take them")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	level := logLevelFlag(fs)
@@ -81,6 +83,8 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*maxCall > 0, "--max-call-duration", *maxCall, "must be positive"},
 		{leadscore.ValidateSlug("--lead-model", *leadModel) == nil, "--lead-model", *leadModel, "must be a model id"},
 		{*rescoreEvery >= time.Minute, "--rescore-interval", *rescoreEvery, "must be at least 1m"},
+		{*decayTick == 0 || *decayTick >= time.Second, "--decay-tick", *decayTick, "must be 0 (off) or at least 1s"},
+		{*decayLease >= time.Second, "--decay-lease", *decayLease, "must be at least 1s"},
 		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
 	} {
 		if !check.ok {
@@ -106,6 +110,8 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		leadModel:       *leadModel,
 		rescoreEvery:    *rescoreEvery,
 		historyStep:     historyStep(*stepFlag),
+		decayTick:       decayTickOption(*decayTick),
+		decayLease:      *decayLease,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -134,6 +140,8 @@ type serveConfig struct {
 	leadModel    string
 	rescoreEvery time.Duration
 	historyStep  float64
+	decayTick    time.Duration
+	decayLease   time.Duration
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -291,6 +299,8 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		LeadModel:       cfg.leadModel,
 		RescoreInterval: cfg.rescoreEvery,
 		HistoryStep:     cfg.historyStep,
+		DecayTick:       cfg.decayTick,
+		DecayLease:      cfg.decayLease,
 	})
 	if err != nil {
 		close(loaderDone)
@@ -509,6 +519,15 @@ func prepareSchema(ctx context.Context, logger *slog.Logger, st leadscore.Store,
 // historyStep is --history-step as server.Options takes it, where 0 means
 // the default and a negative step records every move.
 func historyStep(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
+}
+
+// decayTickOption is --decay-tick as server.Options takes it, where 0
+// means the default and a negative tick turns the scheduler off.
+func decayTickOption(flag time.Duration) time.Duration {
 	if flag == 0 {
 		return -1
 	}
