@@ -123,7 +123,7 @@ func TestDecayReplicasShareTheWork(t *testing.T) {
 func TestPromotionRescoresLiveLeads(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2024, time.September, 1, 0, 0, 0, 0, time.UTC)
-	env, _, client := leadEnv(t, t0, func(o *Options) { o.DecayTick = time.Hour })
+	env, _, client := leadEnv(t, t0, func(o *Options) { o.DecayTick, o.HistoryStep = time.Hour, -1 })
 	ctx := testContext(t)
 	var leads []*leadscorev1.Lead
 	for i := range 5 {
@@ -165,6 +165,13 @@ func TestPromotionRescoresLiveLeads(t *testing.T) {
 			t.Fatalf("live leads not rescored with version 2 after the promotion")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	got, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: "leads/p1", ScoreHistoryLimit: 1})
+	if err != nil {
+		t.Fatalf("GetLead: %v", err)
+	}
+	if h := got.GetScoreHistory(); len(h) != 1 || h[0].GetScore().GetModelVersion() != "models/default/versions/2" || h[0].GetReason() != leadscore.ReasonPromotion {
+		t.Errorf("the newest history entry of leads/p1 is %v, want version 2's score with the reason %q", h, leadscore.ReasonPromotion)
 	}
 	if v := version("leads/p0"); v != "models/default/versions/1" {
 		t.Errorf("the lead with an outcome was rescored with %s", v)

@@ -116,7 +116,14 @@ func scoreStored(sel selection, acts []leadscore.LeadActivity, at time.Time, rea
 			onFail(acts[i].Lead.ID, err)
 			continue
 		}
-		rec := scoreRecord(acts[i].Lead.ID, sel, &batch[i], at, reason)
+		why := reason
+		if prev := acts[i].Score; reason == leadscore.ReasonDecay && prev != nil && prev.Version != sm.ref {
+			// Due because the champion moved (LeadStore.MarkAllDue), or
+			// due anyway and now scored by the new one: either way the
+			// version is what changed the score.
+			why = leadscore.ReasonPromotion
+		}
+		rec := scoreRecord(acts[i].Lead.ID, sel, &batch[i], at, why)
 		if every > 0 {
 			rec.NextDue = at.Add(every)
 		}
