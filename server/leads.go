@@ -34,6 +34,10 @@ type leadService struct {
 	rescore *rescorer
 	logger  *slog.Logger
 	now     func() time.Time
+	// draining is cancelled when the server's shutdown begins: watch
+	// streams end then with UNAVAILABLE, so their clients resume
+	// elsewhere.
+	draining context.Context
 }
 
 // The API's names of the fields the store's rejections name, per table.
