@@ -1470,7 +1470,10 @@ type ListLeadsRequest struct {
 	// Only leads of this owner.
 	Owner string `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	// The order of the results.
-	Order         ListLeadsOrder `protobuf:"varint,7,opt,name=order,proto3,enum=leadscore.v1.ListLeadsOrder" json:"order,omitempty"`
+	Order ListLeadsOrder `protobuf:"varint,7,opt,name=order,proto3,enum=leadscore.v1.ListLeadsOrder" json:"order,omitempty"`
+	// Only leads whose current score's next action is any of these, as
+	// LeadScore.next_action spells them. Empty means every action.
+	Actions       []string `protobuf:"bytes,8,rep,name=actions,proto3" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1552,6 +1555,13 @@ func (x *ListLeadsRequest) GetOrder() ListLeadsOrder {
 		return x.Order
 	}
 	return ListLeadsOrder_LIST_LEADS_ORDER_UNSPECIFIED
+}
+
+func (x *ListLeadsRequest) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
 }
 
 // ListLeadsResponse is the response of ListLeads.
@@ -2310,7 +2320,7 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\x13score_history_limit\x18\x02 \x01(\x05R\x11scoreHistoryLimit\"\x7f\n" +
 	"\x0fGetLeadResponse\x12&\n" +
 	"\x04lead\x18\x01 \x01(\v2\x12.leadscore.v1.LeadR\x04lead\x12D\n" +
-	"\rscore_history\x18\x02 \x03(\v2\x1f.leadscore.v1.ScoreHistoryEntryR\fscoreHistory\"\xf2\x01\n" +
+	"\rscore_history\x18\x02 \x03(\v2\x1f.leadscore.v1.ScoreHistoryEntryR\fscoreHistory\"\x8c\x02\n" +
 	"\x10ListLeadsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -2319,7 +2329,8 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\x05cells\x18\x04 \x03(\tR\x05cells\x12\x18\n" +
 	"\aaccount\x18\x05 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05owner\x18\x06 \x01(\tR\x05owner\x122\n" +
-	"\x05order\x18\a \x01(\x0e2\x1c.leadscore.v1.ListLeadsOrderR\x05order\"e\n" +
+	"\x05order\x18\a \x01(\x0e2\x1c.leadscore.v1.ListLeadsOrderR\x05order\x12\x18\n" +
+	"\aactions\x18\b \x03(\tR\aactions\"e\n" +
 	"\x11ListLeadsResponse\x12(\n" +
 	"\x05leads\x18\x01 \x03(\v2\x12.leadscore.v1.LeadR\x05leads\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x01\n" +

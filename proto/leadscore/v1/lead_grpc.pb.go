@@ -64,7 +64,7 @@ type LeadServiceClient interface {
 	// recent score history.
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*GetLeadResponse, error)
 	// ListLeads lists leads ordered by score (highest first by default),
-	// optionally filtered by tier, grid cell, account or owner.
+	// optionally filtered by tier, grid cell, account, owner or next action.
 	ListLeads(ctx context.Context, in *ListLeadsRequest, opts ...grpc.CallOption) (*ListLeadsResponse, error)
 	// WatchScoreChanges streams changes of leads' tiers and grid cells as they
 	// happen, oldest first. A client that reconnects passes the cursor of the
@@ -235,7 +235,7 @@ type LeadServiceServer interface {
 	// recent score history.
 	GetLead(context.Context, *GetLeadRequest) (*GetLeadResponse, error)
 	// ListLeads lists leads ordered by score (highest first by default),
-	// optionally filtered by tier, grid cell, account or owner.
+	// optionally filtered by tier, grid cell, account, owner or next action.
 	ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error)
 	// WatchScoreChanges streams changes of leads' tiers and grid cells as they
 	// happen, oldest first. A client that reconnects passes the cursor of the
