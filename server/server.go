@@ -399,7 +399,16 @@ func (s *Server) leadChampionMoved() {
 	go func() {
 		ctx, cancel := context.WithTimeout(s.draining, 10*time.Minute)
 		defer cancel()
-		n, err := s.leadsStore.MarkAllDue(ctx, s.now(), sm.ref)
+		var n int64
+		var err error
+		for try := range 5 {
+			// One statement over every live lead may deadlock with a
+			// write of a few of them (ABORTED): it is then tried again.
+			if n, err = s.leadsStore.MarkAllDue(ctx, s.now(), sm.ref); leadscore.ErrorCode(err) != leadscore.EABORTED {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+		}
 		if err != nil {
 			s.logger.Warn("live leads not marked for rescoring after a promotion", slog.String("version", sm.name), slog.Any("error", err))
 			return
