@@ -57,12 +57,15 @@ func TestDecaySchedulerRescoresDueLeads(t *testing.T) {
 
 // TestDecayReplicasShareTheWork runs the rounds of three servers over one
 // store at once, as replicas on one database do, and checks that every due
-// lead was rescored exactly once between them.
+// lead was rescored exactly once between them, on both backends.
 func TestDecayReplicasShareTheWork(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testDecayReplicasShareTheWork)
+}
+
+func testDecayReplicasShareTheWork(t *testing.T, st leadscore.Store) {
 	t0 := time.Date(2024, time.September, 1, 0, 0, 0, 0, time.UTC)
 	clock := &testClock{t: t0}
-	st := openStore(t)
 	first := newScoringEnv(t, st, func(o *Options) { o.Now, o.DecayTick, o.HistoryStep = clock.Now, time.Hour, -1 })
 	client := leadscorev1.NewLeadServiceClient(first.conn)
 	ctx := testContext(t)

@@ -41,8 +41,14 @@ func (c *testClock) Set(t time.Time) {
 // a LeadService client.
 func leadEnv(t *testing.T, at time.Time, edit func(*Options)) (*scoringEnv, *testClock, leadscorev1.LeadServiceClient) {
 	t.Helper()
+	return leadEnvOn(t, openStore(t), at, edit)
+}
+
+// leadEnvOn is leadEnv over a given store.
+func leadEnvOn(t *testing.T, st leadscore.Store, at time.Time, edit func(*Options)) (*scoringEnv, *testClock, leadscorev1.LeadServiceClient) {
+	t.Helper()
 	clock := &testClock{t: at}
-	env := newScoringEnv(t, openStore(t), func(o *Options) {
+	env := newScoringEnv(t, st, func(o *Options) {
 		o.Now = clock.Now
 		if edit != nil {
 			edit(o)
@@ -111,12 +117,16 @@ func backtestScores(t *testing.T, env *scoringEnv, leads []int, at time.Time) ma
 // clock at two snapshot times, and checks at each that the stored score
 // of every lead equals what the backtest path computes and what Score by
 // the stored lead's name returns, for the same lead, time and version, to
-// 1e-9.
+// 1e-9, on both backends.
 func TestRecordEventsRescoresLikeTheBacktest(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testRecordEventsRescoresLikeTheBacktest)
+}
+
+func testRecordEventsRescoresLikeTheBacktest(t *testing.T, st leadscore.Store) {
 	t1 := time.Date(2024, time.September, 1, 0, 0, 0, 0, time.UTC)
 	t2 := t1.AddDate(0, 0, 45)
-	env, clock, client := leadEnv(t, t1, nil)
+	env, clock, client := leadEnvOn(t, st, t1, nil)
 	ctx := testContext(t)
 	h := env.fx.history
 	var picked []int
