@@ -73,6 +73,22 @@ type LeadStore interface {
 	// (nil when it has none: not scored, never 0). ENOTFOUND names a lead
 	// the store does not hold; a malformed id is EINVALID.
 	GetLead(ctx context.Context, id string) (StoredLead, error)
+	// ListLeads returns up to limit (1 to MaxIngestBatch) leads that pass
+	// f, in f.Order, after the position page (the zero LeadPage: from the
+	// first), with their outcomes and current scores without factors, and
+	// the position of the next page: the zero LeadPage when none follows.
+	// Paging is by key (the last lead's sort key and id), never by
+	// offset, and each call reads one snapshot: a page never holds a lead
+	// twice, and a walk through every page returns exactly once each lead
+	// that is stored for the whole walk and whose sort key (its
+	// probability or whether it is scored, or its updated time) does not
+	// change during it. A lead whose key changes between two pages may be
+	// returned twice (it moved behind the position) or not at all (it
+	// moved ahead of it); a lead created during the walk is returned when
+	// its key is behind the position. Filters are checked first: an
+	// invalid tier, cell, account id or action is EINVALID naming it
+	// ("tiers[1]").
+	ListLeads(ctx context.Context, f LeadFilter, page LeadPage, limit int) ([]StoredLead, LeadPage, error)
 	// LeadActivity returns the stored leads among ids (the others are
 	// left out, a repeated id is read once), in byte order of id, with
 	// their events in time order (occurred time, then id), as of nothing:
@@ -242,6 +258,47 @@ type StoredLead struct {
 	// Score is the lead's current score, or nil when it has not been
 	// scored.
 	Score *LeadScoreRecord
+}
+
+// LeadOrder is the order of ListLeads.
+type LeadOrder uint8
+
+// The orders of ListLeads. Ties are broken by lead id in byte order.
+const (
+	// LeadsByScore lists the highest current probability first, and the
+	// leads without a score last (by id).
+	LeadsByScore LeadOrder = iota
+	// LeadsByUpdate lists the most recently changed leads first (their
+	// updated time; a new score does not change it).
+	LeadsByUpdate
+)
+
+// LeadFilter chooses the leads ListLeads returns and their order. A lead
+// passes when it passes every non-empty field; a list passes a lead that
+// matches any of its entries. Tiers, Cells and Actions are those of the
+// current score, so any of them leaves out leads without a score.
+type LeadFilter struct {
+	Order   LeadOrder
+	Tiers   []Tier
+	Cells   []Cell
+	Actions []string
+	// AccountID and Owner, when not empty, are the lead's account and
+	// owner.
+	AccountID string
+	Owner     string
+}
+
+// LeadPage is a position in a ListLeads listing: the sort key and id of
+// the last lead of a page. The zero LeadPage is the start.
+type LeadPage struct {
+	// LeadID is the last lead's id; empty at the start.
+	LeadID string
+	// Scored and Probability are its current score's presence and
+	// probability (LeadsByScore).
+	Scored      bool
+	Probability float64
+	// UpdatedAt is its updated time (LeadsByUpdate).
+	UpdatedAt time.Time
 }
 
 // LeadActivity is a lead with its events in time order, what the

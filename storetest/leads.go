@@ -56,6 +56,13 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"concurrent claims take each due lead once", testConcurrentClaims},
 		{"leads of a claimer that never scores them are claimable when the lease ends", testDeadReplica},
 		{"mark all due makes leads without an outcome due and ends their leases", testMarkAllDue},
+
+		{"list by score highest first with unscored leads last", testListByScore},
+		{"list by updated time newest first", testListByUpdate},
+		{"list filters by tier cell action account and owner", testListFilters},
+		{"pages of a listing return every lead once", testListPaging},
+		{"paging during concurrent rescoring lists each unmoved lead once", testListConcurrentScores},
+		{"list limits filters and positions are checked", testListLimits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
