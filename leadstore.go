@@ -152,6 +152,24 @@ type LeadStore interface {
 	// Entries are numbered in commit order, so a watcher resuming after
 	// the last seq it read misses none.
 	ScoreChanges(ctx context.Context, after int64, limit int) ([]ScoreChange, error)
+	// PruneScoreChanges deletes the change log entries recorded
+	// (ChangedAt) before before, and returns how many it deleted: the
+	// log's retention, which a server runs every so often. It is one
+	// statement in one transaction. Entries are recorded in commit order
+	// with the clock of the process that saved them, so an entry is
+	// practically never older than one after it, and pruning removes the
+	// front of the log. A zero before is EINVALID.
+	PruneScoreChanges(ctx context.Context, before time.Time) (int64, error)
+	// ScoreChangeBounds returns the lowest seq the change log retains
+	// (0 when it retains none) and the highest seq ever assigned to an
+	// entry, retained or not (0 when none ever was): pruning every entry,
+	// or erasing leads with theirs, leaves newest where it was, so a
+	// watcher's cursor can still be told from a cursor whose successors
+	// were pruned. Seqs are never reused, but not every seq up to newest
+	// was an entry (a transaction that rolled back used its seqs). newest
+	// is never the seq of an entry whose transaction is still running, so
+	// every change after newest is still to come.
+	ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error)
 }
 
 // Account is a company leads work for.

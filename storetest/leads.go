@@ -50,6 +50,7 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"writes and next due times make leads due", testDueLeads},
 		{"concurrent saves of one lead keep the newest score", testConcurrentSavesKeepNewest},
 		{"a watcher following the cursor misses no change", testWatcherMissesNoChange},
+		{"pruning deletes changes before a time, the bounds follow, a zero time is refused", testPruneScoreChanges},
 
 		{"claims take due leads earliest first and lease them", testClaimDueLeads},
 		{"a saved score ends its lead's lease", testClaimThenScore},

@@ -1,0 +1,63 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leadscore/leadscore/internal/storeutil"
+)
+
+// The change log's retention: pruning old entries, and the bounds a
+// watcher's cursor is checked against.
+
+// PruneScoreChanges implements leadscore.LeadStore. It reads the entries
+// to delete through the index on changed_at when the schema has one, and
+// scans the table otherwise.
+func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, error) {
+	cut, err := storeutil.PruneCutoff(before)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := db.pool.Exec(ctx, `DELETE FROM score_changes WHERE changed_at < $1`, cut)
+	if err != nil {
+		return 0, errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ScoreChangeBounds implements leadscore.LeadStore. newest is the larger
+// of the highest retained seq and the last value of seq's identity
+// sequence, which pruning leaves alone (a fixture may insert seqs of its
+// own, past the sequence). Identity values are handed out at insert, so
+// the call first takes the advisory lock SaveScores holds from its insert
+// into score_changes to its commit: in-flight inserts end first, and
+// newest is never a seq that may still commit after the call.
+func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error) {
+	err = db.inTx(ctx, "read the bounds of score changes", func(tx pgx.Tx) error {
+		schema, err := currentSchema(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, changesLockKey(schema)); err != nil {
+			return errorf(err, "wait for writers of score changes")
+		}
+		// Read committed: this statement's snapshot is taken after the
+		// lock was granted, so it sees what the writers committed.
+		err = tx.QueryRow(ctx, `SELECT COALESCE(min(c.seq), 0), GREATEST(COALESCE(max(c.seq), 0), COALESCE((
+    SELECT s.last_value FROM pg_sequences s
+    JOIN pg_namespace n ON n.nspname = s.schemaname
+    JOIN pg_class k ON k.relnamespace = n.oid AND k.relname = s.sequencename
+    WHERE k.oid = pg_get_serial_sequence('score_changes', 'seq')::regclass), 0))
+FROM score_changes c`).Scan(&oldest, &newest)
+		if err != nil {
+			return errorf(err, "read the bounds of score changes")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return oldest, newest, nil
+}
