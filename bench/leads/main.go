@@ -4,6 +4,7 @@
 //	leadsbench seed -addr HOST:PORT -history DIR
 //	leadsbench load -addr HOST:PORT -history DIR [-c 8] [-batch 100] [-duration 10s]
 //	leadsbench raw  -pg URL -history DIR [-c 8] [-batch 100] [-duration 10s]
+//	leadsbench rescored -pg URL -version N -leads N [-timeout 10m]
 //
 // seed writes the leads of a generated history (leads.csv) through
 // UpsertLeads. load sends RecordEvents calls of -batch events of leads
@@ -14,7 +15,12 @@
 // tables of the same shape (the events inserted with ON CONFLICT DO
 // NOTHING, the touched leads' events read back in time order, one score
 // row upserted per lead), one transaction a batch. Each prints one JSON
-// line: events/s, calls/s and call latency percentiles.
+// line: events/s, calls/s and call latency percentiles. rescored waits
+// until -leads leads have a current score by version -version of model
+// default (counted in the database every 250ms) and prints how long that
+// took from its start, and leads/s: run right after a promotion, it times
+// the background rescoring of every live lead, the work a daily decay
+// round does.
 package main
 
 import (
@@ -54,6 +60,8 @@ func main() {
 		err = load(os.Args[2:])
 	case "raw":
 		err = raw(os.Args[2:])
+	case "rescored":
+		err = rescoredBy(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q: want seed, load or raw", os.Args[1])
 	}
@@ -340,4 +348,39 @@ ON CONFLICT (lead_id) DO UPDATE SET probability = excluded.probability, scored_a
 			return err
 		})
 	})
+}
+
+func rescoredBy(args []string) error {
+	fs := flag.NewFlagSet("rescored", flag.ExitOnError)
+	url := fs.String("pg", "", "the PostgreSQL URL")
+	version := fs.Int64("version", 2, "the version of model default")
+	leads := fs.Int64("leads", 0, "how many leads must be scored by it")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, *url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	for {
+		var n int64
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM lead_scores s JOIN model_versions v ON v.id = s.model_version_id
+JOIN models m ON m.id = v.model_id WHERE m.name = 'default' AND v.version = $1`, *version).Scan(&n); err != nil {
+			return err
+		}
+		if n >= *leads {
+			elapsed := time.Since(start)
+			return json.NewEncoder(os.Stdout).Encode(map[string]any{
+				"rescored_leads": n, "seconds": elapsed.Seconds(), "leads_per_second": float64(n) / elapsed.Seconds(),
+			})
+		}
+		if time.Since(start) > *timeout {
+			return fmt.Errorf("%d of %d leads rescored by version %d after %v", n, *leads, *version, *timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
