@@ -142,6 +142,7 @@ var implemented = map[string]bool{
 	leadscorev1.LeadService_RecordEvents_FullMethodName:      true,
 	leadscorev1.LeadService_RecordOutcomes_FullMethodName:    true,
 	leadscorev1.LeadService_GetLead_FullMethodName:           true,
+	leadscorev1.LeadService_ListLeads_FullMethodName:         true,
 }
 
 func TestEveryRPCIsReachable(t *testing.T) {
