@@ -89,6 +89,20 @@ type LeadStore interface {
 	// invalid tier, cell, account id or action is EINVALID naming it
 	// ("tiers[1]").
 	ListLeads(ctx context.Context, f LeadFilter, page LeadPage, limit int) ([]StoredLead, LeadPage, error)
+	// DeleteLead erases a lead for a data-subject erasure request: in one
+	// transaction it removes the lead with its events, outcome, current
+	// score, score history and change log entries, and appends an
+	// erasure record (see LeadErasure) that holds no personal data.
+	// ENOTFOUND names a lead the store does not hold, and then nothing is
+	// written, no record either. Accounts are kept: they are companies,
+	// shared by leads. e is checked first (CheckErasure in
+	// internal/storeutil): an id, an actor, a time and a reason of at most
+	// MaxErasureReason bytes.
+	DeleteLead(ctx context.Context, id string, e Erasure) error
+	// LeadErasures returns the erasure records of a lead id, oldest
+	// first, found by the id's SHA-256: how an auditor who holds an id
+	// confirms that it was erased. None for an id never erased.
+	LeadErasures(ctx context.Context, id string) ([]LeadErasure, error)
 	// LeadActivity returns the stored leads among ids (the others are
 	// left out, a repeated id is read once), in byte order of id, with
 	// their events in time order (occurred time, then id), as of nothing:
@@ -317,6 +331,33 @@ type LeadPage struct {
 	Probability float64
 	// UpdatedAt is its updated time (LeadsByUpdate).
 	UpdatedAt time.Time
+}
+
+// MaxErasureReason is the longest reason of an erasure, in bytes.
+const MaxErasureReason = 1024
+
+// Erasure says who erased a lead, when and why.
+type Erasure struct {
+	// Actor is who asked, as the server names its callers; required.
+	Actor string
+	// Reason is why, such as the erasure request's reference; may be
+	// empty, at most MaxErasureReason bytes. It is kept in the audit log,
+	// so it must not hold the person's data.
+	Reason string
+	// At is the erasure's time, from the server's clock; required.
+	At time.Time
+}
+
+// LeadErasure is a record of the audit log of erased leads. It holds no
+// personal data: the lead's id only as LeadIDSHA256, the lower-case hex
+// SHA-256 of the id's bytes, so that the log alone names no one while an
+// auditor who holds an id can confirm that it was erased. The hash is a
+// pseudonym, not an anonymisation: whoever can guess an id can check it.
+type LeadErasure struct {
+	// Seq numbers the log's records in order.
+	Seq          int64
+	LeadIDSHA256 string
+	Erasure
 }
 
 // LeadActivity is a lead with its events in time order, what the

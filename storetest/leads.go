@@ -64,6 +64,8 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"pages of a listing return every lead once", testListPaging},
 		{"paging during concurrent rescoring lists each unmoved lead once", testListConcurrentScores},
 		{"list limits filters and positions are checked", testListLimits},
+		{"delete lead erases everything of the lead and records the erasure by hash", testDeleteLead},
+		{"delete lead checks its id actor reason and time", testDeleteLeadChecks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
