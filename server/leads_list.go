@@ -179,3 +179,26 @@ func filterHash(f leadscore.LeadFilter) string {
 	field(f.Owner)
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
+
+func (s *leadService) DeleteLead(ctx context.Context, req *leadscorev1.DeleteLeadRequest) (*leadscorev1.DeleteLeadResponse, error) {
+	id, err := leadscore.ParseLeadName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	reason := req.GetReason()
+	if len(reason) > leadscore.MaxErasureReason {
+		return nil, leadscore.InvalidField("reason", reason[:32]+"...", fmt.Sprintf("must be at most %d bytes", leadscore.MaxErasureReason))
+	}
+	actor, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.DeleteLead(ctx, id, leadscore.Erasure{Actor: actor, Reason: reason, At: s.now()})
+	if leadscore.ErrorCode(err) == leadscore.ENOTFOUND && req.GetAllowMissing() {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &leadscorev1.DeleteLeadResponse{}, nil
+}

@@ -2,11 +2,15 @@ package server
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/leadscore/leadscore"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 )
 
@@ -174,5 +178,49 @@ func TestListLeadsRefusesBadRequests(t *testing.T) {
 	next, err := client.ListLeads(ctx, &leadscorev1.ListLeadsRequest{PageSize: 2, Owner: "sam", PageToken: first.GetNextPageToken()})
 	if err != nil || len(next.GetLeads()) != 1 || next.GetNextPageToken() != "" {
 		t.Errorf("second page: %v, %v; want the last of sam's 3 leads and no next page", next, err)
+	}
+}
+
+func TestDeleteLeadErasesAndRecords(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, time.September, 1, 0, 0, 0, 0, time.UTC)
+	env, _, client := leadEnv(t, now, nil)
+	ctx := testContext(t)
+	if _, err := client.UpsertLeads(ctx, &leadscorev1.UpsertLeadsRequest{Leads: []*leadscorev1.Lead{
+		{Name: "leads/a", CreateTime: timestamppb.New(now.AddDate(0, -1, 0))},
+		{Name: "leads/b", CreateTime: timestamppb.New(now.AddDate(0, -1, 0))},
+	}}); err != nil {
+		t.Fatalf("UpsertLeads: %v", err)
+	}
+	if _, err := client.DeleteLead(asActor(ctx, "dpo@example.com"), &leadscorev1.DeleteLeadRequest{Name: "leads/a", Reason: "erasure request 42"}); err != nil {
+		t.Fatalf("DeleteLead: %v", err)
+	}
+	if _, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: "leads/a"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetLead of the erased lead: %v, want NOT_FOUND", err)
+	}
+	if got := names(listAll(t, client, &leadscorev1.ListLeadsRequest{}, 0)); !slices.Equal(got, []string{"leads/b"}) {
+		t.Errorf("ListLeads after the erasure = %v, want leads/b", got)
+	}
+	recs, err := env.store.(leadscore.LeadStore).LeadErasures(ctx, "a")
+	if err != nil || len(recs) != 1 || recs[0].Actor != "dpo@example.com" || recs[0].Reason != "erasure request 42" || !recs[0].At.Equal(now) {
+		t.Errorf("erasure records of a: %+v, %v; want one by dpo@example.com for request 42 at %v", recs, err, now)
+	}
+
+	if _, err := client.DeleteLead(ctx, &leadscorev1.DeleteLeadRequest{Name: "leads/a"}); status.Code(err) != codes.NotFound {
+		t.Errorf("DeleteLead of an erased lead: %v, want NOT_FOUND", err)
+	}
+	if _, err := client.DeleteLead(ctx, &leadscorev1.DeleteLeadRequest{Name: "leads/a", AllowMissing: true}); err != nil {
+		t.Errorf("DeleteLead of an erased lead with allow_missing: %v, want OK", err)
+	}
+	if recs, err := env.store.(leadscore.LeadStore).LeadErasures(ctx, "a"); err != nil || len(recs) != 1 {
+		t.Errorf("erasure records of a after deletes of nothing: %d, %v; want still 1", len(recs), err)
+	}
+
+	_, err = client.DeleteLead(ctx, &leadscorev1.DeleteLeadRequest{Name: "leads/b", Reason: strings.Repeat("x", leadscore.MaxErasureReason+1)})
+	wantField(t, "DeleteLead with a reason over 1024 bytes", err, "reason")
+	_, err = client.DeleteLead(ctx, &leadscorev1.DeleteLeadRequest{Name: "b"})
+	wantField(t, "DeleteLead of a malformed name", err, "name")
+	if _, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: "leads/b"}); err != nil {
+		t.Errorf("GetLead of b after refused deletes: %v", err)
 	}
 }

@@ -143,6 +143,7 @@ var implemented = map[string]bool{
 	leadscorev1.LeadService_RecordOutcomes_FullMethodName:    true,
 	leadscorev1.LeadService_GetLead_FullMethodName:           true,
 	leadscorev1.LeadService_ListLeads_FullMethodName:         true,
+	leadscorev1.LeadService_DeleteLead_FullMethodName:        true,
 }
 
 func TestEveryRPCIsReachable(t *testing.T) {
