@@ -65,6 +65,10 @@ type LeadServiceClient interface {
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*GetLeadResponse, error)
 	// ListLeads lists leads ordered by score (highest first by default),
 	// optionally filtered by tier, grid cell, account, owner or next action.
+	// Pages continue from the last lead's sort key and id: a page never holds
+	// a lead twice, and walking every page lists exactly once each lead whose
+	// score (or update time, in that order) does not change meanwhile; a lead
+	// whose score changes between two pages may be listed twice or not at all.
 	ListLeads(ctx context.Context, in *ListLeadsRequest, opts ...grpc.CallOption) (*ListLeadsResponse, error)
 	// WatchScoreChanges streams changes of leads' tiers and grid cells as they
 	// happen, oldest first. A client that reconnects passes the cursor of the
@@ -72,8 +76,10 @@ type LeadServiceClient interface {
 	WatchScoreChanges(ctx context.Context, in *WatchScoreChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchScoreChangesResponse], error)
 	// DeleteLead erases a lead for a data-subject erasure request: its
 	// attributes, events, outcome, scores and score history are removed in one
-	// transaction. Aggregates that cannot identify the person (such as stored
-	// evaluation reports) are kept.
+	// transaction, with its score changes. Aggregates that cannot identify the
+	// person (such as stored evaluation reports) are kept. The audit log
+	// records the erasure's time, caller (x-leadscore-actor) and reason, and
+	// the lead only by the SHA-256 of its id.
 	DeleteLead(ctx context.Context, in *DeleteLeadRequest, opts ...grpc.CallOption) (*DeleteLeadResponse, error)
 	// UpsertAccounts creates accounts or replaces their account-level
 	// attributes. At most 1000 accounts per call, atomic or partial like
@@ -236,6 +242,10 @@ type LeadServiceServer interface {
 	GetLead(context.Context, *GetLeadRequest) (*GetLeadResponse, error)
 	// ListLeads lists leads ordered by score (highest first by default),
 	// optionally filtered by tier, grid cell, account, owner or next action.
+	// Pages continue from the last lead's sort key and id: a page never holds
+	// a lead twice, and walking every page lists exactly once each lead whose
+	// score (or update time, in that order) does not change meanwhile; a lead
+	// whose score changes between two pages may be listed twice or not at all.
 	ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error)
 	// WatchScoreChanges streams changes of leads' tiers and grid cells as they
 	// happen, oldest first. A client that reconnects passes the cursor of the
@@ -243,8 +253,10 @@ type LeadServiceServer interface {
 	WatchScoreChanges(*WatchScoreChangesRequest, grpc.ServerStreamingServer[WatchScoreChangesResponse]) error
 	// DeleteLead erases a lead for a data-subject erasure request: its
 	// attributes, events, outcome, scores and score history are removed in one
-	// transaction. Aggregates that cannot identify the person (such as stored
-	// evaluation reports) are kept.
+	// transaction, with its score changes. Aggregates that cannot identify the
+	// person (such as stored evaluation reports) are kept. The audit log
+	// records the erasure's time, caller (x-leadscore-actor) and reason, and
+	// the lead only by the SHA-256 of its id.
 	DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error)
 	// UpsertAccounts creates accounts or replaces their account-level
 	// attributes. At most 1000 accounts per call, atomic or partial like
