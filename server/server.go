@@ -109,6 +109,10 @@ type Options struct {
 	// DecayLease is how long leads the scheduler claimed are left to it
 	// before another replica may take them. Zero means DefaultDecayLease.
 	DecayLease time.Duration
+	// ChangeRetention is how long the change log behind WatchScoreChanges
+	// keeps an entry; the server prunes older entries at start and every
+	// hour. Zero means DefaultChangeRetention.
+	ChangeRetention time.Duration
 }
 
 // Server is leadscore's gRPC server: the v1 services, grpc.health.v1 and
@@ -132,6 +136,8 @@ type Server struct {
 	shadow    *shadow
 	decay     *decayScheduler // nil when off
 	decayDone chan struct{}   // closed when the scheduler has stopped
+	pruner    *changePruner
+	pruneDone chan struct{} // closed when the pruner has stopped
 	// leadChampion is the alias live leads are scored with; leadVersion
 	// the version it was last seen at (guarded by mu), so that a
 	// promotion makes every live lead due for rescoring.
@@ -288,6 +294,10 @@ func New(opts Options) (*Server, error) {
 			tick: cmp.Or(opts.DecayTick, DefaultDecayTick), batch: DefaultDecayBatch, lease: cmp.Or(opts.DecayLease, DefaultDecayLease),
 		}
 	}
+	if opts.ChangeRetention < 0 {
+		return nil, fmt.Errorf("new server: change retention %v must not be negative", opts.ChangeRetention)
+	}
+	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention), every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
@@ -326,6 +336,11 @@ func (s *Server) Serve(lis net.Listener) error {
 			s.decay.run(ctx)
 		}()
 	}
+	s.pruneDone = make(chan struct{})
+	go func() {
+		defer close(s.pruneDone)
+		s.pruner.run(ctx)
+	}()
 	s.jobs.start()
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve grpc on %s: %w", lis.Addr(), err)
@@ -493,6 +508,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-checkDone
 		if s.decayDone != nil {
 			<-s.decayDone
+		}
+		if s.pruneDone != nil {
+			<-s.pruneDone
 		}
 	}
 
