@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -223,4 +224,54 @@ func TestDeleteLeadErasesAndRecords(t *testing.T) {
 	if _, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: "leads/b"}); err != nil {
 		t.Errorf("GetLead of b after refused deletes: %v", err)
 	}
+}
+
+// TestFilterHashIgnoresEntryOrder: a token stays valid when a client sends
+// the same filters in another order, and not when the filters differ.
+func TestFilterHashIgnoresEntryOrder(t *testing.T) {
+	t.Parallel()
+	a := leadscore.LeadFilter{Tiers: []leadscore.Tier{leadscore.TierGood, leadscore.TierLow}, Actions: []string{"x", "y"}, Owner: "sam"}
+	b := leadscore.LeadFilter{Tiers: []leadscore.Tier{leadscore.TierLow, leadscore.TierGood}, Actions: []string{"y", "x", "y"}, Owner: "sam"}
+	if filterHash(a) != filterHash(b) {
+		t.Errorf("filterHash differs for the same filters in another order")
+	}
+	for _, other := range []leadscore.LeadFilter{
+		{Tiers: a.Tiers, Actions: a.Actions, Owner: "sa"},
+		{Tiers: a.Tiers, Actions: []string{"xy"}, Owner: "sam"},
+		{Tiers: a.Tiers, Actions: a.Actions, Owner: "sam", Order: leadscore.LeadsByUpdate},
+		{Tiers: a.Tiers, Actions: a.Actions, AccountID: "sam"},
+	} {
+		if filterHash(other) == filterHash(a) {
+			t.Errorf("filterHash(%+v) equals filterHash(%+v)", other, a)
+		}
+	}
+}
+
+// FuzzListLeadsPageToken decodes arbitrary page tokens: nothing panics,
+// every refusal is an invalid argument naming page_token, and a token
+// taken reads back as the position it encodes.
+func FuzzListLeadsPageToken(f *testing.F) {
+	sam := leadscore.LeadFilter{Owner: "sam"}
+	f.Add(leadPageToken(leadscore.LeadPage{LeadID: "a", Scored: true, Probability: 0.25}, sam), "sam")
+	f.Add(leadPageToken(leadscore.LeadPage{LeadID: "b"}, sam), "kim")
+	f.Add("", "")
+	f.Add("e30", "sam")
+	f.Fuzz(func(t *testing.T, token, owner string) {
+		filter := leadscore.LeadFilter{Owner: owner}
+		page, err := parseLeadPageToken(token, filter)
+		if err != nil {
+			var e *leadscore.Error
+			if !errors.As(err, &e) || e.Code != leadscore.EINVALID || len(e.Fields) != 1 || e.Fields[0].Field != "page_token" {
+				t.Fatalf("parseLeadPageToken(%q) = %v, want EINVALID naming page_token", token, err)
+			}
+			return
+		}
+		if page == (leadscore.LeadPage{}) {
+			return // The first page, of an empty token, has none.
+		}
+		again, err := parseLeadPageToken(leadPageToken(page, filter), filter)
+		if err != nil || again != page {
+			t.Fatalf("token of %+v reads back as %+v, %v", page, again, err)
+		}
+	})
 }
