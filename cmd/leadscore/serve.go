@@ -55,6 +55,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"the probability move that adds a lead's score history entry when its cell and tier stay (0 records every move)")
 	decayTick := fs.Duration("decay-tick", server.DefaultDecayTick, "how often this server looks for live leads due for rescoring (0 turns its scheduler off: another replica runs it)")
 	decayLease := fs.Duration("decay-lease", server.DefaultDecayLease, "how long leads this server claimed for rescoring are left to it before another replica may take them")
+	retention := fs.Duration("change-retention", server.DefaultChangeRetention, "how long the change log behind WatchScoreChanges keeps an entry")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	level := logLevelFlag(fs)
@@ -84,6 +85,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{leadscore.ValidateSlug("--lead-model", *leadModel) == nil, "--lead-model", *leadModel, "must be a model id"},
 		{*rescoreEvery >= time.Minute, "--rescore-interval", *rescoreEvery, "must be at least 1m"},
 		{*decayTick == 0 || *decayTick >= time.Second, "--decay-tick", *decayTick, "must be 0 (off) or at least 1s"},
+		{*retention >= time.Hour, "--change-retention", *retention, "must be at least 1h"},
 		{*decayLease >= time.Second, "--decay-lease", *decayLease, "must be at least 1s"},
 		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
 	} {
@@ -112,6 +114,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		historyStep:     historyStep(*stepFlag),
 		decayTick:       decayTickOption(*decayTick),
 		decayLease:      *decayLease,
+		changeRetention: *retention,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -142,6 +145,8 @@ type serveConfig struct {
 	historyStep  float64
 	decayTick    time.Duration
 	decayLease   time.Duration
+	// changeRetention is how long score changes are kept.
+	changeRetention time.Duration
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -301,6 +306,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		HistoryStep:     cfg.historyStep,
 		DecayTick:       cfg.decayTick,
 		DecayLease:      cfg.decayLease,
+		ChangeRetention: cfg.changeRetention,
 	})
 	if err != nil {
 		close(loaderDone)
