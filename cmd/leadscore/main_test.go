@@ -354,9 +354,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// An rpc of a later issue answers Unimplemented, naming itself.
-	err = conn.Invoke(ctx, "/leadscore.v1.LeadService/UpsertLeads", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "UpsertLeads") {
-		t.Errorf("UpsertLeads: got %v, want Unimplemented naming UpsertLeads", err)
+	err = conn.Invoke(ctx, "/leadscore.v1.LeadService/GetAccount", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "GetAccount") {
+		t.Errorf("GetAccount: got %v, want Unimplemented naming GetAccount", err)
+	}
+	// UpsertLeads is built: an empty request is refused naming the field.
+	_, err = leadscorev1.NewLeadServiceClient(conn).UpsertLeads(ctx, &leadscorev1.UpsertLeadsRequest{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "leads") {
+		t.Errorf("UpsertLeads of nothing: got %v, want InvalidArgument naming leads", err)
 	}
 	// Score is built: an empty request is refused naming the field.
 	_, err = leadscorev1.NewScoringServiceClient(conn).Score(ctx, &leadscorev1.ScoreRequest{})
