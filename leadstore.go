@@ -99,6 +99,22 @@ type LeadStore interface {
 	// internal/storeutil): an id, an actor, a time and a reason of at most
 	// MaxErasureReason bytes.
 	DeleteLead(ctx context.Context, id string, e Erasure) error
+	// GetAccount returns a stored account with the roll-up of its leads'
+	// current scores (see AccountRollup; nil when none of its leads is
+	// scored). ENOTFOUND names an account the store does not hold; a
+	// malformed id is EINVALID.
+	GetAccount(ctx context.Context, id string) (StoredAccount, error)
+	// ListAccounts returns up to limit (1 to MaxIngestBatch) accounts whose
+	// best grade is one of bestGrades (empty: every account; a grade
+	// filter leaves out accounts without a roll-up), after the position
+	// page (the zero AccountPage: from the first), highest roll-up
+	// probability first, the accounts without a roll-up last, ties by id;
+	// and the position of the next page, the zero AccountPage when none
+	// follows. Paging is by key, as ListLeads pages. Each call computes
+	// the roll-up of every account from one snapshot, so its cost is
+	// linear in accounts and scored leads, whatever the limit: nothing is
+	// materialised. An invalid grade is EINVALID ("best_grades[1]").
+	ListAccounts(ctx context.Context, bestGrades []Grade, page AccountPage, limit int) ([]StoredAccount, AccountPage, error)
 	// LeadErasures returns the erasure records of a lead id, oldest
 	// first, found by the id's SHA-256: how an auditor who holds an id
 	// confirms that it was erased. None for an id never erased.
@@ -219,6 +235,55 @@ func (a Account) Validate() error {
 		}
 	}
 	return nil
+}
+
+// StoredAccount is an account as GetAccount and ListAccounts return it.
+type StoredAccount struct {
+	Account Account
+	// Rollup is the roll-up of its leads' current scores, or nil when
+	// none of them is scored.
+	Rollup *AccountRollup
+}
+
+// AccountRollup sums up the current scores of an account's leads.
+type AccountRollup struct {
+	// Probability is the probability that at least one scored lead
+	// converts, the leads taken as independent: 1 − Π(1 − p).
+	Probability float64
+	// Score is Probability as a whole number from 1 to 99, as a lead's.
+	Score int
+	// BestGrade is the best fit grade of the scored leads (A best).
+	BestGrade Grade
+	// LeadCount counts every lead of the account, scored or not, and
+	// EngagedLeadCount the scored leads at engagement level 1 or 2.
+	LeadCount        int
+	EngagedLeadCount int
+	// TopLeads are the ids of at most MaxTopLeads scored leads, highest
+	// probability first, ties by id.
+	TopLeads []string
+	// Version is the model version of the newest score, and ScoredAt its
+	// scoring time.
+	Version  VersionRef
+	ScoredAt time.Time
+}
+
+// MaxTopLeads is the most lead ids an AccountRollup names.
+const MaxTopLeads = 5
+
+// ScoreOf is a probability shown as a whole number from 1 to 99: a lead's
+// score (model.Scored) and an account's alike.
+func ScoreOf(p float64) int {
+	return min(99, max(1, int(math.Round(p*100))))
+}
+
+// AccountPage is a position in a ListAccounts listing: the sort key and id
+// of the last account of a page. The zero AccountPage is the start.
+type AccountPage struct {
+	// AccountID is the last account's id; empty at the start.
+	AccountID string
+	// Scored and Probability are its roll-up's presence and probability.
+	Scored      bool
+	Probability float64
 }
 
 // IngestOptions adjusts a LeadStore write.

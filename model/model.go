@@ -365,7 +365,7 @@ func (s *Scorer) finish(raw, base, fit, eng float64, contrs []float64, out *Scor
 		Raw:           raw,
 		Base:          base,
 		Probability:   p,
-		Score:         min(99, max(1, int(math.Round(p*100)))),
+		Score:         leadscore.ScoreOf(p),
 		Percentile:    g.Percentile(raw),
 		Tier:          g.Tier(p),
 		Cell:          cell,

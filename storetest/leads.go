@@ -66,6 +66,9 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"list limits filters and positions are checked", testListLimits},
 		{"delete lead erases everything of the lead and records the erasure by hash", testDeleteLead},
 		{"delete lead checks its id actor reason and time", testDeleteLeadChecks},
+		{"get account rolls up its leads' current scores", testAccountRollup},
+		{"list accounts by roll-up with unscored accounts last, paged and filtered by best grade", testListAccounts},
+		{"list accounts checks its grades limit and position", testListAccountsChecks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
