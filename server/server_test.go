@@ -144,6 +144,8 @@ var implemented = map[string]bool{
 	leadscorev1.LeadService_GetLead_FullMethodName:           true,
 	leadscorev1.LeadService_ListLeads_FullMethodName:         true,
 	leadscorev1.LeadService_DeleteLead_FullMethodName:        true,
+	leadscorev1.LeadService_GetAccount_FullMethodName:        true,
+	leadscorev1.LeadService_ListAccounts_FullMethodName:      true,
 	leadscorev1.LeadService_WatchScoreChanges_FullMethodName: true,
 }
 

@@ -354,9 +354,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// An rpc of a later issue answers Unimplemented, naming itself.
-	err = conn.Invoke(ctx, "/leadscore.v1.LeadService/GetAccount", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "GetAccount") {
-		t.Errorf("GetAccount: got %v, want Unimplemented naming GetAccount", err)
+	err = conn.Invoke(ctx, "/leadscore.v1.TrainingService/CreateTrainingJob", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CreateTrainingJob") {
+		t.Errorf("CreateTrainingJob: got %v, want Unimplemented naming CreateTrainingJob", err)
 	}
 	// UpsertLeads is built: an empty request is refused naming the field.
 	_, err = leadscorev1.NewLeadServiceClient(conn).UpsertLeads(ctx, &leadscorev1.UpsertLeadsRequest{})
