@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"testing"
 
@@ -224,4 +225,35 @@ func TestAccountPageToken(t *testing.T) {
 	if _, err := parseAccountPageToken(tok, []leadscore.Grade{leadscore.GradeA}); leadscore.ErrorCode(err) != leadscore.EINVALID {
 		t.Errorf("token under other grades: %v, want EINVALID", err)
 	}
+}
+
+// FuzzListAccountsPageToken decodes arbitrary page tokens: nothing
+// panics, every refusal is an invalid argument naming page_token, and a
+// token taken reads back as the position it encodes.
+func FuzzListAccountsPageToken(f *testing.F) {
+	f.Add(accountPageToken(leadscore.AccountPage{AccountID: "acme", Scored: true, Probability: 0.25}, nil), uint8(0))
+	f.Add(accountPageToken(leadscore.AccountPage{AccountID: "umbrella"}, []leadscore.Grade{leadscore.GradeB}), uint8(2))
+	f.Add("", uint8(1))
+	f.Add("e30", uint8(0))
+	f.Fuzz(func(t *testing.T, token string, grade uint8) {
+		var grades []leadscore.Grade
+		if grade != 0 {
+			grades = []leadscore.Grade{leadscore.Grade(grade)}
+		}
+		page, err := parseAccountPageToken(token, grades)
+		if err != nil {
+			var e *leadscore.Error
+			if !errors.As(err, &e) || e.Code != leadscore.EINVALID || len(e.Fields) != 1 || e.Fields[0].Field != "page_token" {
+				t.Fatalf("parseAccountPageToken(%q) = %v, want EINVALID naming page_token", token, err)
+			}
+			return
+		}
+		if page == (leadscore.AccountPage{}) {
+			return // The first page, of an empty token, has none.
+		}
+		again, err := parseAccountPageToken(accountPageToken(page, grades), grades)
+		if err != nil || again != page {
+			t.Fatalf("token of %+v reads back as %+v, %v", page, again, err)
+		}
+	})
 }
