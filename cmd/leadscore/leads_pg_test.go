@@ -91,7 +91,9 @@ func TestKillDuringIngestLosesNothing(t *testing.T) {
 	store := liveStore(t)
 	p := startServe(t, nil, "--store", store, "--admin-addr", "")
 	conn := p.dial(t)
-	waitForHealth(t, "the server", conn, leadHealthName, healthpb.HealthCheckResponse_SERVING, time.Minute)
+	for _, service := range []string{scoringHealthName, leadHealthName} {
+		waitForHealth(t, "the server", conn, service, healthpb.HealthCheckResponse_SERVING, time.Minute)
+	}
 	seedLeads(t, conn)
 
 	client := leadscorev1.NewLeadServiceClient(conn)
@@ -160,7 +162,11 @@ func TestReplicasShareIngest(t *testing.T) {
 		p := startServe(t, nil, "--store", store, "--admin-addr", "")
 		t.Cleanup(func() { checkStillRunning(t, fmt.Sprintf("replica %d", i), p) })
 		conn := p.dial(t)
-		waitForHealth(t, fmt.Sprintf("replica %d", i), conn, leadHealthName, healthpb.HealthCheckResponse_SERVING, time.Minute)
+		// Ingest rescores with the loaded champion: each replica is ready
+		// once it is loaded (scoring) and the store answers (leads).
+		for _, service := range []string{scoringHealthName, leadHealthName} {
+			waitForHealth(t, fmt.Sprintf("replica %d", i), conn, service, healthpb.HealthCheckResponse_SERVING, time.Minute)
+		}
 		conns = append(conns, conn)
 	}
 	seedLeads(t, conns[0])

@@ -651,7 +651,13 @@ func TestServingFollowsPromotionsAcrossProcesses(t *testing.T) {
 	// Both processes report the new champion, in /v1/serving and as a
 	// metric.
 	for name, p := range map[string]*process{"A": a, "B": b} {
+		// Process B was watched switching above; A (which took the rpc)
+		// gets a moment too, since it loads the new version on its own.
 		got, st := servedVersion(t, p)
+		for deadline := time.Now().Add(5 * time.Second); got != v2 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			got, st = servedVersion(t, p)
+		}
 		if got != v2 || st.Aliases[0].Loaded.HistorySequence != 2 || st.Aliases[0].Loaded.ArtifactSHA256 == "" || st.Aliases[0].Loaded.LoadedAt.IsZero() {
 			t.Errorf("process %s serves %+v, want %s from history entry 2", name, st.Aliases[0].Loaded, v2)
 		}
