@@ -33,7 +33,10 @@ func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, e
 // own, past the sequence). Identity values are handed out at insert, so
 // the call first takes the advisory lock SaveScores holds from its insert
 // into score_changes to its commit: in-flight inserts end first, and
-// newest is never a seq that may still commit after the call.
+// newest is never a seq that may still commit after the call. The
+// sequence is read by its own oid: the pg_sequences view reads every
+// sequence of the database, and fails when another session drops one
+// meanwhile.
 func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error) {
 	err = db.inTx(ctx, "read the bounds of score changes", func(tx pgx.Tx) error {
 		schema, err := currentSchema(ctx, tx)
@@ -45,11 +48,8 @@ func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err 
 		}
 		// Read committed: this statement's snapshot is taken after the
 		// lock was granted, so it sees what the writers committed.
-		err = tx.QueryRow(ctx, `SELECT COALESCE(min(c.seq), 0), GREATEST(COALESCE(max(c.seq), 0), COALESCE((
-    SELECT s.last_value FROM pg_sequences s
-    JOIN pg_namespace n ON n.nspname = s.schemaname
-    JOIN pg_class k ON k.relnamespace = n.oid AND k.relname = s.sequencename
-    WHERE k.oid = pg_get_serial_sequence('score_changes', 'seq')::regclass), 0))
+		err = tx.QueryRow(ctx, `SELECT COALESCE(min(c.seq), 0), GREATEST(COALESCE(max(c.seq), 0), COALESCE(
+    pg_sequence_last_value(pg_get_serial_sequence('score_changes', 'seq')::regclass), 0))
 FROM score_changes c`).Scan(&oldest, &newest)
 		if err != nil {
 			return errorf(err, "read the bounds of score changes")
