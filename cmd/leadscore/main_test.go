@@ -379,6 +379,10 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, body := httpGet(t, "http://"+p.adminAddr+"/metrics"); code != http.StatusOK || !strings.Contains(body, "rpc_server_call_duration_seconds") {
 		t.Errorf("/metrics: got %d without the rpc duration metric:\n%.2000s", code, body)
 	}
+	// Runtime profiles are served only with --pprof.
+	if code, _ := httpGet(t, "http://"+p.adminAddr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --pprof: got %d, want 404", code)
+	}
 
 	// A watch stream is open when SIGTERM arrives: it is told NOT_SERVING,
 	// then ended with Unavailable, and the process exits 0.
@@ -529,7 +533,7 @@ func TestServingFollowsPromotionsAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	store := pgtest.URL(t)
 	a := startServe(t, nil, "--store", store, "--serve-model", "default@champion")
-	b := startServe(t, nil, "--store", store, "--serve-model", "default@champion")
+	b := startServe(t, nil, "--store", store, "--serve-model", "default@champion", "--pprof")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "x-leadscore-actor", "two-process-test")
@@ -647,6 +651,12 @@ func TestServingFollowsPromotionsAcrossProcesses(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+
+	// Process B was started with --pprof: its admin server serves the
+	// runtime's profiles.
+	if code, body := httpGet(t, "http://"+b.adminAddr+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("/debug/pprof/goroutine with --pprof: got %d:\n%.500s", code, body)
+	}
 
 	// Both processes report the new champion, in /v1/serving and as a
 	// metric.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,6 +34,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	adminAddr := fs.String("admin-addr", "localhost:9090",
 		"the address of the admin HTTP server (/metrics, /livez, /readyz, /v1/serving); empty disables it")
 	migrate := fs.Bool("migrate", true, "apply pending store migrations before serving")
+	pprofOn := fs.Bool("pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the admin address (off by default: profiles show internals and cost CPU while taken)")
 	serveModels := &aliasListFlag{refs: []leadscore.AliasRef{{Model: "default", Alias: leadscore.AliasChampion}}}
 	fs.Var(serveModels, "serve-model",
 		"the aliases this process keeps loaded for scoring, as MODEL@ALIAS; repeat the flag or separate with commas; an empty value serves none")
@@ -99,6 +101,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		store:           *store,
 		grpcAddr:        *grpcAddr,
 		adminAddr:       *adminAddr,
+		pprof:           *pprofOn,
 		migrate:         *migrate,
 		shutdownTimeout: *shutdownTimeout,
 		serveModels:     serveModels.refs,
@@ -126,6 +129,7 @@ type serveConfig struct {
 	store           string
 	grpcAddr        string
 	adminAddr       string
+	pprof           bool
 	migrate         bool
 	shutdownTimeout time.Duration
 	// serveModels are the aliases whose targets this process keeps loaded.
@@ -336,6 +340,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		mux.Handle("/", telemetry.AdminHandler(tel, srv.Serving))
 		mux.Handle("GET /v1/serving", servingHandler(cfg.serveModels, loader))
 		mux.Handle("GET /v1/shadow", shadowHandler(srv))
+		if cfg.pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		admin = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
