@@ -4,6 +4,7 @@
 # writes and reads in the same run, on this machine:
 #
 #   bash bench/leads/run.sh [--leads 20000] [--duration 10s] [--c 8] [--batch 100] [--sqlite] [--decay]
+#                           [--cpuprofile FILE]
 #
 # It generates a history of LEADS leads (`leadscore generate`), trains a
 # 200-tree depth-6 GBDT on it, registers and force-promotes it to
@@ -22,10 +23,13 @@
 # second GBDT and times the background rescoring of every lead with it
 # (the work of a daily decay round: claim, read, score, save, in leased
 # batches of 1,000) until all are scored by it (bench/leads rescored).
+# With --cpuprofile the server runs with --pprof and FILE receives its CPU
+# profile over the load phase (read it with `go tool pprof`), and
+# FILE.goroutines.txt where its goroutines wait half way through it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-leads=20000 duration=10s conc=8 batch=100 sqlite=0 decay=0
+leads=20000 duration=10s conc=8 batch=100 sqlite=0 decay=0 cpuprofile=""
 while [ $# -gt 0 ]; do
   case $1 in
     --leads) leads=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while [ $# -gt 0 ]; do
     --batch) batch=$2; shift 2 ;;
     --sqlite) sqlite=1; shift ;;
     --decay) decay=1; shift ;;
+    --cpuprofile) cpuprofile=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -67,8 +72,10 @@ echo "generating $leads leads and training a 200-tree depth-6 gbdt..." >&2
 "$ls" register --model default "$work/model.lsm" --store "$store" >&2
 "$ls" promote default/versions/1 --force --reason bench --store "$store" >&2
 
-port=$("$work/scorebench" ports 1)
-"$ls" serve --store "$store" --grpc-addr "127.0.0.1:$port" --admin-addr '' --log-level warn --decay-tick 1s 2>"$work/serve.log" &
+read -r port aport < <("$work/scorebench" ports 2 | tr '\n' ' '; echo)
+admin=(--admin-addr '')
+[ -n "$cpuprofile" ] && admin=(--admin-addr "127.0.0.1:$aport" --pprof)
+"$ls" serve --store "$store" --grpc-addr "127.0.0.1:$port" "${admin[@]}" --log-level warn --decay-tick 1s 2>"$work/serve.log" &
 pid=$!
 if ! "$work/scorebench" wait -addr "127.0.0.1:$port" -service leadscore.v1.LeadService -timeout 60s; then
   cat "$work/serve.log" >&2
@@ -76,7 +83,16 @@ if ! "$work/scorebench" wait -addr "127.0.0.1:$port" -service leadscore.v1.LeadS
 fi
 "$work/leadsbench" seed -addr "127.0.0.1:$port" -history "$work/history" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+prof=""
+if [ -n "$cpuprofile" ]; then
+  secs=$(python3 -c 'import sys, re; m = re.fullmatch(r"(\d+)s", sys.argv[1]); print(max(1, int(m.group(1)) - 1) if m else 5)' "$duration")
+  curl -sf -o "$cpuprofile" "http://127.0.0.1:$aport/debug/pprof/profile?seconds=$secs" &
+  prof=$!
+  # Where the server's goroutines wait, half way through the load.
+  (sleep $((secs / 2)); curl -sf -o "$cpuprofile.goroutines.txt" "http://127.0.0.1:$aport/debug/pprof/goroutine?debug=1") &
+fi
 "$work/leadsbench" load -addr "127.0.0.1:$port" -history "$work/history" -c "$conc" -batch "$batch" -duration "$duration" >"$work/load.json"
+if [ -n "$prof" ]; then wait "$prof"; echo "server CPU profile of the load phase: $cpuprofile" >&2; fi
 cat "$work/load.json"
 if [ "$sqlite" = 1 ]; then
   exit 0
