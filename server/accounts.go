@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,49 +95,26 @@ func accountProto(st leadscore.StoredAccount) *leadscorev1.Account {
 	return out
 }
 
-// accountToken is the wire form of a ListAccounts position: base64url of
-// its JSON. F is a hash of the grade filter it was made under, so a token
-// sent with another filter is refused rather than silently continuing
-// another listing.
-type accountToken struct {
-	F  string  `json:"f"`
-	ID string  `json:"id"`
-	S  bool    `json:"s,omitempty"`
-	P  float64 `json:"p,omitempty"`
-}
-
-// accountPageToken encodes the position after a page.
+// accountPageToken encodes the position after a page of a listing with
+// the grade filter grades.
 func accountPageToken(page leadscore.AccountPage, grades []leadscore.Grade) string {
-	b, _ := json.Marshal(accountToken{F: gradesHash(grades), ID: page.AccountID, S: page.Scored, P: page.Probability}) // Plain fields always encode.
-	return base64.RawURLEncoding.EncodeToString(b)
+	return pageToken{Filter: accountsFilter(grades), ID: page.AccountID, Scored: page.Scored, Probability: page.Probability}.encode()
 }
 
 // parseAccountPageToken decodes a page token of a listing with the grade
 // filter grades: the zero AccountPage for none.
 func parseAccountPageToken(s string, grades []leadscore.Grade) (leadscore.AccountPage, error) {
-	if s == "" {
-		return leadscore.AccountPage{}, nil
-	}
-	bad := func(why string) error {
-		shown := s
-		if len(shown) > 32 {
-			shown = shown[:32] + "..."
-		}
-		return leadscore.InvalidField("page_token", shown, why)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	t, err := decodeKeysetToken(s, accountsFilter(grades))
 	if err != nil {
-		return leadscore.AccountPage{}, bad("is not a page token of ListAccounts")
+		return leadscore.AccountPage{}, err
 	}
-	var tok accountToken
-	if err := json.Unmarshal(b, &tok); err != nil || tok.ID == "" || leadscore.ValidateID("id", tok.ID) != nil ||
-		!(tok.P >= 0 && tok.P <= 1) {
-		return leadscore.AccountPage{}, bad("is not a page token of ListAccounts")
-	}
-	if tok.F != gradesHash(grades) {
-		return leadscore.AccountPage{}, bad("was made with other best_grades; send the filters of the call that returned it")
-	}
-	return leadscore.AccountPage{AccountID: tok.ID, Scored: tok.S, Probability: tok.P}, nil
+	return leadscore.AccountPage{AccountID: t.ID, Scored: t.Scored, Probability: t.Probability}, nil
+}
+
+// accountsFilter fingerprints ListAccounts and its grade filter for page
+// tokens.
+func accountsFilter(grades []leadscore.Grade) string {
+	return listFilter("ListAccounts", gradesHash(grades))
 }
 
 // gradesHash is the first 8 bytes, in hex, of a SHA-256 of the grade

@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/leadscore/leadscore"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
@@ -87,62 +84,34 @@ func leadFilterFromProto(req *leadscorev1.ListLeadsRequest) (leadscore.LeadFilte
 	return f, nil
 }
 
-// listToken is the wire form of a ListLeads position: base64url of
-// its JSON. F is a hash of the filters and order it was made under, so a
-// token sent with other filters is refused rather than silently
-// continuing another listing.
-type listToken struct {
-	F  string  `json:"f"`
-	ID string  `json:"id"`
-	S  bool    `json:"s,omitempty"`
-	P  float64 `json:"p,omitempty"`
-	U  int64   `json:"u,omitempty"` // updated time, microseconds since the epoch
-}
-
-func listTokenOf(page leadscore.LeadPage, f leadscore.LeadFilter) listToken {
-	tok := listToken{F: filterHash(f), ID: page.LeadID, S: page.Scored, P: page.Probability}
-	if f.Order == leadscore.LeadsByUpdate {
-		tok.U = page.UpdatedAt.UnixMicro()
-	}
-	return tok
-}
-
-// leadPageToken encodes the position after a page.
+// leadPageToken encodes the position after a page of a listing with
+// filters f.
 func leadPageToken(page leadscore.LeadPage, f leadscore.LeadFilter) string {
-	b, _ := json.Marshal(listTokenOf(page, f)) // Plain fields always encode.
-	return base64.RawURLEncoding.EncodeToString(b)
+	t := pageToken{Filter: leadsFilter(f), ID: page.LeadID, Scored: page.Scored, Probability: page.Probability}
+	if f.Order == leadscore.LeadsByUpdate {
+		t.Time = page.UpdatedAt
+	}
+	return t.encode()
 }
 
 // parseLeadPageToken decodes a page token of a listing with filters f:
 // the zero LeadPage for none.
 func parseLeadPageToken(s string, f leadscore.LeadFilter) (leadscore.LeadPage, error) {
-	if s == "" {
-		return leadscore.LeadPage{}, nil
+	t, err := decodeKeysetToken(s, leadsFilter(f))
+	if err != nil || s == "" {
+		return leadscore.LeadPage{}, err
 	}
-	bad := func(why string) error {
-		shown := s
-		if len(shown) > 32 {
-			shown = shown[:32] + "..."
-		}
-		return leadscore.InvalidField("page_token", shown, why)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return leadscore.LeadPage{}, bad("is not a page token of ListLeads")
-	}
-	var tok listToken
-	if err := json.Unmarshal(b, &tok); err != nil || tok.ID == "" || leadscore.ValidateID("id", tok.ID) != nil ||
-		!(tok.P >= 0 && tok.P <= 1) {
-		return leadscore.LeadPage{}, bad("is not a page token of ListLeads")
-	}
-	if tok.F != filterHash(f) {
-		return leadscore.LeadPage{}, bad("was made with other filters or order; send the filters of the call that returned it")
-	}
-	page := leadscore.LeadPage{LeadID: tok.ID, Scored: tok.S, Probability: tok.P}
+	page := leadscore.LeadPage{LeadID: t.ID, Scored: t.Scored, Probability: t.Probability}
 	if f.Order == leadscore.LeadsByUpdate {
-		page.UpdatedAt = time.UnixMicro(tok.U).UTC()
+		page.UpdatedAt = t.Time.UTC()
 	}
 	return page, nil
+}
+
+// leadsFilter fingerprints ListLeads, its filters and its order for page
+// tokens.
+func leadsFilter(f leadscore.LeadFilter) string {
+	return listFilter("ListLeads", filterHash(f))
 }
 
 // filterHash is the first 8 bytes, in hex, of a SHA-256 of f's canonical

@@ -94,6 +94,11 @@ type pageToken struct {
 	Before int64     `json:"b,omitempty"`
 	Time   time.Time `json:"t,omitzero"`
 	ID     string    `json:"i,omitempty"`
+	// Scored and Probability place a position in a listing ordered by
+	// score (ListLeads, ListAccounts): scored entries first, by
+	// probability, then by ID.
+	Scored      bool    `json:"s,omitempty"`
+	Probability float64 `json:"p,omitempty"`
 }
 
 // listFilter fingerprints an rpc and its filter values for page tokens.
@@ -141,6 +146,25 @@ func decodePageToken(token, filter string) (pageToken, error) {
 	}
 	if t.Before < 0 {
 		return pageToken{}, bad("is not a page token this server issued")
+	}
+	return t, nil
+}
+
+// decodeKeysetToken reads a page token of a listing ordered by score
+// (ListLeads, ListAccounts), issued for filter: beyond decodePageToken, a
+// token must hold the ID of the entry it follows and a probability. The
+// empty token is the first page.
+func decodeKeysetToken(token, filter string) (pageToken, error) {
+	t, err := decodePageToken(token, filter)
+	if err != nil || token == "" {
+		return t, err
+	}
+	if t.ID == "" || leadscore.ValidateID("id", t.ID) != nil || !(t.Probability >= 0 && t.Probability <= 1) {
+		shown := token
+		if len(shown) > 64 {
+			shown = shown[:64] + "..."
+		}
+		return pageToken{}, leadscore.InvalidField("page_token", shown, "is not a page token this server issued")
 	}
 	return t, nil
 }

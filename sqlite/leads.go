@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,31 @@ func queryIDs(ctx context.Context, q querier, what, query string, args ...any) (
 		set[id] = true
 	}
 	return set, errorf(rows.Err(), "%s", what)
+}
+
+// upserted runs upsert, an upsert of the records with ids that returns the
+// id of each record it created or changed, after existing (a query of one
+// id column, given the ids as JSON) has said which of them were stored:
+// the changed ids, sorted, and how many of them it created.
+func upserted(ctx context.Context, tx *sql.Tx, what, existing string, ids []string, upsert string, args ...any) ([]string, int, error) {
+	stored, err := queryIDs(ctx, tx, "read stored "+what, existing, jsonIDs(ids))
+	if err != nil {
+		return nil, 0, err
+	}
+	changed, err := queryIDs(ctx, tx, "upsert "+what, upsert, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]string, 0, len(changed))
+	created := 0
+	for id := range changed {
+		out = append(out, id)
+		if !stored[id] {
+			created++
+		}
+	}
+	slices.Sort(out)
+	return out, created, nil
 }
 
 // markDue makes leads due for rescoring at, the time of the write that
@@ -126,11 +152,8 @@ func (db *DB) UpsertLeads(ctx context.Context, leads []leadscore.Lead, opts lead
 				return errorf(err, "create accounts of leads")
 			}
 		}
-		existing, err := queryIDs(ctx, tx, "read stored leads", `SELECT id FROM leads WHERE id IN `+idSet, jsonIDs(ids))
-		if err != nil {
-			return err
-		}
-		changed, err := queryIDs(ctx, tx, "upsert leads", `INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at)
+		due, created, err := upserted(ctx, tx, "leads", `SELECT id FROM leads WHERE id IN `+idSet, ids,
+			`INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at)
 VALUES `+valuesList(len(ids), 6)+`
 ON CONFLICT (id) DO UPDATE SET
     account_id = excluded.account_id, owner = excluded.owner, attributes = excluded.attributes,
@@ -141,18 +164,10 @@ RETURNING id`, args...)
 		if err != nil {
 			return err
 		}
-		var due []string
-		created := 0
-		for id := range changed {
-			due = append(due, id)
-			if !existing[id] {
-				created++
-			}
-		}
 		if err := markDue(ctx, tx, due, at); err != nil {
 			return err
 		}
-		res = b.UpsertResult(len(ids), created, len(changed)-created, due)
+		res = b.UpsertResult(len(ids), created, len(due)-created, due)
 		return nil
 	})
 	if err != nil {
@@ -190,23 +205,14 @@ func (db *DB) UpsertAccounts(ctx context.Context, accounts []leadscore.Account, 
 			res = b.UpsertResult(0, 0, 0, nil)
 			return nil
 		}
-		existing, err := queryIDs(ctx, tx, "read stored accounts", `SELECT id FROM accounts WHERE id IN `+idSet, jsonIDs(ids))
-		if err != nil {
-			return err
-		}
-		changed, err := queryIDs(ctx, tx, "upsert accounts", `INSERT INTO accounts AS a (id, name, attributes, created_at, updated_at)
+		changed, created, err := upserted(ctx, tx, "accounts", `SELECT id FROM accounts WHERE id IN `+idSet, ids,
+			`INSERT INTO accounts AS a (id, name, attributes, created_at, updated_at)
 VALUES `+valuesList(len(ids), 5)+`
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, attributes = excluded.attributes, updated_at = excluded.updated_at
 WHERE a.name IS NOT excluded.name OR a.attributes IS NOT excluded.attributes
 RETURNING id`, args...)
 		if err != nil {
 			return err
-		}
-		created := 0
-		for id := range changed {
-			if !existing[id] {
-				created++
-			}
 		}
 		res = b.UpsertResult(len(ids), created, len(changed)-created, nil)
 		return nil
@@ -355,11 +361,8 @@ func (db *DB) RecordOutcomes(ctx context.Context, outcomes []leadscore.Outcome, 
 			res = b.UpsertResult(0, 0, 0, nil)
 			return nil
 		}
-		existing, err := queryIDs(ctx, tx, "read stored outcomes", `SELECT lead_id FROM outcomes WHERE lead_id IN `+idSet, jsonIDs(ids))
-		if err != nil {
-			return err
-		}
-		changed, err := queryIDs(ctx, tx, "record outcomes", `INSERT INTO outcomes AS o (lead_id, status, occurred_at, amount, currency, recorded_at)
+		due, created, err := upserted(ctx, tx, "outcomes", `SELECT lead_id FROM outcomes WHERE lead_id IN `+idSet, ids,
+			`INSERT INTO outcomes AS o (lead_id, status, occurred_at, amount, currency, recorded_at)
 VALUES `+valuesList(len(ids), 6)+`
 ON CONFLICT (lead_id) DO UPDATE SET
     status = excluded.status, occurred_at = excluded.occurred_at, amount = excluded.amount,
@@ -370,18 +373,10 @@ RETURNING lead_id`, args...)
 		if err != nil {
 			return err
 		}
-		var due []string
-		created := 0
-		for id := range changed {
-			due = append(due, id)
-			if !existing[id] {
-				created++
-			}
-		}
 		if err := markDue(ctx, tx, due, at); err != nil {
 			return err
 		}
-		res = b.UpsertResult(len(ids), created, len(changed)-created, due)
+		res = b.UpsertResult(len(ids), created, len(due)-created, due)
 		return nil
 	})
 	if err != nil {
