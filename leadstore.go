@@ -158,6 +158,11 @@ type LeadStore interface {
 	// million leads on PostgreSQL), and writes and scores of those leads
 	// wait for it to commit.
 	MarkAllDue(ctx context.Context, at time.Time, except VersionRef) (int64, error)
+	// RescoreProgress counts the live leads (those without an outcome) and
+	// how many of them hold a current score by version: how far rescoring
+	// every live lead with a new champion has come. It reads every lead,
+	// so it costs time in proportion to their number.
+	RescoreProgress(ctx context.Context, version VersionRef) (RescoreProgress, error)
 	// SaveScores stores new current scores in one transaction. For each,
 	// storeutil.ScoreTransition decides, from the lead's stored score,
 	// whether the score history gains an entry (the cell or tier changed,
@@ -200,6 +205,15 @@ type LeadStore interface {
 	// is never the seq of an entry whose transaction is still running, so
 	// every change after newest is still to come.
 	ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error)
+}
+
+// RescoreProgress is what LeadStore.RescoreProgress counts.
+type RescoreProgress struct {
+	// Live is the number of leads without an outcome.
+	Live int64
+	// Rescored is the number of live leads whose current score is by the
+	// version asked about.
+	Rescored int64
 }
 
 // Account is a company leads work for.

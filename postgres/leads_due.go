@@ -72,3 +72,16 @@ WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)
 	}
 	return tag.RowsAffected(), nil
 }
+
+// RescoreProgress implements leadscore.LeadStore.
+func (db *DB) RescoreProgress(ctx context.Context, version leadscore.VersionRef) (leadscore.RescoreProgress, error) {
+	var p leadscore.RescoreProgress
+	err := db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE s.model_version_id = (
+    SELECT v.id FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.version = $2))
+FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id
+WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = l.id)`, version.Model, version.Version).Scan(&p.Live, &p.Rescored)
+	if err != nil {
+		return leadscore.RescoreProgress{}, errorf(err, "count the leads rescored by %s", version.Name())
+	}
+	return p, nil
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/leadscore/leadscore"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"github.com/leadscore/leadscore/registry"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -147,6 +150,20 @@ func TestPromotionRescoresLiveLeads(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("promote version 2: %v", err)
 	}
+	job := func() *leadscorev1.RescoringJob {
+		t.Helper()
+		res, err := client.GetRescoringJob(ctx, &leadscorev1.GetRescoringJobRequest{Name: "models/default/rescoringJob"})
+		if err != nil {
+			t.Fatalf("GetRescoringJob: %v", err)
+		}
+		return res.GetJob()
+	}
+	// No round has run since the promotion: the job has not started on the
+	// four live leads.
+	if j := job(); j.GetState() != leadscorev1.RescoringJob_STATE_RUNNING || j.GetModelVersion() != "models/default/versions/2" ||
+		j.GetLiveLeads() != 4 || j.GetRescoredLeads() != 0 || j.GetProgress() != 0 || j.GetCreateTime() == nil {
+		t.Errorf("rescoring job right after the promotion: %v; want running on version 2, 0 of 4 live leads", j)
+	}
 	version := func(name string) string {
 		got, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: name})
 		if err != nil {
@@ -168,6 +185,22 @@ func TestPromotionRescoresLiveLeads(t *testing.T) {
 			t.Fatalf("live leads not rescored with version 2 after the promotion")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if j := job(); j.GetState() != leadscorev1.RescoringJob_STATE_SUCCEEDED || j.GetLiveLeads() != 4 || j.GetRescoredLeads() != 4 || j.GetProgress() != 1 {
+		t.Errorf("rescoring job once every live lead has version 2's score: %v; want succeeded, 4 of 4", j)
+	}
+	for _, bad := range []struct {
+		name string
+		code codes.Code
+	}{
+		{"models/default", codes.InvalidArgument},
+		{"models/Bad Name/rescoringJob", codes.InvalidArgument},
+		{"models/other/rescoringJob", codes.NotFound},
+	} {
+		_, err := client.GetRescoringJob(ctx, &leadscorev1.GetRescoringJobRequest{Name: bad.name})
+		if status.Code(err) != bad.code || !strings.Contains(err.Error(), "name") && bad.code == codes.InvalidArgument {
+			t.Errorf("GetRescoringJob(%q): %v, want %v", bad.name, err, bad.code)
+		}
 	}
 	got, err := client.GetLead(ctx, &leadscorev1.GetLeadRequest{Name: "leads/p1", ScoreHistoryLimit: 1})
 	if err != nil {

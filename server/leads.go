@@ -31,6 +31,7 @@ const MaxScoreHistory = 1000
 type leadService struct {
 	leadscorev1.UnimplementedLeadServiceServer
 	store   leadscore.LeadStore
+	aliases leadscore.RegistryStore
 	rescore *rescorer
 	logger  *slog.Logger
 	now     func() time.Time

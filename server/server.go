@@ -287,7 +287,7 @@ func New(opts Options) (*Server, error) {
 		store: leads, models: s.models, ref: leadscore.AliasRef{Model: leadModel, Alias: leadscore.AliasChampion},
 		step: step, every: cmp.Or(opts.RescoreInterval, DefaultRescoreInterval), logger: opts.Logger,
 	}
-	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{store: leads, rescore: leadScores, logger: opts.Logger, now: now, draining: s.draining})
+	leadscorev1.RegisterLeadServiceServer(s.grpc, &leadService{store: leads, aliases: s.models.reg.Store(), rescore: leadScores, logger: opts.Logger, now: now, draining: s.draining})
 	if opts.DecayTick >= 0 {
 		s.decay = &decayScheduler{
 			store: leads, rescore: leadScores, now: now, logger: opts.Logger,

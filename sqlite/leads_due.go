@@ -71,3 +71,16 @@ WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = leads.id)
 	}
 	return n, nil
 }
+
+// RescoreProgress implements leadscore.LeadStore.
+func (db *DB) RescoreProgress(ctx context.Context, version leadscore.VersionRef) (leadscore.RescoreProgress, error) {
+	var p leadscore.RescoreProgress
+	err := db.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE s.model_version_id = (
+    SELECT v.id FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = ? AND v.version = ?))
+FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id
+WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.lead_id = l.id)`, version.Model, version.Version).Scan(&p.Live, &p.Rescored)
+	if err != nil {
+		return leadscore.RescoreProgress{}, errorf(err, "count the leads rescored by %s", version.Name())
+	}
+	return p, nil
+}

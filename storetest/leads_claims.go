@@ -231,11 +231,24 @@ func testMarkAllDue(t *testing.T, s leadStore) {
 	if n, err := s.MarkAllDue(ctx, minute(20), v2); err != nil || n != 2 {
 		t.Fatalf("MarkAllDue(v2) = %d, %v; want a and d", n, err)
 	}
+	wantProgress(t, "before v2 scored any", s, v2, leadscore.RescoreProgress{Live: 2})
 	saveScores(t, s, 0.05, score("a", 2, minute(21), 0.5, leadscore.TierMedium, "B2"))
+	wantProgress(t, "after v2 scored a", s, v2, leadscore.RescoreProgress{Live: 2, Rescored: 1})
+	wantProgress(t, "of v1, which scores d", s, leadscore.VersionRef{Model: scoringModel, Version: 1}, leadscore.RescoreProgress{Live: 2, Rescored: 1})
+	wantProgress(t, "of an unknown version", s, leadscore.VersionRef{Model: scoringModel, Version: 9}, leadscore.RescoreProgress{Live: 2})
 	if n, err := s.MarkAllDue(ctx, minute(22), v2); err != nil || n != 1 {
 		t.Fatalf("MarkAllDue(v2) again = %d, %v; want only d, which v2 has not scored yet", n, err)
 	}
 	if got := dueLeads(t, s, minute(30), 10); slices.Contains(got, "a") {
 		t.Errorf("DueLeads() = %q: a, scored by v2, was marked again", got)
+	}
+}
+
+// wantProgress checks what RescoreProgress counts for version.
+func wantProgress(t *testing.T, when string, s leadStore, version leadscore.VersionRef, want leadscore.RescoreProgress) {
+	t.Helper()
+	got, err := s.RescoreProgress(t.Context(), version)
+	if err != nil || got != want {
+		t.Errorf("RescoreProgress(%s) %s = %+v, %v; want %+v", version.Name(), when, got, err, want)
 	}
 }

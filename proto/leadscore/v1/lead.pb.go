@@ -128,6 +128,59 @@ func (ListLeadsOrder) EnumDescriptor() ([]byte, []int) {
 	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{1}
 }
 
+// The State of a rescoring job.
+type RescoringJob_State int32
+
+const (
+	// Not used.
+	RescoringJob_STATE_UNSPECIFIED RescoringJob_State = 0
+	// Live leads are still scored by another version, or not scored.
+	RescoringJob_STATE_RUNNING RescoringJob_State = 1
+	// Every live lead is scored by the champion.
+	RescoringJob_STATE_SUCCEEDED RescoringJob_State = 2
+)
+
+// Enum value maps for RescoringJob_State.
+var (
+	RescoringJob_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_RUNNING",
+		2: "STATE_SUCCEEDED",
+	}
+	RescoringJob_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_RUNNING":     1,
+		"STATE_SUCCEEDED":   2,
+	}
+)
+
+func (x RescoringJob_State) Enum() *RescoringJob_State {
+	p := new(RescoringJob_State)
+	*p = x
+	return p
+}
+
+func (x RescoringJob_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RescoringJob_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_leadscore_v1_lead_proto_enumTypes[2].Descriptor()
+}
+
+func (RescoringJob_State) Type() protoreflect.EnumType {
+	return &file_leadscore_v1_lead_proto_enumTypes[2]
+}
+
+func (x RescoringJob_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RescoringJob_State.Descriptor instead.
+func (RescoringJob_State) EnumDescriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{31, 0}
+}
+
 // Lead is a person at a company who may buy.
 type Lead struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2200,6 +2253,201 @@ func (x *ListAccountsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// GetRescoringJobRequest is the request of GetRescoringJob.
+type GetRescoringJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's resource name: "models/{model}/rescoringJob", for the model
+	// whose champion scores live leads (the server's --lead-model).
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRescoringJobRequest) Reset() {
+	*x = GetRescoringJobRequest{}
+	mi := &file_leadscore_v1_lead_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRescoringJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRescoringJobRequest) ProtoMessage() {}
+
+func (x *GetRescoringJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_lead_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRescoringJobRequest.ProtoReflect.Descriptor instead.
+func (*GetRescoringJobRequest) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetRescoringJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetRescoringJobResponse is the response of GetRescoringJob.
+type GetRescoringJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job.
+	Job           *RescoringJob `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRescoringJobResponse) Reset() {
+	*x = GetRescoringJobResponse{}
+	mi := &file_leadscore_v1_lead_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRescoringJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRescoringJobResponse) ProtoMessage() {}
+
+func (x *GetRescoringJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_lead_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRescoringJobResponse.ProtoReflect.Descriptor instead.
+func (*GetRescoringJobResponse) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetRescoringJobResponse) GetJob() *RescoringJob {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// RescoringJob is the background rescoring of every live lead with a
+// model's champion.
+type RescoringJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name: "models/{model}/rescoringJob".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The champion's version the leads are rescored with:
+	// "models/{model}/versions/{version}".
+	ModelVersion string `protobuf:"bytes,2,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// When the champion alias last moved to it.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The state.
+	State RescoringJob_State `protobuf:"varint,4,opt,name=state,proto3,enum=leadscore.v1.RescoringJob_State" json:"state,omitempty"`
+	// How many leads are live (have no outcome).
+	LiveLeads int64 `protobuf:"varint,5,opt,name=live_leads,json=liveLeads,proto3" json:"live_leads,omitempty"`
+	// How many live leads hold a current score by model_version.
+	RescoredLeads int64 `protobuf:"varint,6,opt,name=rescored_leads,json=rescoredLeads,proto3" json:"rescored_leads,omitempty"`
+	// rescored_leads / live_leads, from 0 to 1 (1 when there are none).
+	Progress      float64 `protobuf:"fixed64,7,opt,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RescoringJob) Reset() {
+	*x = RescoringJob{}
+	mi := &file_leadscore_v1_lead_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescoringJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescoringJob) ProtoMessage() {}
+
+func (x *RescoringJob) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_lead_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescoringJob.ProtoReflect.Descriptor instead.
+func (*RescoringJob) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_lead_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RescoringJob) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RescoringJob) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *RescoringJob) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *RescoringJob) GetState() RescoringJob_State {
+	if x != nil {
+		return x.State
+	}
+	return RescoringJob_STATE_UNSPECIFIED
+}
+
+func (x *RescoringJob) GetLiveLeads() int64 {
+	if x != nil {
+		return x.LiveLeads
+	}
+	return 0
+}
+
+func (x *RescoringJob) GetRescoredLeads() int64 {
+	if x != nil {
+		return x.RescoredLeads
+	}
+	return 0
+}
+
+func (x *RescoringJob) GetProgress() float64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
 var File_leadscore_v1_lead_proto protoreflect.FileDescriptor
 
 const file_leadscore_v1_lead_proto_rawDesc = "" +
@@ -2369,7 +2617,25 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"bestGrades\"q\n" +
 	"\x14ListAccountsResponse\x121\n" +
 	"\baccounts\x18\x01 \x03(\v2\x15.leadscore.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*`\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x16GetRescoringJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
+	"\x17GetRescoringJobResponse\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.leadscore.v1.RescoringJobR\x03job\"\xe6\x02\n" +
+	"\fRescoringJob\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x126\n" +
+	"\x05state\x18\x04 \x01(\x0e2 .leadscore.v1.RescoringJob.StateR\x05state\x12\x1d\n" +
+	"\n" +
+	"live_leads\x18\x05 \x01(\x03R\tliveLeads\x12%\n" +
+	"\x0erescored_leads\x18\x06 \x01(\x03R\rrescoredLeads\x12\x1a\n" +
+	"\bprogress\x18\a \x01(\x01R\bprogress\"F\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_RUNNING\x10\x01\x12\x13\n" +
+	"\x0fSTATE_SUCCEEDED\x10\x02*`\n" +
 	"\rOutcomeStatus\x12\x1e\n" +
 	"\x1aOUTCOME_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OUTCOME_STATUS_WON\x10\x01\x12\x17\n" +
@@ -2377,7 +2643,7 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\x0eListLeadsOrder\x12 \n" +
 	"\x1cLIST_LEADS_ORDER_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bLIST_LEADS_ORDER_SCORE_DESC\x10\x01\x12%\n" +
-	"!LIST_LEADS_ORDER_UPDATE_TIME_DESC\x10\x022\x87\a\n" +
+	"!LIST_LEADS_ORDER_UPDATE_TIME_DESC\x10\x022\xec\a\n" +
 	"\vLeadService\x12R\n" +
 	"\vUpsertLeads\x12 .leadscore.v1.UpsertLeadsRequest\x1a!.leadscore.v1.UpsertLeadsResponse\x12U\n" +
 	"\fRecordEvents\x12!.leadscore.v1.RecordEventsRequest\x1a\".leadscore.v1.RecordEventsResponse\x12[\n" +
@@ -2390,7 +2656,8 @@ const file_leadscore_v1_lead_proto_rawDesc = "" +
 	"\x0eUpsertAccounts\x12#.leadscore.v1.UpsertAccountsRequest\x1a$.leadscore.v1.UpsertAccountsResponse\x12T\n" +
 	"\n" +
 	"GetAccount\x12\x1f.leadscore.v1.GetAccountRequest\x1a .leadscore.v1.GetAccountResponse\"\x03\x90\x02\x01\x12Z\n" +
-	"\fListAccounts\x12!.leadscore.v1.ListAccountsRequest\x1a\".leadscore.v1.ListAccountsResponse\"\x03\x90\x02\x01B?Z=github.com/leadscore/leadscore/proto/leadscore/v1;leadscorev1b\x06proto3"
+	"\fListAccounts\x12!.leadscore.v1.ListAccountsRequest\x1a\".leadscore.v1.ListAccountsResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x0fGetRescoringJob\x12$.leadscore.v1.GetRescoringJobRequest\x1a%.leadscore.v1.GetRescoringJobResponse\"\x03\x90\x02\x01B?Z=github.com/leadscore/leadscore/proto/leadscore/v1;leadscorev1b\x06proto3"
 
 var (
 	file_leadscore_v1_lead_proto_rawDescOnce sync.Once
@@ -2404,116 +2671,125 @@ func file_leadscore_v1_lead_proto_rawDescGZIP() []byte {
 	return file_leadscore_v1_lead_proto_rawDescData
 }
 
-var file_leadscore_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadscore_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_leadscore_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_leadscore_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_leadscore_v1_lead_proto_goTypes = []any{
 	(OutcomeStatus)(0),                // 0: leadscore.v1.OutcomeStatus
 	(ListLeadsOrder)(0),               // 1: leadscore.v1.ListLeadsOrder
-	(*Lead)(nil),                      // 2: leadscore.v1.Lead
-	(*Event)(nil),                     // 3: leadscore.v1.Event
-	(*Outcome)(nil),                   // 4: leadscore.v1.Outcome
-	(*ScoreHistoryEntry)(nil),         // 5: leadscore.v1.ScoreHistoryEntry
-	(*ScoreChange)(nil),               // 6: leadscore.v1.ScoreChange
-	(*Account)(nil),                   // 7: leadscore.v1.Account
-	(*AccountScore)(nil),              // 8: leadscore.v1.AccountScore
-	(*UpsertLeadsRequest)(nil),        // 9: leadscore.v1.UpsertLeadsRequest
-	(*UpsertLeadsResponse)(nil),       // 10: leadscore.v1.UpsertLeadsResponse
-	(*RecordRejection)(nil),           // 11: leadscore.v1.RecordRejection
-	(*EventConflict)(nil),             // 12: leadscore.v1.EventConflict
-	(*RecordEventsRequest)(nil),       // 13: leadscore.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil),      // 14: leadscore.v1.RecordEventsResponse
-	(*RecordOutcomesRequest)(nil),     // 15: leadscore.v1.RecordOutcomesRequest
-	(*RecordOutcomesResponse)(nil),    // 16: leadscore.v1.RecordOutcomesResponse
-	(*GetLeadRequest)(nil),            // 17: leadscore.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),           // 18: leadscore.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),          // 19: leadscore.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),         // 20: leadscore.v1.ListLeadsResponse
-	(*WatchScoreChangesRequest)(nil),  // 21: leadscore.v1.WatchScoreChangesRequest
-	(*WatchScoreChangesResponse)(nil), // 22: leadscore.v1.WatchScoreChangesResponse
-	(*DeleteLeadRequest)(nil),         // 23: leadscore.v1.DeleteLeadRequest
-	(*DeleteLeadResponse)(nil),        // 24: leadscore.v1.DeleteLeadResponse
-	(*UpsertAccountsRequest)(nil),     // 25: leadscore.v1.UpsertAccountsRequest
-	(*UpsertAccountsResponse)(nil),    // 26: leadscore.v1.UpsertAccountsResponse
-	(*GetAccountRequest)(nil),         // 27: leadscore.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 28: leadscore.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),       // 29: leadscore.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 30: leadscore.v1.ListAccountsResponse
-	nil,                               // 31: leadscore.v1.Lead.AttributesEntry
-	nil,                               // 32: leadscore.v1.Event.PropertiesEntry
-	nil,                               // 33: leadscore.v1.Account.AttributesEntry
-	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
-	(*LeadScore)(nil),                 // 35: leadscore.v1.LeadScore
-	(Tier)(0),                         // 36: leadscore.v1.Tier
-	(Grade)(0),                        // 37: leadscore.v1.Grade
-	(*ItemError)(nil),                 // 38: leadscore.v1.ItemError
-	(*AttributeValue)(nil),            // 39: leadscore.v1.AttributeValue
+	(RescoringJob_State)(0),           // 2: leadscore.v1.RescoringJob.State
+	(*Lead)(nil),                      // 3: leadscore.v1.Lead
+	(*Event)(nil),                     // 4: leadscore.v1.Event
+	(*Outcome)(nil),                   // 5: leadscore.v1.Outcome
+	(*ScoreHistoryEntry)(nil),         // 6: leadscore.v1.ScoreHistoryEntry
+	(*ScoreChange)(nil),               // 7: leadscore.v1.ScoreChange
+	(*Account)(nil),                   // 8: leadscore.v1.Account
+	(*AccountScore)(nil),              // 9: leadscore.v1.AccountScore
+	(*UpsertLeadsRequest)(nil),        // 10: leadscore.v1.UpsertLeadsRequest
+	(*UpsertLeadsResponse)(nil),       // 11: leadscore.v1.UpsertLeadsResponse
+	(*RecordRejection)(nil),           // 12: leadscore.v1.RecordRejection
+	(*EventConflict)(nil),             // 13: leadscore.v1.EventConflict
+	(*RecordEventsRequest)(nil),       // 14: leadscore.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),      // 15: leadscore.v1.RecordEventsResponse
+	(*RecordOutcomesRequest)(nil),     // 16: leadscore.v1.RecordOutcomesRequest
+	(*RecordOutcomesResponse)(nil),    // 17: leadscore.v1.RecordOutcomesResponse
+	(*GetLeadRequest)(nil),            // 18: leadscore.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),           // 19: leadscore.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),          // 20: leadscore.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),         // 21: leadscore.v1.ListLeadsResponse
+	(*WatchScoreChangesRequest)(nil),  // 22: leadscore.v1.WatchScoreChangesRequest
+	(*WatchScoreChangesResponse)(nil), // 23: leadscore.v1.WatchScoreChangesResponse
+	(*DeleteLeadRequest)(nil),         // 24: leadscore.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),        // 25: leadscore.v1.DeleteLeadResponse
+	(*UpsertAccountsRequest)(nil),     // 26: leadscore.v1.UpsertAccountsRequest
+	(*UpsertAccountsResponse)(nil),    // 27: leadscore.v1.UpsertAccountsResponse
+	(*GetAccountRequest)(nil),         // 28: leadscore.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 29: leadscore.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),       // 30: leadscore.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 31: leadscore.v1.ListAccountsResponse
+	(*GetRescoringJobRequest)(nil),    // 32: leadscore.v1.GetRescoringJobRequest
+	(*GetRescoringJobResponse)(nil),   // 33: leadscore.v1.GetRescoringJobResponse
+	(*RescoringJob)(nil),              // 34: leadscore.v1.RescoringJob
+	nil,                               // 35: leadscore.v1.Lead.AttributesEntry
+	nil,                               // 36: leadscore.v1.Event.PropertiesEntry
+	nil,                               // 37: leadscore.v1.Account.AttributesEntry
+	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
+	(*LeadScore)(nil),                 // 39: leadscore.v1.LeadScore
+	(Tier)(0),                         // 40: leadscore.v1.Tier
+	(Grade)(0),                        // 41: leadscore.v1.Grade
+	(*ItemError)(nil),                 // 42: leadscore.v1.ItemError
+	(*AttributeValue)(nil),            // 43: leadscore.v1.AttributeValue
 }
 var file_leadscore_v1_lead_proto_depIdxs = []int32{
-	31, // 0: leadscore.v1.Lead.attributes:type_name -> leadscore.v1.Lead.AttributesEntry
-	34, // 1: leadscore.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
-	34, // 2: leadscore.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	35, // 3: leadscore.v1.Lead.current_score:type_name -> leadscore.v1.LeadScore
-	4,  // 4: leadscore.v1.Lead.outcome:type_name -> leadscore.v1.Outcome
-	34, // 5: leadscore.v1.Event.occur_time:type_name -> google.protobuf.Timestamp
-	32, // 6: leadscore.v1.Event.properties:type_name -> leadscore.v1.Event.PropertiesEntry
+	35, // 0: leadscore.v1.Lead.attributes:type_name -> leadscore.v1.Lead.AttributesEntry
+	38, // 1: leadscore.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
+	38, // 2: leadscore.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
+	39, // 3: leadscore.v1.Lead.current_score:type_name -> leadscore.v1.LeadScore
+	5,  // 4: leadscore.v1.Lead.outcome:type_name -> leadscore.v1.Outcome
+	38, // 5: leadscore.v1.Event.occur_time:type_name -> google.protobuf.Timestamp
+	36, // 6: leadscore.v1.Event.properties:type_name -> leadscore.v1.Event.PropertiesEntry
 	0,  // 7: leadscore.v1.Outcome.status:type_name -> leadscore.v1.OutcomeStatus
-	34, // 8: leadscore.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
-	35, // 9: leadscore.v1.ScoreHistoryEntry.score:type_name -> leadscore.v1.LeadScore
-	36, // 10: leadscore.v1.ScoreChange.previous_tier:type_name -> leadscore.v1.Tier
-	35, // 11: leadscore.v1.ScoreChange.score:type_name -> leadscore.v1.LeadScore
-	34, // 12: leadscore.v1.ScoreChange.change_time:type_name -> google.protobuf.Timestamp
-	33, // 13: leadscore.v1.Account.attributes:type_name -> leadscore.v1.Account.AttributesEntry
-	34, // 14: leadscore.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 15: leadscore.v1.Account.score:type_name -> leadscore.v1.AccountScore
-	37, // 16: leadscore.v1.AccountScore.best_grade:type_name -> leadscore.v1.Grade
-	34, // 17: leadscore.v1.AccountScore.score_time:type_name -> google.protobuf.Timestamp
-	2,  // 18: leadscore.v1.UpsertLeadsRequest.leads:type_name -> leadscore.v1.Lead
-	11, // 19: leadscore.v1.UpsertLeadsResponse.rejected:type_name -> leadscore.v1.RecordRejection
-	38, // 20: leadscore.v1.RecordRejection.error:type_name -> leadscore.v1.ItemError
-	3,  // 21: leadscore.v1.RecordEventsRequest.events:type_name -> leadscore.v1.Event
-	11, // 22: leadscore.v1.RecordEventsResponse.rejected:type_name -> leadscore.v1.RecordRejection
-	12, // 23: leadscore.v1.RecordEventsResponse.conflicts:type_name -> leadscore.v1.EventConflict
-	4,  // 24: leadscore.v1.RecordOutcomesRequest.outcomes:type_name -> leadscore.v1.Outcome
-	11, // 25: leadscore.v1.RecordOutcomesResponse.rejected:type_name -> leadscore.v1.RecordRejection
-	2,  // 26: leadscore.v1.GetLeadResponse.lead:type_name -> leadscore.v1.Lead
-	5,  // 27: leadscore.v1.GetLeadResponse.score_history:type_name -> leadscore.v1.ScoreHistoryEntry
-	36, // 28: leadscore.v1.ListLeadsRequest.tiers:type_name -> leadscore.v1.Tier
+	38, // 8: leadscore.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
+	39, // 9: leadscore.v1.ScoreHistoryEntry.score:type_name -> leadscore.v1.LeadScore
+	40, // 10: leadscore.v1.ScoreChange.previous_tier:type_name -> leadscore.v1.Tier
+	39, // 11: leadscore.v1.ScoreChange.score:type_name -> leadscore.v1.LeadScore
+	38, // 12: leadscore.v1.ScoreChange.change_time:type_name -> google.protobuf.Timestamp
+	37, // 13: leadscore.v1.Account.attributes:type_name -> leadscore.v1.Account.AttributesEntry
+	38, // 14: leadscore.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	9,  // 15: leadscore.v1.Account.score:type_name -> leadscore.v1.AccountScore
+	41, // 16: leadscore.v1.AccountScore.best_grade:type_name -> leadscore.v1.Grade
+	38, // 17: leadscore.v1.AccountScore.score_time:type_name -> google.protobuf.Timestamp
+	3,  // 18: leadscore.v1.UpsertLeadsRequest.leads:type_name -> leadscore.v1.Lead
+	12, // 19: leadscore.v1.UpsertLeadsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	42, // 20: leadscore.v1.RecordRejection.error:type_name -> leadscore.v1.ItemError
+	4,  // 21: leadscore.v1.RecordEventsRequest.events:type_name -> leadscore.v1.Event
+	12, // 22: leadscore.v1.RecordEventsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	13, // 23: leadscore.v1.RecordEventsResponse.conflicts:type_name -> leadscore.v1.EventConflict
+	5,  // 24: leadscore.v1.RecordOutcomesRequest.outcomes:type_name -> leadscore.v1.Outcome
+	12, // 25: leadscore.v1.RecordOutcomesResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	3,  // 26: leadscore.v1.GetLeadResponse.lead:type_name -> leadscore.v1.Lead
+	6,  // 27: leadscore.v1.GetLeadResponse.score_history:type_name -> leadscore.v1.ScoreHistoryEntry
+	40, // 28: leadscore.v1.ListLeadsRequest.tiers:type_name -> leadscore.v1.Tier
 	1,  // 29: leadscore.v1.ListLeadsRequest.order:type_name -> leadscore.v1.ListLeadsOrder
-	2,  // 30: leadscore.v1.ListLeadsResponse.leads:type_name -> leadscore.v1.Lead
-	36, // 31: leadscore.v1.WatchScoreChangesRequest.tiers:type_name -> leadscore.v1.Tier
-	6,  // 32: leadscore.v1.WatchScoreChangesResponse.change:type_name -> leadscore.v1.ScoreChange
-	7,  // 33: leadscore.v1.UpsertAccountsRequest.accounts:type_name -> leadscore.v1.Account
-	11, // 34: leadscore.v1.UpsertAccountsResponse.rejected:type_name -> leadscore.v1.RecordRejection
-	7,  // 35: leadscore.v1.GetAccountResponse.account:type_name -> leadscore.v1.Account
-	37, // 36: leadscore.v1.ListAccountsRequest.best_grades:type_name -> leadscore.v1.Grade
-	7,  // 37: leadscore.v1.ListAccountsResponse.accounts:type_name -> leadscore.v1.Account
-	39, // 38: leadscore.v1.Lead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
-	39, // 39: leadscore.v1.Account.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
-	9,  // 40: leadscore.v1.LeadService.UpsertLeads:input_type -> leadscore.v1.UpsertLeadsRequest
-	13, // 41: leadscore.v1.LeadService.RecordEvents:input_type -> leadscore.v1.RecordEventsRequest
-	15, // 42: leadscore.v1.LeadService.RecordOutcomes:input_type -> leadscore.v1.RecordOutcomesRequest
-	17, // 43: leadscore.v1.LeadService.GetLead:input_type -> leadscore.v1.GetLeadRequest
-	19, // 44: leadscore.v1.LeadService.ListLeads:input_type -> leadscore.v1.ListLeadsRequest
-	21, // 45: leadscore.v1.LeadService.WatchScoreChanges:input_type -> leadscore.v1.WatchScoreChangesRequest
-	23, // 46: leadscore.v1.LeadService.DeleteLead:input_type -> leadscore.v1.DeleteLeadRequest
-	25, // 47: leadscore.v1.LeadService.UpsertAccounts:input_type -> leadscore.v1.UpsertAccountsRequest
-	27, // 48: leadscore.v1.LeadService.GetAccount:input_type -> leadscore.v1.GetAccountRequest
-	29, // 49: leadscore.v1.LeadService.ListAccounts:input_type -> leadscore.v1.ListAccountsRequest
-	10, // 50: leadscore.v1.LeadService.UpsertLeads:output_type -> leadscore.v1.UpsertLeadsResponse
-	14, // 51: leadscore.v1.LeadService.RecordEvents:output_type -> leadscore.v1.RecordEventsResponse
-	16, // 52: leadscore.v1.LeadService.RecordOutcomes:output_type -> leadscore.v1.RecordOutcomesResponse
-	18, // 53: leadscore.v1.LeadService.GetLead:output_type -> leadscore.v1.GetLeadResponse
-	20, // 54: leadscore.v1.LeadService.ListLeads:output_type -> leadscore.v1.ListLeadsResponse
-	22, // 55: leadscore.v1.LeadService.WatchScoreChanges:output_type -> leadscore.v1.WatchScoreChangesResponse
-	24, // 56: leadscore.v1.LeadService.DeleteLead:output_type -> leadscore.v1.DeleteLeadResponse
-	26, // 57: leadscore.v1.LeadService.UpsertAccounts:output_type -> leadscore.v1.UpsertAccountsResponse
-	28, // 58: leadscore.v1.LeadService.GetAccount:output_type -> leadscore.v1.GetAccountResponse
-	30, // 59: leadscore.v1.LeadService.ListAccounts:output_type -> leadscore.v1.ListAccountsResponse
-	50, // [50:60] is the sub-list for method output_type
-	40, // [40:50] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	3,  // 30: leadscore.v1.ListLeadsResponse.leads:type_name -> leadscore.v1.Lead
+	40, // 31: leadscore.v1.WatchScoreChangesRequest.tiers:type_name -> leadscore.v1.Tier
+	7,  // 32: leadscore.v1.WatchScoreChangesResponse.change:type_name -> leadscore.v1.ScoreChange
+	8,  // 33: leadscore.v1.UpsertAccountsRequest.accounts:type_name -> leadscore.v1.Account
+	12, // 34: leadscore.v1.UpsertAccountsResponse.rejected:type_name -> leadscore.v1.RecordRejection
+	8,  // 35: leadscore.v1.GetAccountResponse.account:type_name -> leadscore.v1.Account
+	41, // 36: leadscore.v1.ListAccountsRequest.best_grades:type_name -> leadscore.v1.Grade
+	8,  // 37: leadscore.v1.ListAccountsResponse.accounts:type_name -> leadscore.v1.Account
+	34, // 38: leadscore.v1.GetRescoringJobResponse.job:type_name -> leadscore.v1.RescoringJob
+	38, // 39: leadscore.v1.RescoringJob.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 40: leadscore.v1.RescoringJob.state:type_name -> leadscore.v1.RescoringJob.State
+	43, // 41: leadscore.v1.Lead.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
+	43, // 42: leadscore.v1.Account.AttributesEntry.value:type_name -> leadscore.v1.AttributeValue
+	10, // 43: leadscore.v1.LeadService.UpsertLeads:input_type -> leadscore.v1.UpsertLeadsRequest
+	14, // 44: leadscore.v1.LeadService.RecordEvents:input_type -> leadscore.v1.RecordEventsRequest
+	16, // 45: leadscore.v1.LeadService.RecordOutcomes:input_type -> leadscore.v1.RecordOutcomesRequest
+	18, // 46: leadscore.v1.LeadService.GetLead:input_type -> leadscore.v1.GetLeadRequest
+	20, // 47: leadscore.v1.LeadService.ListLeads:input_type -> leadscore.v1.ListLeadsRequest
+	22, // 48: leadscore.v1.LeadService.WatchScoreChanges:input_type -> leadscore.v1.WatchScoreChangesRequest
+	24, // 49: leadscore.v1.LeadService.DeleteLead:input_type -> leadscore.v1.DeleteLeadRequest
+	26, // 50: leadscore.v1.LeadService.UpsertAccounts:input_type -> leadscore.v1.UpsertAccountsRequest
+	28, // 51: leadscore.v1.LeadService.GetAccount:input_type -> leadscore.v1.GetAccountRequest
+	30, // 52: leadscore.v1.LeadService.ListAccounts:input_type -> leadscore.v1.ListAccountsRequest
+	32, // 53: leadscore.v1.LeadService.GetRescoringJob:input_type -> leadscore.v1.GetRescoringJobRequest
+	11, // 54: leadscore.v1.LeadService.UpsertLeads:output_type -> leadscore.v1.UpsertLeadsResponse
+	15, // 55: leadscore.v1.LeadService.RecordEvents:output_type -> leadscore.v1.RecordEventsResponse
+	17, // 56: leadscore.v1.LeadService.RecordOutcomes:output_type -> leadscore.v1.RecordOutcomesResponse
+	19, // 57: leadscore.v1.LeadService.GetLead:output_type -> leadscore.v1.GetLeadResponse
+	21, // 58: leadscore.v1.LeadService.ListLeads:output_type -> leadscore.v1.ListLeadsResponse
+	23, // 59: leadscore.v1.LeadService.WatchScoreChanges:output_type -> leadscore.v1.WatchScoreChangesResponse
+	25, // 60: leadscore.v1.LeadService.DeleteLead:output_type -> leadscore.v1.DeleteLeadResponse
+	27, // 61: leadscore.v1.LeadService.UpsertAccounts:output_type -> leadscore.v1.UpsertAccountsResponse
+	29, // 62: leadscore.v1.LeadService.GetAccount:output_type -> leadscore.v1.GetAccountResponse
+	31, // 63: leadscore.v1.LeadService.ListAccounts:output_type -> leadscore.v1.ListAccountsResponse
+	33, // 64: leadscore.v1.LeadService.GetRescoringJob:output_type -> leadscore.v1.GetRescoringJobResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_lead_proto_init() }
@@ -2527,8 +2803,8 @@ func file_leadscore_v1_lead_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_lead_proto_rawDesc), len(file_leadscore_v1_lead_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   32,
+			NumEnums:      3,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

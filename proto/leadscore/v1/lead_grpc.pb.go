@@ -29,6 +29,7 @@ const (
 	LeadService_UpsertAccounts_FullMethodName    = "/leadscore.v1.LeadService/UpsertAccounts"
 	LeadService_GetAccount_FullMethodName        = "/leadscore.v1.LeadService/GetAccount"
 	LeadService_ListAccounts_FullMethodName      = "/leadscore.v1.LeadService/ListAccounts"
+	LeadService_GetRescoringJob_FullMethodName   = "/leadscore.v1.LeadService/GetRescoringJob"
 )
 
 // LeadServiceClient is the client API for LeadService service.
@@ -89,6 +90,12 @@ type LeadServiceClient interface {
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*GetAccountResponse, error)
 	// ListAccounts lists accounts ordered by account score, highest first.
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	// GetRescoringJob shows how far rescoring the live leads with a model's
+	// champion has come. After a promotion every live lead (one without an
+	// outcome) is made due, and the serving replicas' schedulers rescore them
+	// in the background in leased batches; this job is that work, counted
+	// from the store, so every replica answers the same.
+	GetRescoringJob(ctx context.Context, in *GetRescoringJobRequest, opts ...grpc.CallOption) (*GetRescoringJobResponse, error)
 }
 
 type leadServiceClient struct {
@@ -208,6 +215,16 @@ func (c *leadServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRe
 	return out, nil
 }
 
+func (c *leadServiceClient) GetRescoringJob(ctx context.Context, in *GetRescoringJobRequest, opts ...grpc.CallOption) (*GetRescoringJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRescoringJobResponse)
+	err := c.cc.Invoke(ctx, LeadService_GetRescoringJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LeadServiceServer is the server API for LeadService service.
 // All implementations must embed UnimplementedLeadServiceServer
 // for forward compatibility.
@@ -266,6 +283,12 @@ type LeadServiceServer interface {
 	GetAccount(context.Context, *GetAccountRequest) (*GetAccountResponse, error)
 	// ListAccounts lists accounts ordered by account score, highest first.
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	// GetRescoringJob shows how far rescoring the live leads with a model's
+	// champion has come. After a promotion every live lead (one without an
+	// outcome) is made due, and the serving replicas' schedulers rescore them
+	// in the background in leased batches; this job is that work, counted
+	// from the store, so every replica answers the same.
+	GetRescoringJob(context.Context, *GetRescoringJobRequest) (*GetRescoringJobResponse, error)
 	mustEmbedUnimplementedLeadServiceServer()
 }
 
@@ -305,6 +328,9 @@ func (UnimplementedLeadServiceServer) GetAccount(context.Context, *GetAccountReq
 }
 func (UnimplementedLeadServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedLeadServiceServer) GetRescoringJob(context.Context, *GetRescoringJobRequest) (*GetRescoringJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRescoringJob not implemented")
 }
 func (UnimplementedLeadServiceServer) mustEmbedUnimplementedLeadServiceServer() {}
 func (UnimplementedLeadServiceServer) testEmbeddedByValue()                     {}
@@ -500,6 +526,24 @@ func _LeadService_ListAccounts_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_GetRescoringJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRescoringJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).GetRescoringJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_GetRescoringJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).GetRescoringJob(ctx, req.(*GetRescoringJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LeadService_ServiceDesc is the grpc.ServiceDesc for LeadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -542,6 +586,10 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAccounts",
 			Handler:    _LeadService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "GetRescoringJob",
+			Handler:    _LeadService_GetRescoringJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
