@@ -195,16 +195,16 @@ type LeadStore interface {
 	// practically never older than one after it, and pruning removes the
 	// front of the log. A zero before is EINVALID.
 	PruneScoreChanges(ctx context.Context, before time.Time) (int64, error)
-	// ScoreChangeBounds returns the lowest seq the change log retains
-	// (0 when it retains none) and the highest seq ever assigned to an
-	// entry, retained or not (0 when none ever was): pruning every entry,
-	// or erasing leads with theirs, leaves newest where it was, so a
-	// watcher's cursor can still be told from a cursor whose successors
-	// were pruned. Seqs are never reused, but not every seq up to newest
-	// was an entry (a transaction that rolled back used its seqs). newest
-	// is never the seq of an entry whose transaction is still running, so
-	// every change after newest is still to come.
-	ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error)
+	// ScoreChangeBounds returns the highest seq PruneScoreChanges has
+	// deleted (0 when it deleted none), and the highest seq ever assigned
+	// to an entry, retained or not (0 when none ever was). A watcher whose
+	// cursor is below prunedThrough may have missed a pruned change; one at
+	// or above it has missed none, whatever seqs are missing after it (not
+	// every seq up to newest was an entry: a transaction that rolled back
+	// used its seqs, and erasing a lead removes its entries). Seqs are
+	// never reused. newest is never the seq of an entry whose transaction
+	// is still running, so every change after newest is still to come.
+	ScoreChangeBounds(ctx context.Context) (prunedThrough, newest int64, err error)
 }
 
 // RescoreProgress is what LeadStore.RescoreProgress counts.

@@ -20,11 +20,19 @@ func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	tag, err := db.pool.Exec(ctx, `DELETE FROM score_changes WHERE changed_at < $1`, cut)
+	var n int64
+	err = db.inTx(ctx, "prune score changes", func(tx pgx.Tx) error {
+		// GREATEST keeps the watermark from going back when prunes
+		// overlap.
+		err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM score_changes WHERE changed_at < $1 RETURNING seq)
+UPDATE score_change_prunes SET pruned_through = GREATEST(pruned_through, (SELECT COALESCE(max(seq), 0) FROM d))
+RETURNING (SELECT count(*) FROM d)`, cut).Scan(&n)
+		return errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
+	})
 	if err != nil {
-		return 0, errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
+		return 0, err
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // ScoreChangeBounds implements leadscore.LeadStore. newest is the larger
@@ -37,7 +45,7 @@ func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, e
 // sequence is read by its own oid: the pg_sequences view reads every
 // sequence of the database, and fails when another session drops one
 // meanwhile.
-func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error) {
+func (db *DB) ScoreChangeBounds(ctx context.Context) (prunedThrough, newest int64, err error) {
 	err = db.inTx(ctx, "read the bounds of score changes", func(tx pgx.Tx) error {
 		schema, err := currentSchema(ctx, tx)
 		if err != nil {
@@ -48,9 +56,9 @@ func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err 
 		}
 		// Read committed: this statement's snapshot is taken after the
 		// lock was granted, so it sees what the writers committed.
-		err = tx.QueryRow(ctx, `SELECT COALESCE(min(c.seq), 0), GREATEST(COALESCE(max(c.seq), 0), COALESCE(
-    pg_sequence_last_value(pg_get_serial_sequence('score_changes', 'seq')::regclass), 0))
-FROM score_changes c`).Scan(&oldest, &newest)
+		err = tx.QueryRow(ctx, `SELECT (SELECT pruned_through FROM score_change_prunes),
+    GREATEST((SELECT COALESCE(max(seq), 0) FROM score_changes),
+             COALESCE(pg_sequence_last_value(pg_get_serial_sequence('score_changes', 'seq')::regclass), 0))`).Scan(&prunedThrough, &newest)
 		if err != nil {
 			return errorf(err, "read the bounds of score changes")
 		}
@@ -59,5 +67,5 @@ FROM score_changes c`).Scan(&oldest, &newest)
 	if err != nil {
 		return 0, 0, err
 	}
-	return oldest, newest, nil
+	return prunedThrough, newest, nil
 }

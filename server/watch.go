@@ -196,22 +196,18 @@ func (s *leadService) WatchScoreChanges(req *leadscorev1.WatchScoreChangesReques
 
 // changesRetained fails with OUT_OF_RANGE when a change after the cursor
 // after may have been pruned, read after the page that followed it (a
-// prune before that read shows in the bounds). ScoreChangeBounds keeps
-// no record of what was pruned, only the lowest seq retained and the
-// highest assigned, so a gap below the oldest retained entry is taken as
-// pruned: when the entries missing there never committed or were erased
-// with their lead, the client resyncs without need, which costs it a
-// read of current scores; passing over pruned changes would lose them.
-// That happens only when no entry at or before the cursor is retained.
+// prune before that read shows in the bounds): when pruning has deleted a
+// seq above the cursor. Seqs missing for other reasons (a rolled-back
+// save, an erased lead) are no loss and pass.
 func (s *leadService) changesRetained(ctx context.Context, after int64) error {
-	oldest, newest, err := s.store.ScoreChangeBounds(ctx)
+	prunedThrough, newest, err := s.store.ScoreChangeBounds(ctx)
 	if err != nil {
 		return err
 	}
 	switch {
 	case after > newest:
 		return outOfRange(fmt.Sprintf("is after the newest change (%d): it was not sent by a server of this store", newest))
-	case oldest == 0 && after < newest, oldest > after+1:
+	case after < prunedThrough:
 		return outOfRange("is older than the retained changes: the changes after it were pruned; read current scores and watch from now")
 	}
 	return nil

@@ -257,6 +257,31 @@ func TestWatchScoreChangesResumes(t *testing.T) {
 	})
 }
 
+// TestWatchScoreChangesResumesOverAnErasedLead, on both backends,
+// resumes a watch from a change of a lead that has since been erased, with
+// its later changes: the seqs missing after the cursor were erased, not
+// pruned, so the watch goes on with the next change rather than telling
+// the client to resync.
+func TestWatchScoreChangesResumesOverAnErasedLead(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
+		w := newWatchEnvOn(t, st)
+		w.lead(t, "a", "", "")
+		w.lead(t, "b", "", "")
+		seen := w.score(t, "b", leadscore.TierLow, "D4")
+		w.score(t, "b", leadscore.TierMedium, "B2")
+		later := w.score(t, "a", leadscore.TierGood, "B1")
+		ctx := testContext(t)
+		if err := w.store.DeleteLead(ctx, "b", leadscore.Erasure{Actor: "test", At: time.Now()}); err != nil {
+			t.Fatalf("DeleteLead(b): %v", err)
+		}
+		watch, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		stream := w.watch(t, watch, &leadscorev1.WatchScoreChangesRequest{Cursor: changeCursor(seen.Seq)})
+		wantChanges(t, "after the erased lead's first change", recv(t, stream, 1), []leadscore.ScoreChange{later})
+	})
+}
+
 // TestWatchScoreChangesFilters resumes watches with filters over one log:
 // each sends exactly the changes that pass, a tier or cell filter those
 // into or out of its members.
@@ -496,15 +521,15 @@ func TestChangePrunerKeepsTheRetentionWindow(t *testing.T) {
 	go func() { defer close(done); p.run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		oldest, _, err := w.store.ScoreChangeBounds(ctx)
+		pruned, _, err := w.store.ScoreChangeBounds(ctx)
 		if err != nil {
 			t.Fatalf("ScoreChangeBounds: %v", err)
 		}
-		if oldest == kept.Seq {
+		if pruned == old.Seq {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("oldest retained change is %d, want %d once the pruner ran", oldest, kept.Seq)
+			t.Fatalf("changes pruned through %d, want %d once the pruner ran", pruned, old.Seq)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

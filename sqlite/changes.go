@@ -19,13 +19,21 @@ func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	res, err := db.db.ExecContext(ctx, `DELETE FROM score_changes WHERE changed_at < ?`, micros(cut))
+	var n int64
+	err = db.inTx(ctx, "prune score changes", func(tx *sql.Tx) error {
+		var through int64
+		err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(max(seq), 0) FROM score_changes WHERE changed_at < ?`, micros(cut)).Scan(&n, &through)
+		if err != nil {
+			return errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM score_changes WHERE changed_at < ?`, micros(cut)); err != nil {
+			return errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE score_change_prunes SET pruned_through = max(pruned_through, ?)`, through)
+		return errorf(err, "prune score changes: raise the watermark")
+	})
 	if err != nil {
-		return 0, errorf(err, "prune score changes before %s", cut.Format(time.RFC3339Nano))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, errorf(err, "prune score changes: count deleted")
+		return 0, err
 	}
 	return n, nil
 }
@@ -35,11 +43,11 @@ func (db *DB) PruneScoreChanges(ctx context.Context, before time.Time) (int64, e
 // table's AUTOINCREMENT key: the highest ever used, which deleting rows
 // leaves alone. SQLite has one writer at a time and a transaction's rows
 // are seen only once it commits, so no seq below newest is in flight.
-func (db *DB) ScoreChangeBounds(ctx context.Context) (oldest, newest int64, err error) {
+func (db *DB) ScoreChangeBounds(ctx context.Context) (prunedThrough, newest int64, err error) {
 	err = db.readTx(ctx, "read the bounds of score changes", func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE(min(seq), 0), max(COALESCE(max(seq), 0),
-    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'score_changes'), 0))
-FROM score_changes`).Scan(&oldest, &newest)
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT pruned_through FROM score_change_prunes),
+    max((SELECT COALESCE(max(seq), 0) FROM score_changes),
+        COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'score_changes'), 0))`).Scan(&prunedThrough, &newest)
 		if err != nil {
 			return errorf(err, "read the bounds of score changes")
 		}
@@ -48,5 +56,5 @@ FROM score_changes`).Scan(&oldest, &newest)
 	if err != nil {
 		return 0, 0, err
 	}
-	return oldest, newest, nil
+	return prunedThrough, newest, nil
 }

@@ -10,19 +10,19 @@ import (
 
 // The change log's retention: PruneScoreChanges and ScoreChangeBounds.
 
-func scoreChangeBounds(t *testing.T, s leadStore) (oldest, newest int64) {
+func scoreChangeBounds(t *testing.T, s leadStore) (prunedThrough, newest int64) {
 	t.Helper()
-	oldest, newest, err := s.ScoreChangeBounds(t.Context())
+	prunedThrough, newest, err := s.ScoreChangeBounds(t.Context())
 	if err != nil {
 		t.Fatalf("ScoreChangeBounds(): %v", err)
 	}
-	return oldest, newest
+	return prunedThrough, newest
 }
 
-func wantBounds(t *testing.T, what string, s leadStore, oldest, newest int64) {
+func wantBounds(t *testing.T, what string, s leadStore, prunedThrough, newest int64) {
 	t.Helper()
-	if o, n := scoreChangeBounds(t, s); o != oldest || n != newest {
-		t.Errorf("ScoreChangeBounds() %s = %d, %d; want %d, %d", what, o, n, oldest, newest)
+	if p, n := scoreChangeBounds(t, s); p != prunedThrough || n != newest {
+		t.Errorf("ScoreChangeBounds() %s = %d, %d; want %d, %d", what, p, n, prunedThrough, newest)
 	}
 }
 
@@ -38,8 +38,9 @@ func pruneScoreChanges(t *testing.T, s leadStore, before time.Time) int64 {
 // testPruneScoreChanges records two batches of changes a little apart
 // (changes are stamped with the store's clock, not the scores' times)
 // and prunes by time: the entries before the cutoff go, with their count,
-// and the later ones stay as they were; the bounds follow, and newest
-// stays the highest seq assigned when every entry is pruned. A zero
+// and the later ones stay as they were; the bounds follow: the watermark
+// is the highest seq pruned, and newest stays the highest seq assigned
+// when every entry is pruned. A zero
 // time is refused.
 func testPruneScoreChanges(t *testing.T, s leadStore) {
 	registerScoring(t, s)
@@ -70,7 +71,7 @@ func testPruneScoreChanges(t *testing.T, s leadStore) {
 	if !second[0].ChangedAt.After(cutoff) {
 		t.Fatalf("second batch changed at %v, not after the cutoff %v: the store's clock went back", second[0].ChangedAt, cutoff)
 	}
-	wantBounds(t, "of four changes", s, first[0].Seq, second[1].Seq)
+	wantBounds(t, "of four changes", s, 0, second[1].Seq)
 
 	if n := pruneScoreChanges(t, s, first[0].ChangedAt); n != 0 {
 		t.Errorf("PruneScoreChanges(the first change's time) = %d, want 0: nothing is before it", n)
@@ -84,7 +85,7 @@ func testPruneScoreChanges(t *testing.T, s leadStore) {
 	if got := scoreChanges(t, s, first[1].Seq, 100); !reflect.DeepEqual(got, second) {
 		t.Errorf("ScoreChanges(after a pruned seq) = %+v, want %+v", got, second)
 	}
-	wantBounds(t, "after pruning the first two", s, second[0].Seq, second[1].Seq)
+	wantBounds(t, "after pruning the first two", s, first[1].Seq, second[1].Seq)
 	if n := pruneScoreChanges(t, s, cutoff); n != 0 {
 		t.Errorf("PruneScoreChanges(cutoff) again = %d, want 0", n)
 	}
@@ -95,14 +96,14 @@ func testPruneScoreChanges(t *testing.T, s leadStore) {
 	if got := scoreChanges(t, s, 0, 100); len(got) != 0 {
 		t.Errorf("ScoreChanges() after pruning all = %+v, want none", got)
 	}
-	wantBounds(t, "after pruning all", s, 0, second[1].Seq)
+	wantBounds(t, "after pruning all", s, second[1].Seq, second[1].Seq)
 
 	saveScores(t, s, 0.05, score("b", 1, minute(3), 0.9, leadscore.TierVeryGood, "A1"))
 	next := scoreChanges(t, s, 0, 100)
 	if len(next) != 1 || next[0].Seq <= second[1].Seq {
 		t.Fatalf("ScoreChanges() after a change that follows pruning = %+v, want one change after seq %d", next, second[1].Seq)
 	}
-	wantBounds(t, "after a change that follows pruning", s, next[0].Seq, next[0].Seq)
+	wantBounds(t, "after a change that follows pruning", s, second[1].Seq, next[0].Seq)
 
 	// A cutoff no one computed deletes nothing.
 	_, err := s.PruneScoreChanges(t.Context(), time.Time{})

@@ -41,6 +41,13 @@ func CheckLiveLeadsAfter0004(t *testing.T, s leadscore.LeadStore, changedAt time
 		changes[0].Score.Tier != leadscore.TierGood || changes[0].Score.Cell != a1 || changes[0].PreviousTier != leadscore.TierNone {
 		t.Errorf("ScoreChanges() after 0004 = %+v, want the one change to good A1, scored when it changed (%v)", changes, changedAt)
 	}
+	// 0007_change_prunes counts the seqs below the oldest retained change
+	// as pruned, as the log's bounds did before it.
+	if len(changes) == 1 {
+		if p, n, err := s.ScoreChangeBounds(ctx); err != nil || p != changes[0].Seq-1 || n != changes[0].Seq {
+			t.Errorf("ScoreChangeBounds() after 0004 = %d, %d, %v; want %d, %d", p, n, err, changes[0].Seq-1, changes[0].Seq)
+		}
+	}
 	if due, err := s.DueLeads(ctx, changedAt.Add(1000*time.Hour), 10); err != nil || len(due) != 0 {
 		t.Errorf("DueLeads() after 0004 = %q, %v; want none: nothing made the lead due", due, err)
 	}
