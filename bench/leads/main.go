@@ -5,6 +5,7 @@
 //	leadsbench load -addr HOST:PORT -history DIR [-c 8] [-batch 100] [-duration 10s]
 //	leadsbench raw  -pg URL -history DIR [-c 8] [-batch 100] [-duration 10s]
 //	leadsbench rescored -pg URL -version N -leads N [-timeout 10m]
+//	leadsbench scale -pg URL -addr HOST:PORT [-copies 49] [-calls 200]
 //
 // seed writes the leads of a generated history (leads.csv) through
 // UpsertLeads. load sends RecordEvents calls of -batch events of leads
@@ -20,7 +21,8 @@
 // default (counted in the database every 250ms) and prints how long that
 // took from its start, and leads/s: run right after a promotion, it times
 // the background rescoring of every live lead, the work a daily decay
-// round does.
+// round does. scale (scale.go) grows the store to about a million leads and
+// times a decay round of them all and ListLeads' first page.
 package main
 
 import (
@@ -49,7 +51,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: leadsbench seed|load|raw [flags]")
+		fmt.Fprintln(os.Stderr, "usage: leadsbench seed|load|raw|rescored|scale [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -62,8 +64,10 @@ func main() {
 		err = raw(os.Args[2:])
 	case "rescored":
 		err = rescoredBy(os.Args[2:])
+	case "scale":
+		err = scale(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want seed, load or raw", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want seed, load, raw, rescored or scale", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "leadsbench:", err)
