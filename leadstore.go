@@ -309,6 +309,17 @@ type IngestOptions struct {
 	// Partial writes the valid records of a batch and returns the
 	// rejected ones in the result, instead of failing the whole batch.
 	Partial bool
+	// Rescore, when set, scores the leads a write of leads or events made
+	// due (its result's Leads) inside the write's transaction, after its
+	// records are written: it is given their activity as the write leaves
+	// it, and the scores it returns are saved as SaveScores saves them,
+	// with RescoreOptions, before the write commits, so a write and the
+	// scores it causes take one commit. Scores that cannot be saved (one
+	// is invalid, or its version was deleted meanwhile) are undone alone,
+	// their leads stay due, and the result's RescoreErr says why: the
+	// write itself commits. Accounts and outcomes ignore it.
+	Rescore        func(acts []LeadActivity) []LeadScoreRecord
+	RescoreOptions SaveScoresOptions
 }
 
 // Rejection is a record of a batch that was not written.
@@ -331,6 +342,10 @@ type UpsertResult struct {
 	// Leads are the ids of the leads the batch created or changed, which
 	// are due for rescoring, sorted and each once. Empty for accounts.
 	Leads []string
+	// Rescored is what saving IngestOptions.Rescore's scores did, and
+	// RescoreErr why they were not saved.
+	Rescored   SaveScoresResult
+	RescoreErr error
 }
 
 // EventsResult says what RecordEvents stored. Every event of the batch is
@@ -345,6 +360,10 @@ type EventsResult struct {
 	// Leads are the ids of the leads that gained events, sorted and each
 	// once: they are due for rescoring.
 	Leads []string
+	// Rescored is what saving IngestOptions.Rescore's scores did, and
+	// RescoreErr why they were not saved.
+	Rescored   SaveScoresResult
+	RescoreErr error
 }
 
 // EventConflict is a re-sent event id whose content differs from the

@@ -64,6 +64,32 @@ func upserted(rows pgx.Rows, err error, what string) ([]string, int, error) {
 	return ids, created, errorf(rows.Err(), "%s", what)
 }
 
+// writeScores lets storeutil.RescoreInWrite score and save in tx, under a
+// savepoint.
+func writeScores(ctx context.Context, tx pgx.Tx) storeutil.WriteScores {
+	return storeutil.WriteScores{
+		Savepoint: func(fn func() error) error {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return errorf(err, "rescore: savepoint")
+			}
+			if err := fn(); err != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+				defer cancel()
+				if rerr := sp.Rollback(rctx); rerr != nil {
+					return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
+				}
+				return err
+			}
+			return errorf(sp.Commit(ctx), "rescore: release the savepoint")
+		},
+		Activity: func(ids []string) ([]leadscore.LeadActivity, error) { return leadActivity(ctx, tx, ids) },
+		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
+			return saveScores(ctx, tx, scores, opts)
+		},
+	}
+}
+
 // markDue makes leads due for rescoring at, the time of the write that
 // changed them (see storeutil.DueAfterScore).
 func markDue(ctx context.Context, tx pgx.Tx, leads []string, at time.Time) error {
@@ -151,6 +177,7 @@ RETURNING l.id, l.xmax = 0`, ids, accounts, owner, attrs, createdAt, at)
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(changed)-created, changed)
+		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
 		return nil
 	})
 	if err != nil {
@@ -277,7 +304,11 @@ ON CONFLICT (id) DO NOTHING RETURNING id`, ids, leads, types, occurred, props, a
 			return err
 		}
 		res = storeutil.EventsResult(b, events, inserted, stored)
-		return markDue(ctx, tx, res.Leads, at)
+		if err := markDue(ctx, tx, res.Leads, at); err != nil {
+			return err
+		}
+		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return nil
 	})
 	if err != nil {
 		return leadscore.EventsResult{}, err

@@ -151,53 +151,62 @@ func (db *DB) LeadActivity(ctx context.Context, ids []string) ([]leadscore.LeadA
 	}
 	var out []leadscore.LeadActivity
 	err = db.readTx(ctx, "read lead activity", func(tx pgx.Tx) error {
-		out = out[:0]
-		rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ANY($1) ORDER BY id`, ids)
-		if err != nil {
-			return errorf(err, "read leads")
-		}
-		index := make(map[string]int, len(ids))
-		for rows.Next() {
-			l, _, err := scanLead(rows)
-			if err != nil {
-				rows.Close()
-				return errorf(err, "read leads")
-			}
-			index[l.ID] = len(out)
-			out = append(out, leadscore.LeadActivity{Lead: l})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return errorf(err, "read leads")
-		}
-		rows, err = tx.Query(ctx, `SELECT id, lead_id, type, occurred_at, properties FROM events
-WHERE lead_id = ANY($1) ORDER BY lead_id, occurred_at, id`, ids)
-		if err != nil {
-			return errorf(err, "read events")
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return err
-			}
-			a := &out[index[e.LeadID]]
-			a.Events = append(a.Events, e)
-		}
-		if err := rows.Err(); err != nil {
-			return errorf(err, "read events")
-		}
-		scores, err := currentScores(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		for i := range out {
-			out[i].Score = scores[out[i].Lead.ID]
-		}
-		return nil
+		var err error
+		out, err = leadActivity(ctx, tx, ids)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// leadActivity reads the activity of the checked, sorted ids in tx:
+// LeadActivity's work, which a write with IngestOptions.Rescore also does
+// before it commits.
+func leadActivity(ctx context.Context, tx pgx.Tx, ids []string) ([]leadscore.LeadActivity, error) {
+	var out []leadscore.LeadActivity
+	rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ANY($1) ORDER BY id`, ids)
+	if err != nil {
+		return nil, errorf(err, "read leads")
+	}
+	index := make(map[string]int, len(ids))
+	for rows.Next() {
+		l, _, err := scanLead(rows)
+		if err != nil {
+			rows.Close()
+			return nil, errorf(err, "read leads")
+		}
+		index[l.ID] = len(out)
+		out = append(out, leadscore.LeadActivity{Lead: l})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, errorf(err, "read leads")
+	}
+	rows, err = tx.Query(ctx, `SELECT id, lead_id, type, occurred_at, properties FROM events
+WHERE lead_id = ANY($1) ORDER BY lead_id, occurred_at, id`, ids)
+	if err != nil {
+		return nil, errorf(err, "read events")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		a := &out[index[e.LeadID]]
+		a.Events = append(a.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, errorf(err, "read events")
+	}
+	scores, err := currentScores(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Score = scores[out[i].Lead.ID]
 	}
 	return out, nil
 }

@@ -118,116 +118,125 @@ func (db *DB) SaveScores(ctx context.Context, scores []leadscore.LeadScoreRecord
 	if err := storeutil.CheckScores(scores, opts); err != nil {
 		return leadscore.SaveScoresResult{}, err
 	}
+	var res leadscore.SaveScoresResult
+	err := db.inTx(ctx, "save scores", func(tx pgx.Tx) error {
+		var err error
+		res, err = saveScores(ctx, tx, scores, opts)
+		return err
+	})
+	if err != nil {
+		return leadscore.SaveScoresResult{}, err
+	}
+	return res, nil
+}
+
+// saveScores saves checked scores in tx: SaveScores' work, which a write
+// with IngestOptions.Rescore also does before it commits.
+func saveScores(ctx context.Context, tx pgx.Tx, scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
 	now := storeutil.StoredTime(time.Time{})
 	ids := make([]string, len(scores))
 	for i, s := range scores {
 		ids[i] = s.LeadID
 	}
 	var res leadscore.SaveScoresResult
-	err := db.inTx(ctx, "save scores", func(tx pgx.Tx) error {
-		res = leadscore.SaveScoresResult{}
-		versions, err := versionIDs(ctx, tx, scores)
-		if err != nil {
-			return err
-		}
-		type leadRow struct {
-			account, owner string
-			due            time.Time
-		}
-		leads := make(map[string]leadRow, len(ids))
-		rows, err := tx.Query(ctx, `SELECT id, account_id, owner, due_at FROM leads WHERE id = ANY($1)
+	versions, err := versionIDs(ctx, tx, scores)
+	if err != nil {
+		return res, err
+	}
+	type leadRow struct {
+		account, owner string
+		due            time.Time
+	}
+	leads := make(map[string]leadRow, len(ids))
+	rows, err := tx.Query(ctx, `SELECT id, account_id, owner, due_at FROM leads WHERE id = ANY($1)
 ORDER BY id FOR NO KEY UPDATE`, ids)
-		if err != nil {
-			return errorf(err, "lock the leads of scores")
+	if err != nil {
+		return res, errorf(err, "lock the leads of scores")
+	}
+	for rows.Next() {
+		var id string
+		var account, owner pgtype.Text
+		var due pgtype.Timestamptz
+		if err := rows.Scan(&id, &account, &owner, &due); err != nil {
+			rows.Close()
+			return res, errorf(err, "lock the leads of scores")
 		}
-		for rows.Next() {
-			var id string
-			var account, owner pgtype.Text
-			var due pgtype.Timestamptz
-			if err := rows.Scan(&id, &account, &owner, &due); err != nil {
-				rows.Close()
-				return errorf(err, "lock the leads of scores")
-			}
-			leads[id] = leadRow{account.String, owner.String, timeOf(due)}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return errorf(err, "lock the leads of scores")
-		}
-		prev, err := currentScores(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
+		leads[id] = leadRow{account.String, owner.String, timeOf(due)}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, errorf(err, "lock the leads of scores")
+	}
+	prev, err := currentScores(ctx, tx, ids)
+	if err != nil {
+		return res, err
+	}
 
-		var current, history scoreRows
-		var changes changeRows
-		var dueLeads []string
-		var dueAt []pgtype.Timestamptz
-		for i, s := range scores {
-			lead, ok := leads[s.LeadID]
-			if !ok || storeutil.StaleScore(prev[s.LeadID], s) {
-				res.Stale++
-				continue
-			}
-			res.Saved++
-			s = storeutil.StoredScore(s)
-			c := storeutil.EncodeScore(s)
-			current.add(s, c, versions[i])
-			toHistory, toChanges := storeutil.ScoreTransition(prev[s.LeadID], s, opts.HistoryStep)
-			if toHistory {
-				res.History++
-				history.add(s, c, versions[i])
-			}
-			if toChanges {
-				res.Changes++
-				ch := storeutil.ScoreChange(prev[s.LeadID], s, lead.account, lead.owner, now)
-				changes.add(prev[s.LeadID], s, c, versions[i], ch)
-			}
-			dueLeads = append(dueLeads, s.LeadID)
-			dueAt = append(dueAt, optionalTime(storeutil.DueAfterScore(lead.due, s.ScoredAt, s.NextDue)))
+	var current, history scoreRows
+	var changes changeRows
+	var dueLeads []string
+	var dueAt []pgtype.Timestamptz
+	for i, s := range scores {
+		lead, ok := leads[s.LeadID]
+		if !ok || storeutil.StaleScore(prev[s.LeadID], s) {
+			res.Stale++
+			continue
 		}
-		if current.len() > 0 {
-			_, err := tx.Exec(ctx, `INSERT INTO lead_scores`+scoreInsert+`
+		res.Saved++
+		s = storeutil.StoredScore(s)
+		c := storeutil.EncodeScore(s)
+		current.add(s, c, versions[i])
+		toHistory, toChanges := storeutil.ScoreTransition(prev[s.LeadID], s, opts.HistoryStep)
+		if toHistory {
+			res.History++
+			history.add(s, c, versions[i])
+		}
+		if toChanges {
+			res.Changes++
+			ch := storeutil.ScoreChange(prev[s.LeadID], s, lead.account, lead.owner, now)
+			changes.add(prev[s.LeadID], s, c, versions[i], ch)
+		}
+		dueLeads = append(dueLeads, s.LeadID)
+		dueAt = append(dueAt, optionalTime(storeutil.DueAfterScore(lead.due, s.ScoredAt, s.NextDue)))
+	}
+	if current.len() > 0 {
+		_, err := tx.Exec(ctx, `INSERT INTO lead_scores`+scoreInsert+`
 ON CONFLICT (lead_id) DO UPDATE SET
     model_version_id = excluded.model_version_id, alias = excluded.alias, probability = excluded.probability,
     score = excluded.score, percentile = excluded.percentile, tier = excluded.tier, grade = excluded.grade,
     level = excluded.level, action = excluded.action, base_value = excluded.base_value,
     raw_output = excluded.raw_output, horizon_us = excluded.horizon_us, factors = excluded.factors,
     scored_at = excluded.scored_at, reason = excluded.reason, next_due = excluded.next_due`, current.args()...)
-			if err != nil {
-				return errorf(err, "save current scores")
-			}
+		if err != nil {
+			return res, errorf(err, "save current scores")
 		}
-		if history.len() > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO score_history`+scoreInsert, history.args()...); err != nil {
-				return errorf(err, "save score history")
-			}
+	}
+	if history.len() > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO score_history`+scoreInsert, history.args()...); err != nil {
+			return res, errorf(err, "save score history")
 		}
-		if len(changes.leadID) > 0 {
-			schema, err := currentSchema(ctx, tx)
-			if err != nil {
-				return err
-			}
-			// Taken last, just before the insert, so the lock is held only
-			// from here to commit.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, changesLockKey(schema)); err != nil {
-				return errorf(err, "wait for other writers of score changes")
-			}
-			if _, err := tx.Exec(ctx, changeInsert, append(changes.args(), now)...); err != nil {
-				return errorf(err, "save score changes")
-			}
-		}
-		if len(dueLeads) > 0 {
-			_, err := tx.Exec(ctx, `UPDATE leads AS l SET due_at = u.due, leased_until = NULL
+	}
+	if len(dueLeads) > 0 {
+		_, err := tx.Exec(ctx, `UPDATE leads AS l SET due_at = u.due, leased_until = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS u(id, due) WHERE l.id = u.id`, dueLeads, dueAt)
-			if err != nil {
-				return errorf(err, "set due times and end leases")
-			}
+		if err != nil {
+			return res, errorf(err, "set due times and end leases")
 		}
-		return nil
-	})
-	if err != nil {
-		return leadscore.SaveScoresResult{}, err
+	}
+	if len(changes.leadID) > 0 {
+		schema, err := currentSchema(ctx, tx)
+		if err != nil {
+			return res, err
+		}
+		// Taken last, just before the insert, so the lock is held only
+		// from here to commit (a write that rescores saves its scores
+		// last).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, changesLockKey(schema)); err != nil {
+			return res, errorf(err, "wait for other writers of score changes")
+		}
+		if _, err := tx.Exec(ctx, changeInsert, append(changes.args(), now)...); err != nil {
+			return res, errorf(err, "save score changes")
+		}
 	}
 	return res, nil
 }

@@ -58,11 +58,12 @@ func (s *leadService) UpsertLeads(ctx context.Context, req *leadscorev1.UpsertLe
 	if err != nil {
 		return nil, err
 	}
+	opts, tally := s.rescore.inWrite(ctx, opts, leadscore.ReasonAttributes)
 	res, err := s.store.UpsertLeads(ctx, b.records, opts)
 	if err != nil {
 		return nil, b.storeError(err)
 	}
-	done := s.rescore.rescore(ctx, res.Leads, opts.At, leadscore.ReasonAttributes)
+	done := tally(res.Leads, res.RescoreErr)
 	return &leadscorev1.UpsertLeadsResponse{
 		CreatedCount: int32(res.Created), UpdatedCount: int32(res.Updated), UnchangedCount: int32(res.Unchanged),
 		Rejected:      b.rejections(ctx, s.logger, res.Rejected),
@@ -98,11 +99,12 @@ func (s *leadService) RecordEvents(ctx context.Context, req *leadscorev1.RecordE
 	if err != nil {
 		return nil, err
 	}
+	opts, tally := s.rescore.inWrite(ctx, opts, leadscore.ReasonEvent)
 	res, err := s.store.RecordEvents(ctx, b.records, opts)
 	if err != nil {
 		return nil, b.storeError(err)
 	}
-	done := s.rescore.rescore(ctx, res.Leads, at, leadscore.ReasonEvent)
+	done := tally(res.Leads, res.RescoreErr)
 	out := &leadscorev1.RecordEventsResponse{
 		RecordedCount: int32(res.Recorded), DuplicateCount: int32(res.Duplicates),
 		Rejected:      b.rejections(ctx, s.logger, res.Rejected),

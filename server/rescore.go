@@ -76,6 +76,44 @@ func (r *rescorer) rescore(ctx context.Context, ids []string, at time.Time, reas
 	return rescored{Done: len(records), Failed: failed}
 }
 
+// inWrite prepares a write of leads or events to rescore the leads it
+// makes due inside its transaction (IngestOptions.Rescore), with the
+// champion as of opts.At: the write and the scores it causes then take one
+// commit, and hold their leads' locks once. It returns the options to
+// write with and tally, which counts how the rescoring went from the
+// write's result: every lead the write made due is counted in exactly one
+// of Done and Failed. With no champion to score with the write goes
+// without, and its leads stay due for the scheduler.
+func (r *rescorer) inWrite(ctx context.Context, opts leadscore.IngestOptions, reason string) (leadscore.IngestOptions, func(due []string, err error) rescored) {
+	sel, err := r.models.resolve(ctx, r.ref, 0)
+	if err != nil {
+		return opts, func(due []string, _ error) rescored {
+			if len(due) > 0 {
+				r.logger.WarnContext(ctx, "leads not rescored: no model to score them with", slog.Int("leads", len(due)),
+					slog.String("reason", reason), slog.Any("error", err))
+			}
+			return rescored{Failed: len(due)}
+		}
+	}
+	scored := 0
+	opts.Rescore = func(acts []leadscore.LeadActivity) []leadscore.LeadScoreRecord {
+		records, _ := scoreStored(sel, acts, opts.At, reason, r.every, func(id string, err error) {
+			r.logger.InfoContext(ctx, "lead not rescored", slog.String("lead", leadscore.LeadName(id)), slog.Any("error", err))
+		})
+		scored = len(records)
+		return records
+	}
+	opts.RescoreOptions = leadscore.SaveScoresOptions{HistoryStep: r.step}
+	return opts, func(due []string, err error) rescored {
+		if err != nil {
+			r.logger.WarnContext(ctx, "leads not rescored: saving their scores failed", slog.Int("leads", len(due)),
+				slog.String("reason", reason), slog.Any("error", err))
+			return rescored{Failed: len(due)}
+		}
+		return rescored{Done: scored, Failed: len(due) - scored}
+	}
+}
+
 // scoreStored scores stored leads as of at with one version, as a batch,
 // and returns their score records (without factors: those are computed
 // when a lead is read). onFail hears of each lead that cannot be scored.

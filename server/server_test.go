@@ -137,16 +137,7 @@ var implemented = map[string]bool{
 	leadscorev1.ScoringService_ServiceDesc.ServiceName:       true,
 	leadscorev1.ModelRegistryService_ServiceDesc.ServiceName: true,
 	leadscorev1.EvaluationService_ServiceDesc.ServiceName:    true,
-	leadscorev1.LeadService_UpsertLeads_FullMethodName:       true,
-	leadscorev1.LeadService_UpsertAccounts_FullMethodName:    true,
-	leadscorev1.LeadService_RecordEvents_FullMethodName:      true,
-	leadscorev1.LeadService_RecordOutcomes_FullMethodName:    true,
-	leadscorev1.LeadService_GetLead_FullMethodName:           true,
-	leadscorev1.LeadService_ListLeads_FullMethodName:         true,
-	leadscorev1.LeadService_DeleteLead_FullMethodName:        true,
-	leadscorev1.LeadService_GetAccount_FullMethodName:        true,
-	leadscorev1.LeadService_ListAccounts_FullMethodName:      true,
-	leadscorev1.LeadService_WatchScoreChanges_FullMethodName: true,
+	leadscorev1.LeadService_ServiceDesc.ServiceName:          true,
 }
 
 func TestEveryRPCIsReachable(t *testing.T) {
@@ -188,9 +179,9 @@ func TestEveryRPCIsReachable(t *testing.T) {
 			})
 		}
 	}
-	// The v1 API has 47 rpcs; a different count means one was added or
+	// The v1 API has 48 rpcs; a different count means one was added or
 	// lost without this test (and its reviewer) noticing.
-	if got, want := methods, 47; got != want {
+	if got, want := methods, 48; got != want {
 		t.Errorf("got %d rpcs across the v1 services, want %d", got, want)
 	}
 }

@@ -88,6 +88,32 @@ func upserted(ctx context.Context, tx *sql.Tx, what, existing string, ids []stri
 	return out, created, nil
 }
 
+// writeScores lets storeutil.RescoreInWrite score and save in tx, under a
+// savepoint.
+func writeScores(ctx context.Context, tx *sql.Tx) storeutil.WriteScores {
+	return storeutil.WriteScores{
+		Savepoint: func(fn func() error) error {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT rescore`); err != nil {
+				return errorf(err, "rescore: savepoint")
+			}
+			if err := fn(); err != nil {
+				for _, undo := range []string{`ROLLBACK TO rescore`, `RELEASE rescore`} {
+					if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), undo); rerr != nil {
+						return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
+					}
+				}
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `RELEASE rescore`)
+			return errorf(err, "rescore: release the savepoint")
+		},
+		Activity: func(ids []string) ([]leadscore.LeadActivity, error) { return leadActivity(ctx, tx, ids) },
+		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
+			return saveScores(ctx, tx, scores, opts)
+		},
+	}
+}
+
 // markDue makes leads due for rescoring at, the time of the write that
 // changed them (see storeutil.DueAfterScore).
 func markDue(ctx context.Context, tx *sql.Tx, leads []string, at time.Time) error {
@@ -168,6 +194,7 @@ RETURNING id`, args...)
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(due)-created, due)
+		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
 		return nil
 	})
 	if err != nil {
@@ -274,7 +301,11 @@ VALUES `+valuesList(len(first), 6)+` ON CONFLICT (id) DO NOTHING RETURNING id`, 
 			return err
 		}
 		res = storeutil.EventsResult(b, events, inserted, stored)
-		return markDue(ctx, tx, res.Leads, at)
+		if err := markDue(ctx, tx, res.Leads, at); err != nil {
+			return err
+		}
+		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return nil
 	})
 	if err != nil {
 		return leadscore.EventsResult{}, err

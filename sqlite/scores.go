@@ -17,81 +17,95 @@ func (db *DB) SaveScores(ctx context.Context, scores []leadscore.LeadScoreRecord
 	if err := storeutil.CheckScores(scores, opts); err != nil {
 		return leadscore.SaveScoresResult{}, err
 	}
-	now := storeutil.StoredTime(time.Time{})
 	var res leadscore.SaveScoresResult
 	err := db.inTx(ctx, "save scores", func(tx *sql.Tx) error {
-		versions, err := versionIDs(ctx, tx, scores)
-		if err != nil {
-			return err
-		}
-		ids := make([]string, len(scores))
-		for i, s := range scores {
-			ids[i] = s.LeadID
-		}
-		type leadRow struct {
-			account, owner string
-			due            time.Time
-		}
-		leads := make(map[string]leadRow, len(ids))
-		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, owner, due_at FROM leads WHERE id IN `+idSet, jsonIDs(ids))
-		if err != nil {
-			return errorf(err, "read the leads of scores")
-		}
-		for rows.Next() {
-			var id string
-			var account, owner sql.NullString
-			var due sql.NullInt64
-			if err := rows.Scan(&id, &account, &owner, &due); err != nil {
-				rows.Close()
-				return errorf(err, "read the leads of scores")
-			}
-			leads[id] = leadRow{account.String, owner.String, optionalTimeOf(due)}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return errorf(err, "read the leads of scores")
-		}
-		prev, err := currentScores(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
+		var err error
+		res, err = saveScores(ctx, tx, scores, opts)
+		return err
+	})
+	if err != nil {
+		return leadscore.SaveScoresResult{}, err
+	}
+	return res, nil
+}
 
-		var current, history, changes, due []any
-		for i, s := range scores {
-			lead, ok := leads[s.LeadID]
-			if !ok || storeutil.StaleScore(prev[s.LeadID], s) {
-				res.Stale++
-				continue
-			}
-			res.Saved++
-			s = storeutil.StoredScore(s)
-			c := storeutil.EncodeScore(s)
-			vid := versions[i]
-			figures := []any{s.LeadID, vid, s.Alias, s.Probability, s.Score, s.Percentile, c.Tier, c.Grade, c.Level,
-				s.Action, s.BaseValue, s.RawOutput, c.HorizonUS, string(c.Factors), micros(s.ScoredAt), s.Reason, optionalMicros(s.NextDue)}
-			current = append(current, figures...)
-			toHistory, toChanges := storeutil.ScoreTransition(prev[s.LeadID], s, opts.HistoryStep)
-			if toHistory {
-				res.History++
-				history = append(history, figures...)
-			}
-			if toChanges {
-				res.Changes++
-				ch := storeutil.ScoreChange(prev[s.LeadID], s, lead.account, lead.owner, now)
-				var oldTier, oldCell sql.NullString
-				if p := prev[s.LeadID]; p != nil {
-					oldTier = sql.NullString{String: p.Tier.String(), Valid: true}
-					oldCell = sql.NullString{String: p.Cell.String(), Valid: true}
-				}
-				changes = append(changes, s.LeadID, nullable(ch.AccountID), nullable(ch.Owner), oldTier, oldCell,
-					c.Tier, c.Cell, vid, s.Alias, s.Probability, s.Score, s.Percentile, s.Action, s.BaseValue, s.RawOutput,
-					c.HorizonUS, s.Reason, micros(s.ScoredAt), optionalMicros(s.NextDue), micros(ch.ChangedAt))
-			}
-			due = append(due, s.LeadID, optionalMicros(storeutil.DueAfterScore(lead.due, s.ScoredAt, s.NextDue)))
+// saveScores saves checked scores in tx: SaveScores' work, which a write
+// with IngestOptions.Rescore also does before it commits.
+func saveScores(ctx context.Context, tx *sql.Tx, scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
+	now := storeutil.StoredTime(time.Time{})
+	var res leadscore.SaveScoresResult
+	versions, err := versionIDs(ctx, tx, scores)
+	if err != nil {
+		return res, err
+	}
+	ids := make([]string, len(scores))
+	for i, s := range scores {
+		ids[i] = s.LeadID
+	}
+	type leadRow struct {
+		account, owner string
+		due            time.Time
+	}
+	leads := make(map[string]leadRow, len(ids))
+	rows, err := tx.QueryContext(ctx, `SELECT id, account_id, owner, due_at FROM leads WHERE id IN `+idSet, jsonIDs(ids))
+	if err != nil {
+		return res, errorf(err, "read the leads of scores")
+	}
+	for rows.Next() {
+		var id string
+		var account, owner sql.NullString
+		var due sql.NullInt64
+		if err := rows.Scan(&id, &account, &owner, &due); err != nil {
+			rows.Close()
+			return res, errorf(err, "read the leads of scores")
 		}
-		const scoreCols = 17
-		if len(current) > 0 {
-			_, err := tx.ExecContext(ctx, `INSERT INTO lead_scores (lead_id, model_version_id, alias, probability, score,
+		leads[id] = leadRow{account.String, owner.String, optionalTimeOf(due)}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, errorf(err, "read the leads of scores")
+	}
+	prev, err := currentScores(ctx, tx, ids)
+	if err != nil {
+		return res, err
+	}
+
+	var current, history, changes, due []any
+	for i, s := range scores {
+		lead, ok := leads[s.LeadID]
+		if !ok || storeutil.StaleScore(prev[s.LeadID], s) {
+			res.Stale++
+			continue
+		}
+		res.Saved++
+		s = storeutil.StoredScore(s)
+		c := storeutil.EncodeScore(s)
+		vid := versions[i]
+		figures := []any{s.LeadID, vid, s.Alias, s.Probability, s.Score, s.Percentile, c.Tier, c.Grade, c.Level,
+			s.Action, s.BaseValue, s.RawOutput, c.HorizonUS, string(c.Factors), micros(s.ScoredAt), s.Reason, optionalMicros(s.NextDue)}
+		current = append(current, figures...)
+		toHistory, toChanges := storeutil.ScoreTransition(prev[s.LeadID], s, opts.HistoryStep)
+		if toHistory {
+			res.History++
+			history = append(history, figures...)
+		}
+		if toChanges {
+			res.Changes++
+			ch := storeutil.ScoreChange(prev[s.LeadID], s, lead.account, lead.owner, now)
+			var oldTier, oldCell sql.NullString
+			if p := prev[s.LeadID]; p != nil {
+				oldTier = sql.NullString{String: p.Tier.String(), Valid: true}
+				oldCell = sql.NullString{String: p.Cell.String(), Valid: true}
+			}
+			changes = append(changes, s.LeadID, nullable(ch.AccountID), nullable(ch.Owner), oldTier, oldCell,
+				c.Tier, c.Cell, vid, s.Alias, s.Probability, s.Score, s.Percentile, s.Action, s.BaseValue, s.RawOutput,
+				c.HorizonUS, s.Reason, micros(s.ScoredAt), optionalMicros(s.NextDue), micros(ch.ChangedAt))
+		}
+		due = append(due, s.LeadID, optionalMicros(storeutil.DueAfterScore(lead.due, s.ScoredAt, s.NextDue)))
+	}
+	const scoreCols = 17
+	if len(current) > 0 {
+		_, err := tx.ExecContext(ctx, `INSERT INTO lead_scores (lead_id, model_version_id, alias, probability, score,
     percentile, tier, grade, level, action, base_value, raw_output, horizon_us, factors, scored_at, reason, next_due)
 VALUES `+valuesList(len(current)/scoreCols, scoreCols)+`
 ON CONFLICT (lead_id) DO UPDATE SET
@@ -100,34 +114,29 @@ ON CONFLICT (lead_id) DO UPDATE SET
     level = excluded.level, action = excluded.action, base_value = excluded.base_value,
     raw_output = excluded.raw_output, horizon_us = excluded.horizon_us, factors = excluded.factors,
     scored_at = excluded.scored_at, reason = excluded.reason, next_due = excluded.next_due`, current...)
-			if err != nil {
-				return errorf(err, "save current scores")
-			}
+		if err != nil {
+			return res, errorf(err, "save current scores")
 		}
-		if len(history) > 0 {
-			_, err := tx.ExecContext(ctx, `INSERT INTO score_history (lead_id, model_version_id, alias, probability, score,
+	}
+	if len(history) > 0 {
+		_, err := tx.ExecContext(ctx, `INSERT INTO score_history (lead_id, model_version_id, alias, probability, score,
     percentile, tier, grade, level, action, base_value, raw_output, horizon_us, factors, scored_at, reason, next_due)
 VALUES `+valuesList(len(history)/scoreCols, scoreCols), history...)
-			if err != nil {
-				return errorf(err, "save score history")
-			}
+		if err != nil {
+			return res, errorf(err, "save score history")
 		}
-		if len(changes) > 0 {
-			const changeCols = 20
-			_, err := tx.ExecContext(ctx, `INSERT INTO score_changes (lead_id, account_id, owner, old_tier, old_cell,
+	}
+	if len(changes) > 0 {
+		const changeCols = 20
+		_, err := tx.ExecContext(ctx, `INSERT INTO score_changes (lead_id, account_id, owner, old_tier, old_cell,
     new_tier, new_cell, model_version_id, alias, probability, score, percentile, action, base_value, raw_output,
     horizon_us, reason, scored_at, next_due, changed_at)
 VALUES `+valuesList(len(changes)/changeCols, changeCols), changes...)
-			if err != nil {
-				return errorf(err, "save score changes")
-			}
+		if err != nil {
+			return res, errorf(err, "save score changes")
 		}
-		return setDue(ctx, tx, due)
-	})
-	if err != nil {
-		return leadscore.SaveScoresResult{}, err
 	}
-	return res, nil
+	return res, setDue(ctx, tx, due)
 }
 
 // versionIDs returns the internal id of each score's model version, in

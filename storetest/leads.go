@@ -57,6 +57,7 @@ func RunLeads(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
 		{"concurrent claims take each due lead once", testConcurrentClaims},
 		{"leads of a claimer that never scores them are claimable when the lease ends", testDeadReplica},
 		{"mark all due makes leads without an outcome due and ends their leases", testMarkAllDue},
+		{"writes rescore the leads they make due before they commit", testRescoreInWrite},
 
 		{"list by score highest first with unscored leads last", testListByScore},
 		{"list by updated time newest first", testListByUpdate},
