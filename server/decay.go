@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -20,6 +21,9 @@ const (
 	// batch, short enough that a replica that dies delays its batch by
 	// minutes, not a day.
 	DefaultDecayLease = 5 * time.Minute
+	// DefaultDecayWorkers is how many batches a replica rescores at once:
+	// while one batch waits on the store, another is scored.
+	DefaultDecayWorkers = 2
 )
 
 // decayScheduler rescores live leads as time passes: each score records
@@ -37,6 +41,7 @@ type decayScheduler struct {
 	tick    time.Duration
 	batch   int
 	lease   time.Duration
+	workers int
 	logger  *slog.Logger
 }
 
@@ -54,31 +59,45 @@ func (d *decayScheduler) run(ctx context.Context) {
 	}
 }
 
-// round rescores due leads, a claimed batch at a time, until none is due
-// or a batch cannot be scored at all (no champion: its leads wait for
-// their lease to expire, then the next round), and returns how many it
-// rescored.
+// round rescores due leads, a claimed batch at a time on each of its
+// workers, until none is due or a batch cannot be scored at all (no
+// champion: its leads wait for their lease to expire, then the next
+// round), and returns how many it rescored. Workers claim as replicas do,
+// so no two take the same lead.
 func (d *decayScheduler) round(ctx context.Context) rescored {
-	var total rescored
-	for ctx.Err() == nil {
-		at := d.now()
-		ids, err := d.store.ClaimDueLeads(ctx, at, d.batch, d.lease)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.logger.WarnContext(ctx, "decay rescoring: claiming due leads failed", slog.Any("error", err))
+	var (
+		mu    sync.Mutex
+		total rescored
+		wg    sync.WaitGroup
+	)
+	for range max(d.workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				at := d.now()
+				ids, err := d.store.ClaimDueLeads(ctx, at, d.batch, d.lease)
+				if err != nil {
+					if ctx.Err() == nil {
+						d.logger.WarnContext(ctx, "decay rescoring: claiming due leads failed", slog.Any("error", err))
+					}
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				r := d.rescore.rescore(ctx, ids, at, leadscore.ReasonDecay)
+				mu.Lock()
+				total.Done += r.Done
+				total.Failed += r.Failed
+				mu.Unlock()
+				if r.Done == 0 {
+					return
+				}
 			}
-			break
-		}
-		if len(ids) == 0 {
-			break
-		}
-		r := d.rescore.rescore(ctx, ids, at, leadscore.ReasonDecay)
-		total.Done += r.Done
-		total.Failed += r.Failed
-		if r.Done == 0 {
-			break
-		}
+		}()
 	}
+	wg.Wait()
 	if total.Done+total.Failed > 0 {
 		d.logger.InfoContext(ctx, "decay rescoring round", slog.Int("rescored", total.Done), slog.Int("not_rescored", total.Failed))
 	}

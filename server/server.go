@@ -109,6 +109,9 @@ type Options struct {
 	// DecayLease is how long leads the scheduler claimed are left to it
 	// before another replica may take them. Zero means DefaultDecayLease.
 	DecayLease time.Duration
+	// DecayWorkers is how many claimed batches the scheduler rescores at
+	// once. Zero means DefaultDecayWorkers.
+	DecayWorkers int
 	// ChangeRetention is how long the change log behind WatchScoreChanges
 	// keeps an entry; the server prunes older entries at start and every
 	// hour. Zero means DefaultChangeRetention.
@@ -292,6 +295,7 @@ func New(opts Options) (*Server, error) {
 		s.decay = &decayScheduler{
 			store: leads, rescore: leadScores, now: now, logger: opts.Logger,
 			tick: cmp.Or(opts.DecayTick, DefaultDecayTick), batch: DefaultDecayBatch, lease: cmp.Or(opts.DecayLease, DefaultDecayLease),
+			workers: cmp.Or(opts.DecayWorkers, DefaultDecayWorkers),
 		}
 	}
 	if opts.ChangeRetention < 0 {

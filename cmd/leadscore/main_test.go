@@ -727,3 +727,38 @@ func TestServeModelFlag(t *testing.T) {
 		t.Errorf("serve --serve-model nope: got exit %d, stderr %q; want exit %d naming MODEL@ALIAS", code, errOut, exitError)
 	}
 }
+
+// TestServeRefusesOutOfRangeFlags starts serve with each flag just out of
+// its range: it exits 2 before opening anything, naming the flag, the
+// value and the range.
+func TestServeRefusesOutOfRangeFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ flag, value, want string }{
+		{"--pinned-versions", "0", "must be from 1 to 1024"},
+		{"--max-streams", "100001", "must be from 1 to 100000"},
+		{"--shadow-share", "-0.1", "must be from 0 to 1"},
+		{"--shadow-queue", "0", "must be from 1 to 1048576"},
+		{"--slow-call", "0s", "must be positive"},
+		{"--max-call-duration", "0s", "must be positive"},
+		{"--rescore-interval", "59s", "must be at least 1m"},
+		{"--decay-tick", "500ms", "must be 0 (off) or at least 1s"},
+		{"--decay-lease", "999ms", "must be at least 1s"},
+		{"--decay-workers", "0", "must be from 1 to 64"},
+		{"--decay-workers", "65", "must be from 1 to 64"},
+		{"--change-retention", "59m", "must be at least 1h"},
+		{"--history-step", "1.01", "must be from 0 to 1"},
+		{"--lead-model", "Not A Slug", "must be a model id"},
+	} {
+		t.Run(tt.flag+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+			store := filepath.Join(t.TempDir(), "never-created.db")
+			code, _, stderr := runCommand(t, nil, "serve", "--store", store, tt.flag, tt.value)
+			if code != exitError || !strings.Contains(stderr, "invalid "+tt.flag+" ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("serve %s %s: exit %d, stderr %q; want 2 naming the flag and %q", tt.flag, tt.value, code, stderr, tt.want)
+			}
+			if _, err := os.Stat(store); !os.IsNotExist(err) {
+				t.Errorf("serve %s %s created the store: %v", tt.flag, tt.value, err)
+			}
+		})
+	}
+}

@@ -57,6 +57,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"the probability move that adds a lead's score history entry when its cell and tier stay (0 records every move)")
 	decayTick := fs.Duration("decay-tick", server.DefaultDecayTick, "how often this server looks for live leads due for rescoring (0 turns its scheduler off: another replica runs it)")
 	decayLease := fs.Duration("decay-lease", server.DefaultDecayLease, "how long leads this server claimed for rescoring are left to it before another replica may take them")
+	decayWorkers := fs.Int("decay-workers", server.DefaultDecayWorkers, "how many claimed batches of due leads this server rescores at once")
 	retention := fs.Duration("change-retention", server.DefaultChangeRetention, "how long the change log behind WatchScoreChanges keeps an entry")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
@@ -89,6 +90,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*decayTick == 0 || *decayTick >= time.Second, "--decay-tick", *decayTick, "must be 0 (off) or at least 1s"},
 		{*retention >= time.Hour, "--change-retention", *retention, "must be at least 1h"},
 		{*decayLease >= time.Second, "--decay-lease", *decayLease, "must be at least 1s"},
+		{*decayWorkers >= 1 && *decayWorkers <= 64, "--decay-workers", *decayWorkers, "must be from 1 to 64"},
 		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
 	} {
 		if !check.ok {
@@ -117,6 +119,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		historyStep:     historyStep(*stepFlag),
 		decayTick:       decayTickOption(*decayTick),
 		decayLease:      *decayLease,
+		decayWorkers:    *decayWorkers,
 		changeRetention: *retention,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
@@ -149,6 +152,7 @@ type serveConfig struct {
 	historyStep  float64
 	decayTick    time.Duration
 	decayLease   time.Duration
+	decayWorkers int
 	// changeRetention is how long score changes are kept.
 	changeRetention time.Duration
 }
@@ -310,6 +314,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		HistoryStep:     cfg.historyStep,
 		DecayTick:       cfg.decayTick,
 		DecayLease:      cfg.decayLease,
+		DecayWorkers:    cfg.decayWorkers,
 		ChangeRetention: cfg.changeRetention,
 	})
 	if err != nil {
