@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -15,7 +16,8 @@ import (
 // marketing team's guesses, and measuring what those guesses are worth is
 // the baseline's job. Only the map from points to a probability is fitted,
 // so that the baseline's scores can be compared with the learned families'
-// on the same scale.
+// on the same scale. Without a file, Train learns the points instead (see
+// LearnPoints) and builds them through this same function.
 func FitPoints(rulesFile []byte, spec *model.FeatureSpec, heldOutRows []float64, labels []bool) (*model.Points, *model.Calibration, error) {
 	rules, err := model.ParsePointsRules(rulesFile)
 	if err != nil {
@@ -50,6 +52,24 @@ func FitPoints(rulesFile []byte, spec *model.FeatureSpec, heldOutRows []float64,
 		return nil, nil, fmt.Errorf("calibrate points rules: %w", err)
 	}
 	return p, cal, nil
+}
+
+// fitPointsFamily builds Train's points model from rulesFile, or, when it
+// is nil, from rules LearnPoints learns from the training rows. Learned
+// rules are rendered as a rules file and built from it exactly as a
+// hand-written one is, so that what `leadscore rules` exports and `train
+// --rules` reads back is the model. params notes where the rules came
+// from.
+func fitPointsFamily(ctx context.Context, d *Data, rulesFile []byte, params map[string]string) (*model.Points, *model.Calibration, error) {
+	if rulesFile == nil {
+		rules, err := LearnPoints(ctx, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		rulesFile = model.FormatPointsRules(rules, "")
+		params["points_rules"] = fmt.Sprintf("learned from the training rows: %d rules, %d points double the odds", len(rules.Rules), PointsPerDoubling)
+	}
+	return FitPoints(rulesFile, d.Spec, d.ValidRows, d.ValidLabels)
 }
 
 // fitPlattScaled fits Platt scaling to raw outputs of any scale. Points run

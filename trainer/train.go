@@ -28,7 +28,9 @@ type Config struct {
 	// Seed drives every random choice; the same seed and data give the
 	// same model.
 	Seed uint64
-	// Logistic, GBDT and PointsRules configure their families.
+	// Logistic, GBDT and PointsRules configure their families. Without
+	// PointsRules the points are learned from the training rows (see
+	// LearnPoints).
 	Logistic    LogisticOptions
 	GBDT        GBDTOptions
 	PointsRules []byte
@@ -230,11 +232,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		params["learning_rate"] = strconv.FormatFloat(orDefault(opts.LearningRate, 0.1), 'g', -1, 64)
 		params["categorical_splits"] = cmp.Or(opts.CategoricalSplits, CategoricalOneVsRest)
 	case model.FamilyPoints:
-		rules := cfg.PointsRules
-		if rules == nil {
-			rules = model.DefaultPointsRules
-		}
-		p, cal, err := FitPoints(rules, d.Spec, d.ValidRows, d.ValidLabels)
+		p, cal, err := fitPointsFamily(ctx, d, cfg.PointsRules, params)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -47,7 +47,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
 	family := fs.String("family", string(model.FamilyGBDT), "the model family: points, logistic or gbdt")
-	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: the built-in rules")
+	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: learn integer points per value, bin, event kind and window from the training rows ('leadscore rules' prints them)")
 	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
 	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
