@@ -279,8 +279,9 @@ func (l *pointsLearner) binEdges(j int) []float64 {
 	return edges
 }
 
-// roundestBetween returns the number with the fewest significant digits m
-// with lo < m ≤ hi.
+// roundestBetween returns a number m with lo < m ≤ hi and as few
+// significant digits as any: the smallest multiple in that range of the
+// largest power of ten that has one.
 func roundestBetween(lo, hi float64) float64 {
 	for e := 15; e >= -15; e-- {
 		step := math.Pow10(e)
@@ -464,7 +465,7 @@ func binRules(a *learnedAttr, points []float64) []model.PointsRule {
 			switch {
 			case lo > 0 && hi < len(filled):
 				r.Min, r.Max = &a.edges[lo-1], &a.edges[hi-1]
-				r.Name = fmt.Sprintf("%s %s-%s", attr, formatEdge(*r.Min), formatEdge(*r.Max))
+				r.Name = fmt.Sprintf("%s<=%s<%s", formatEdge(*r.Min), attr, formatEdge(*r.Max))
 			case lo > 0:
 				r.Min = &a.edges[lo-1]
 				r.Name = fmt.Sprintf("%s>=%s", attr, formatEdge(*r.Min))
