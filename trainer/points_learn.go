@@ -39,7 +39,7 @@ const (
 // LearnPoints learns a points rules file from the training rows of d (never
 // the held-out ones): points for each value of a categorical or boolean
 // attribute, for each quantile bin of a numeric one, for each event of a
-// kind in each counting window (capped) and for the hand-raise,
+// kind in one counting window (capped) and for the hand-raise,
 // unsubscribe and bounce signals. A regularised logistic regression over
 // one indicator per value or bin (and the capped event counts) gives each
 // one a weight; the points are the weights relative to the attribute's
@@ -66,7 +66,7 @@ func LearnPoints(ctx context.Context, d *Data) (*model.PointsRules, error) {
 	if n == 0 {
 		return nil, leadscore.InvalidField("data", 0, "needs training rows to learn points from")
 	}
-	l := &pointsLearner{spec: d.Spec, features: features, rows: d.TrainRows, n: n, w: w}
+	l := &pointsLearner{spec: d.Spec, features: features, rows: d.TrainRows, labels: d.TrainLabels, n: n, w: w}
 	l.plan()
 	if l.width == 0 {
 		return nil, leadscore.InvalidField("data", w, "has no attribute, event kind or signal a points rule can read")
@@ -94,6 +94,7 @@ type pointsLearner struct {
 	spec     *model.FeatureSpec
 	features []model.Feature
 	rows     []float64
+	labels   []bool
 	n, w     int
 
 	attrs   []*learnedAttr
@@ -135,6 +136,15 @@ type learnedEvent struct {
 	// cap is the count beyond which events earn no more points.
 	cap float64
 	col int
+}
+
+// capped is the count x as the event's rule gives it points: up to the
+// cap, none when missing.
+func (e *learnedEvent) capped(x float64) float64 {
+	if !(x > 0) {
+		return 0
+	}
+	return math.Min(x, e.cap)
 }
 
 // learnedSignal is an engagement flag.
@@ -198,7 +208,7 @@ func (l *pointsLearner) column() int {
 }
 
 // planEvents adds a capped count column for each event kind a rule can
-// name on its own, in each of the spec's windows. A rule names a kind by
+// name on its own, in the window that tells most. A rule names a kind by
 // its type and page; the plain kind of a type that also has page kinds
 // cannot be named apart from them (a rule without a page counts every
 // kind of its type), so it takes no part.
@@ -215,17 +225,49 @@ func (l *pointsLearner) planEvents(index map[string]int) {
 		case k.Property != "" || kindsOfType[k.Type] > 1:
 			continue
 		}
+		// One window a kind: the counts of the spec's windows overlap
+		// (the last 7 days are in the last 30), so rules for several
+		// would share one effect between them, with points of opposite
+		// signs nobody could read.
+		var best *learnedEvent
+		bestScore := 0.0
 		for _, days := range l.spec.WindowDays {
 			j := index[fmt.Sprintf("events.%s.count_%dd", k.Name, days)]
 			limit := l.eventCap(j)
 			if limit == 0 {
 				continue
 			}
-			l.events = append(l.events, &learnedEvent{
-				feature: j, event: k.Type, page: page, name: k.Name, window: days, cap: limit, col: l.column(),
-			})
+			if score := l.association(j, limit); best == nil || score > bestScore {
+				best, bestScore = &learnedEvent{feature: j, event: k.Type, page: page, name: k.Name, window: days, cap: limit}, score
+			}
+		}
+		if best != nil {
+			best.col = l.column()
+			l.events = append(l.events, best)
 		}
 	}
+}
+
+// association is the squared correlation between the conversions and
+// column j's values capped at limit: the share of the labels' variance
+// the column explains on its own, which picks the window whose counts
+// tell converting leads apart best.
+func (l *pointsLearner) association(j int, limit float64) float64 {
+	var sx, sy, sxx, sxy float64
+	for i := range l.n {
+		x := (&learnedEvent{cap: limit}).capped(l.rows[i*l.w+j])
+		y := 0.0
+		if l.labels[i] {
+			y = 1
+		}
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	n := float64(l.n)
+	vx, vy, cxy := sxx-sx*sx/n, sy-sy*sy/n, sxy-sx*sy/n
+	if vx <= 0 || vy <= 0 {
+		return 0
+	}
+	return cxy * cxy / (vx * vy)
 }
 
 // eventCap is the count at the learnedEventQuantile of the rows with at
@@ -341,7 +383,7 @@ func (l *pointsLearner) design() *design {
 	for i := range l.n {
 		row := l.rows[i*l.w : (i+1)*l.w]
 		for _, e := range l.events {
-			x.x = append(x.x, math.Min(math.Max(row[e.feature], 0), e.cap))
+			x.x = append(x.x, e.capped(row[e.feature]))
 		}
 		for _, a := range l.attrs {
 			if v := a.value(row[a.feature]); v >= 0 {
