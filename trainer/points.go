@@ -72,6 +72,25 @@ func fitPointsFamily(ctx context.Context, d *Data, rulesFile []byte, params map[
 	return FitPoints(rulesFile, d.Spec, d.ValidRows, d.ValidLabels)
 }
 
+// pointsBaseline learns the points baseline Train stores in a model fitted
+// to d: points learned from the same training rows and calibrated on the
+// same held-out rows, so that a backtest judges the model against the
+// simple baseline on equal information and never against one that saw
+// the rows it is judged on. A model of learned points gets its own
+// double. When no points can be learned (no attribute or signal a rule can
+// read, say) the model has no baseline and params says why.
+func pointsBaseline(ctx context.Context, d *Data, cfg Config, params map[string]string) (*model.Model, error) {
+	b, _, err := Train(ctx, d, Config{Family: model.FamilyPoints, Seed: cfg.Seed, Grid: cfg.Grid, NoPointsBaseline: true})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		params["points_baseline"] = "none: " + leadscore.ErrorMessage(err)
+		return nil, nil
+	}
+	return b, nil
+}
+
 // fitPlattScaled fits Platt scaling to raw outputs of any scale. Points run
 // to tens or hundreds where log-odds stay near zero, and Newton's method
 // started at A = 1 overshoots on such inputs; fitting on standardised

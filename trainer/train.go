@@ -57,6 +57,9 @@ type Config struct {
 	Refit bool
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
+	// NoPointsBaseline skips the points baseline Train otherwise learns
+	// from the same rows and stores in the model (see pointsBaseline).
+	NoPointsBaseline bool
 }
 
 // Data is a prepared training set: feature rows of one spec, split into a
@@ -344,6 +347,15 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	}
 	m.Grid.Basis = basis
 	rep.Timings["grid"] = time.Since(start)
+
+	if !cfg.NoPointsBaseline {
+		start = time.Now()
+		progress("learning the points baseline")
+		if m.PointsBaseline, err = pointsBaseline(ctx, d, cfg, params); err != nil {
+			return nil, nil, err
+		}
+		rep.Timings["points_baseline"] = time.Since(start)
+	}
 
 	for k, v := range rep.Timings {
 		rep.Seconds[k] = v.Seconds()
