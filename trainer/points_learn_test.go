@@ -299,3 +299,58 @@ func TestRoundestBetween(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainStoresThePointsLearnedFromTheSameRows(t *testing.T) {
+	t.Parallel()
+	spec := learnSpec(t)
+	d := learnData(t, spec, 3000, 6)
+	ctx := context.Background()
+	rules, err := LearnPoints(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, _, err := Train(ctx, d, Config{Family: model.FamilyPoints, NoPointsBaseline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := Train(ctx, d, Config{Family: model.FamilyLogistic, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.PointsBaseline
+	if b == nil {
+		t.Fatalf("the logistic model carries no points baseline: %v", m.Metadata.Parameters)
+	}
+	// The baseline is exactly `train --family points` on the same rows.
+	if !slices.EqualFunc(b.Points.Rules, rules.Rules, sameRule) || !reflect.DeepEqual(b.Calibration, points.Calibration) ||
+		!reflect.DeepEqual(b.Grid, points.Grid) || b.PointsBaseline != nil {
+		t.Errorf("the stored baseline is not the points model learned from the same rows")
+	}
+	if err := m.Validate(); err != nil {
+		t.Errorf("the model with its baseline does not validate: %v", err)
+	}
+	plain, _, err := Train(ctx, d, Config{Family: model.FamilyLogistic, Seed: 1, NoPointsBaseline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.PointsBaseline != nil {
+		t.Errorf("NoPointsBaseline still stored a baseline")
+	}
+
+	t.Run("none when no points can be learned", func(t *testing.T) {
+		// Every row the same: nothing tells converting leads apart, but
+		// the logistic regression still trains.
+		flat := learnData(t, spec, 1000, 7)
+		w := spec.Width()
+		for i := range len(flat.TrainLabels) {
+			copy(flat.TrainRows[i*w:(i+1)*w], flat.TrainRows[:w])
+		}
+		m, _, err := Train(ctx, flat, Config{Family: model.FamilyLogistic, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.PointsBaseline != nil || m.Metadata.Parameters["points_baseline"] == "" {
+			t.Errorf("baseline %v, parameters %v: want none, and why", m.PointsBaseline != nil, m.Metadata.Parameters)
+		}
+	})
+}
