@@ -34,6 +34,10 @@ const (
 	// quantile of the leads that have any earn no more points, so that a
 	// bot cannot outscore a buyer.
 	learnedEventQuantile = 0.99
+	// learnedSampleRows is how many training rows the bin edges and the
+	// event caps are read from: eight quantiles need no more, and sorting
+	// every row of a large table would cost more than the fit.
+	learnedSampleRows = 20000
 )
 
 // LearnPoints learns a points rules file from the training rows of d (never
@@ -66,7 +70,8 @@ func LearnPoints(ctx context.Context, d *Data) (*model.PointsRules, error) {
 	if n == 0 {
 		return nil, leadscore.InvalidField("data", 0, "needs training rows to learn points from")
 	}
-	l := &pointsLearner{spec: d.Spec, features: features, rows: d.TrainRows, labels: d.TrainLabels, n: n, w: w}
+	l := &pointsLearner{spec: d.Spec, features: features, rows: d.TrainRows, labels: d.TrainLabels, n: n, w: w,
+		sample: sampleRows(n, learnedSampleRows, 1)}
 	l.plan()
 	if l.width == 0 {
 		return nil, leadscore.InvalidField("data", w, "has no attribute, event kind or signal a points rule can read")
@@ -96,6 +101,8 @@ type pointsLearner struct {
 	rows     []float64
 	labels   []bool
 	n, w     int
+	// sample is the rows quantiles are read from, ascending.
+	sample []uint32
 
 	attrs   []*learnedAttr
 	events  []*learnedEvent
@@ -270,13 +277,13 @@ func (l *pointsLearner) association(j int, limit float64) float64 {
 	return cxy * cxy / (vx * vy)
 }
 
-// eventCap is the count at the learnedEventQuantile of the rows with at
-// least one event in column j, rounded up to a whole event; 0 when no row
-// has one.
+// eventCap is the count at the learnedEventQuantile of the sampled rows
+// with at least one event in column j, rounded up to a whole event; 0 when
+// none has one.
 func (l *pointsLearner) eventCap(j int) float64 {
-	var v []float64
-	for i := range l.n {
-		if x := l.rows[i*l.w+j]; x > 0 {
+	v := make([]float64, 0, len(l.sample))
+	for _, i := range l.sample {
+		if x := l.rows[int(i)*l.w+j]; x > 0 {
 			v = append(v, x)
 		}
 	}
@@ -296,14 +303,15 @@ func (l *pointsLearner) anyEqual(j int, x float64) bool {
 	return false
 }
 
-// binEdges cuts column j's present values into up to learnedBins bins of
-// about equal size (see quantileUppers), each edge moved to the roundest
+// binEdges cuts column j's present values (of the sampled rows) into up
+// to learnedBins bins of about equal size (see quantileUppers), each edge
+// moved to the roundest
 // number between the values on either side of it, so that the rules read
 // "age from 30 to 40" rather than "from 29.5 to 39.5".
 func (l *pointsLearner) binEdges(j int) []float64 {
-	var v []float64
-	for i := range l.n {
-		if x := l.rows[i*l.w+j]; x == x {
+	v := make([]float64, 0, len(l.sample))
+	for _, i := range l.sample {
+		if x := l.rows[int(i)*l.w+j]; x == x {
 			v = append(v, x)
 		}
 	}
@@ -380,6 +388,7 @@ func (l *pointsLearner) design() *design {
 	}
 	x.x = make([]float64, 0, l.n*len(x.dense))
 	x.start = make([]int, 1, l.n+1)
+	x.on = make([]int32, 0, l.n*(len(l.attrs)+len(l.signals)))
 	for i := range l.n {
 		row := l.rows[i*l.w : (i+1)*l.w]
 		for _, e := range l.events {
