@@ -247,12 +247,20 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		if registered != nil {
 			version = registered.Ref().Name()
 		}
+		var baseline map[string]float64
+		if b := m.PointsBaseline; b != nil {
+			baseline = b.Metadata.ValidationMetrics
+		}
 		if err := enc.Encode(struct {
 			Artifact     string `json:"artifact"`
 			SHA256       string `json:"artifact_sha256"`
 			ModelVersion string `json:"model_version,omitempty"`
 			*trainer.Report
-		}{*out, artifact.SHA256(written), version, rep}); err != nil {
+			// PointsBaseline holds the held-out figures of the points
+			// learned from the same rows, which backtests judge the
+			// model against.
+			PointsBaseline map[string]float64 `json:"points_baseline,omitempty"`
+		}{*out, artifact.SHA256(written), version, rep, baseline}); err != nil {
 			return fail("write json: %v", err)
 		}
 		return exitOK
@@ -265,6 +273,10 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "held-out ROC AUC %.4f, Brier %.4f, ECE %.4f, log loss %.4f\n",
 		rep.Validation["roc_auc"], rep.Validation["brier"], rep.Validation["ece"], rep.Validation["log_loss"])
+	if b := m.PointsBaseline; b != nil {
+		fmt.Fprintf(stdout, "points baseline (%d rules learned from the same rows; backtests judge the model against it): held-out ROC AUC %.4f\n",
+			len(b.Points.Rules), b.Metadata.ValidationMetrics["roc_auc"])
+	}
 	if rep.Refit {
 		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
 	}
