@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -305,9 +306,9 @@ func (l *pointsLearner) anyEqual(j int, x float64) bool {
 
 // binEdges cuts column j's present values (of the sampled rows) into up
 // to learnedBins bins of about equal size (see quantileUppers), each edge
-// moved to the roundest
-// number between the values on either side of it, so that the rules read
-// "age from 30 to 40" rather than "from 29.5 to 39.5".
+// moved to the roundest number between the values on either side of it,
+// so that the rules read "age from 30 to 40" rather than "from 29.5 to
+// 39.5".
 func (l *pointsLearner) binEdges(j int) []float64 {
 	v := make([]float64, 0, len(l.sample))
 	for _, i := range l.sample {
@@ -484,6 +485,29 @@ func (l *pointsLearner) rules(weights []float64) []model.PointsRule {
 			add(model.PointsRule{Name: s.signal, Signal: s.signal, Points: p})
 		}
 	}
+	return strongest(out, model.MaxPointsRules)
+}
+
+// strongest keeps, when rules are more than limit, the limit rules worth
+// the most points in absolute value, in their order: a table of many wide
+// categorical columns can earn more rules than a rules file may hold.
+func strongest(rules []model.PointsRule, limit int) []model.PointsRule {
+	if len(rules) <= limit {
+		return rules
+	}
+	order := make([]int, len(rules))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(math.Abs(rules[b].Points), math.Abs(rules[a].Points))
+	})
+	keep := order[:limit]
+	slices.Sort(keep)
+	out := make([]model.PointsRule, limit)
+	for k, i := range keep {
+		out[k] = rules[i]
+	}
 	return out
 }
 
@@ -524,8 +548,8 @@ func binRules(a *learnedAttr, points []float64) []model.PointsRule {
 				r.Max = &a.edges[hi-1]
 				r.Name = fmt.Sprintf("%s<%s", attr, formatEdge(*r.Max))
 			default:
-				// Every present value earns the same points: one rule for
-				// any value, bounded by the values' own range.
+				// Every present value earns the same points: one rule
+				// whose lower bound is below any number.
 				r.Min = new(float64)
 				*r.Min = -math.MaxFloat64
 				r.Name = attr + " present"

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"slices"
 	"testing"
 
@@ -353,4 +354,22 @@ func TestTrainStoresThePointsLearnedFromTheSameRows(t *testing.T) {
 			t.Errorf("baseline %v, parameters %v: want none, and why", m.PointsBaseline != nil, m.Metadata.Parameters)
 		}
 	})
+}
+
+func TestStrongestKeepsTheRulesWorthMostInOrder(t *testing.T) {
+	t.Parallel()
+	var rules []model.PointsRule
+	for i, p := range []float64{3, -9, 1, 7, -2, 9} {
+		rules = append(rules, model.PointsRule{Name: strconv.Itoa(i), Signal: model.SignalBounced, Points: p})
+	}
+	var got []string
+	for _, r := range strongest(rules, 3) {
+		got = append(got, r.Name)
+	}
+	if want := []string{"1", "3", "5"}; !slices.Equal(got, want) {
+		t.Errorf("kept rules %v, want %v", got, want)
+	}
+	if len(strongest(rules, 10)) != len(rules) {
+		t.Errorf("rules within the limit were dropped")
+	}
 }
