@@ -5,8 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
-	"strconv"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/leadscore/leadscore"
