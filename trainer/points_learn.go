@@ -561,7 +561,14 @@ func binRules(a *learnedAttr, points []float64) []model.PointsRule {
 	return out
 }
 
-func formatEdge(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// formatEdge writes a bin edge for a rule name: whole numbers in full
+// (3050000, not 3.05e+06).
+func formatEdge(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
 
 // uniqueName makes a rule name valid and unique: printable, at most 64
 // bytes, and followed by a number when it is already taken.

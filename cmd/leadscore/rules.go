@@ -15,7 +15,8 @@ import (
 
 // runRules prints a points model's rules as the YAML rules file that
 // `train --rules` reads: the rules a team can read, edit, paste into its
-// marketing-automation tool, and train again from.
+// marketing-automation tool, and train again from. For a model of another
+// family it prints the points baseline the model carries.
 func runRules(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rules", "rules REF [--out FILE]", stderr)
 	store := storeFlag(fs)
@@ -32,13 +33,18 @@ func runRules(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		return fail(err)
 	}
 	closeStore()
-	m := rm.Model
+	// A model of another family prints the points baseline it carries:
+	// the points learned from its own training rows.
+	m, name := rm.Model, rm.Name
+	if m.Family != model.FamilyPoints && m.PointsBaseline != nil {
+		m, name = m.PointsBaseline, "the points baseline of "+rm.Name+" (learned from the same training rows)"
+	}
 	if m.Family != model.FamilyPoints || m.Points == nil {
 		return fail(leadscore.InvalidField("model", rm.Name, fmt.Sprintf(
-			"is a %s model: only a points model is a rules file (train one with --family points)", m.Family)))
+			"is a %s model without a points baseline (an artifact written before models carried one): only points are a rules file", m.Family)))
 	}
 	rules := &model.PointsRules{Calibration: m.Calibration.Method, Rules: m.Points.Rules}
-	doc := model.FormatPointsRules(rules, rulesComment(rm.Name, m))
+	doc := model.FormatPointsRules(rules, rulesComment(name, m))
 	if *out == "" {
 		if _, err := stdout.Write(doc); err != nil {
 			return exitError
@@ -48,7 +54,7 @@ func runRules(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err := os.WriteFile(*out, doc, 0o644); err != nil {
 		return fail(fmt.Errorf("write %s: %w", *out, err))
 	}
-	fmt.Fprintf(stdout, "wrote %d rules of %s to %s\n", len(rules.Rules), rm.Name, *out)
+	fmt.Fprintf(stdout, "wrote %d rules of %s to %s\n", len(rules.Rules), name, *out)
 	return exitOK
 }
 

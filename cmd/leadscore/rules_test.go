@@ -71,15 +71,33 @@ func TestRulesExportsWhatTheModelApplies(t *testing.T) {
 		t.Errorf("the model trained from the exported rules differs from the learned one")
 	}
 
-	t.Run("refuses a model that is not points", func(t *testing.T) {
+	t.Run("prints another family's points baseline", func(t *testing.T) {
 		logistic := filepath.Join(dir, "logistic.lsm")
 		args := append([]string{"train", "--out", logistic, "--tune=false"}, flags[:len(flags)-2]...)
 		if code, _, errOut := runCommand(t, nil, append(args, "--family", "logistic")...); code != exitOK {
 			t.Fatalf("train logistic: exit %d: %s", code, errOut)
 		}
-		code, _, errOut := runCommand(t, nil, "rules", logistic)
-		if code != exitError || !strings.Contains(errOut, "logistic model") {
-			t.Errorf("rules of a logistic model: exit %d, %s; want exit 2 saying only points models have rules", code, errOut)
+		code, out, errOut := runCommand(t, nil, "rules", logistic)
+		if code != exitOK || !strings.Contains(out, "the points baseline of "+logistic) {
+			t.Fatalf("rules of a logistic model: exit %d, %s", code, errOut)
+		}
+		// Learned from the same rows as the points model above.
+		if rules, err := model.ParsePointsRules([]byte(out)); err != nil || !reflect.DeepEqual(rules.Rules, m.Points.Rules) {
+			t.Errorf("the logistic model's baseline is not the points learned from the same rows (%v):\n%s", err, out)
+		}
+		// A model without a baseline has no rules to print.
+		lm, err := artifact.ReadFile(logistic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm.PointsBaseline = nil
+		bare := filepath.Join(dir, "bare.lsm")
+		if err := artifact.WriteFile(bare, lm); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut = runCommand(t, nil, "rules", bare)
+		if code != exitError || !strings.Contains(errOut, "logistic model without a points baseline") {
+			t.Errorf("rules of a logistic model without a baseline: exit %d, %s; want exit 2 saying so", code, errOut)
 		}
 	})
 }
