@@ -114,6 +114,14 @@ func toProto(m *model.Model) (*artifactv1.Artifact, error) {
 		return nil, err
 	}
 	pb.Metadata = md
+	if b := m.PointsBaseline; b != nil {
+		if b.PointsBaseline != nil {
+			return nil, leadscore.InvalidField("points_baseline.points_baseline", "set", "must be unset: a baseline has no baseline of its own")
+		}
+		if pb.PointsBaseline, err = toProto(b); err != nil {
+			return nil, fmt.Errorf("points baseline: %w", err)
+		}
+	}
 	return pb, nil
 }
 
@@ -171,6 +179,16 @@ func fromProto(pb *artifactv1.Artifact) (*model.Model, error) {
 	}
 	if m.Metadata, err = metadataFromProto(pb.GetMetadata()); err != nil {
 		return nil, err
+	}
+	if b := pb.GetPointsBaseline(); b != nil {
+		// Refused before converting, so that a crafted file cannot make
+		// the reader recurse.
+		if b.GetPointsBaseline() != nil {
+			return nil, leadscore.InvalidField("points_baseline.points_baseline", "set", "must be unset: a baseline has no baseline of its own")
+		}
+		if m.PointsBaseline, err = fromProto(b); err != nil {
+			return nil, fmt.Errorf("points baseline: %w", err)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err

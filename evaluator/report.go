@@ -70,7 +70,8 @@ type Duration time.Duration
 // Metrics are the figures of one model on one backtest.
 type Metrics struct {
 	// Model names the model: a registry version name
-	// ("models/m/versions/3"), an artifact file path, or "builtin:points".
+	// ("models/m/versions/3"), an artifact file path, "learned:points" or
+	// "builtin:points".
 	Model  string `json:"model"`
 	Family string `json:"family"`
 	// Leads and Conversions count the scored rows and the positives;

@@ -71,6 +71,11 @@ type Model struct {
 	Calibration *Calibration `json:"calibration"`
 	Grid        *Grid        `json:"grid"`
 	Metadata    Metadata     `json:"metadata"`
+	// PointsBaseline, when set, is the points model learned from the same
+	// training rows, which backtests judge the model against: the simple
+	// baseline on equal information. It is a points model with no
+	// baseline of its own; scoring never reads it.
+	PointsBaseline *Model `json:"points_baseline,omitempty"`
 }
 
 // Validate checks a model completely: a loader calls it so that a corrupt
@@ -135,6 +140,17 @@ func (m *Model) Validate() error {
 	}
 	if m.Grid.Basis == GridBasisTreePath && m.Family != FamilyGBDT {
 		return leadscore.InvalidField("grid.basis", m.Grid.Basis, fmt.Sprintf("is defined for family gbdt only, not %s", m.Family))
+	}
+	if b := m.PointsBaseline; b != nil {
+		switch {
+		case b.Family != FamilyPoints:
+			return leadscore.InvalidField("points_baseline.family", b.Family, "must be points")
+		case b.PointsBaseline != nil:
+			return leadscore.InvalidField("points_baseline.points_baseline", "set", "must be unset: a baseline has no baseline of its own")
+		}
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("points baseline: %w", err)
+		}
 	}
 	return nil
 }

@@ -19,12 +19,14 @@ import (
 	"github.com/leadscore/leadscore"
 )
 
-// DefaultPointsRules is the rules file `leadscore train --family points`
-// uses when given none: the points a typical marketing team writes for the
-// synthetic history's columns (pricing visits and hand-raises up, senior
-// titles and target companies up, students, unsubscribes and bounces
-// down). The points are deliberately not tuned on data: the baseline is
-// there to show what guesses are worth.
+// DefaultPointsRules is the built-in rules file: the points a typical
+// marketing team writes for the synthetic history's columns (pricing
+// visits and hand-raises up, senior titles and target companies up,
+// students, unsubscribes and bounces down), an example to copy for
+// `leadscore train --family points --rules`, which without a file learns
+// its points instead. Backtests fit it as the baseline of a candidate
+// that carries no learned points. The points are deliberately not tuned
+// on data: they show what guesses are worth.
 //
 //go:embed testdata/points/default.yaml
 var DefaultPointsRules []byte

@@ -42,8 +42,9 @@ type BacktestRequest struct {
 	Champion string
 	// Baseline is the points model to compare with. Empty means the
 	// newest active points version of the candidate's model, or else the
-	// built-in points rules fitted on history before the cut-off; "none"
-	// means no baseline.
+	// points the candidate learned from its own training rows, or else
+	// (a candidate without them) the built-in points rules fitted on
+	// history before the cut-off; "none" means no baseline.
 	Baseline string
 	Data     BacktestData
 	// Cutoff and Horizon define a history backtest. A zero Cutoff means

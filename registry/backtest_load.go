@@ -83,7 +83,8 @@ func (r *Registry) resolveChampion(ctx context.Context, req BacktestRequest, can
 
 // resolveBaseline finds the registered points model to compare with: the
 // one named, or the newest active points version of the candidate's model.
-// It returns nil when the built-in rules should be used.
+// It returns nil when the backtest chooses (see backtest.Models): the
+// candidate's own learned points, or else the built-in rules.
 func (r *Registry) resolveBaseline(ctx context.Context, req BacktestRequest, cand *resolved) (*resolved, error) {
 	switch {
 	case req.Baseline == "none":

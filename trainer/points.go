@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -15,7 +16,8 @@ import (
 // marketing team's guesses, and measuring what those guesses are worth is
 // the baseline's job. Only the map from points to a probability is fitted,
 // so that the baseline's scores can be compared with the learned families'
-// on the same scale.
+// on the same scale. Without a file, Train learns the points instead (see
+// LearnPoints) and builds them through this same function.
 func FitPoints(rulesFile []byte, spec *model.FeatureSpec, heldOutRows []float64, labels []bool) (*model.Points, *model.Calibration, error) {
 	rules, err := model.ParsePointsRules(rulesFile)
 	if err != nil {
@@ -50,6 +52,43 @@ func FitPoints(rulesFile []byte, spec *model.FeatureSpec, heldOutRows []float64,
 		return nil, nil, fmt.Errorf("calibrate points rules: %w", err)
 	}
 	return p, cal, nil
+}
+
+// fitPointsFamily builds Train's points model from rulesFile, or, when it
+// is nil, from rules LearnPoints learns from the training rows. Learned
+// rules are rendered as a rules file and built from it exactly as a
+// hand-written one is, so that what `leadscore rules` exports and `train
+// --rules` reads back is the model. params notes where the rules came
+// from.
+func fitPointsFamily(ctx context.Context, d *Data, rulesFile []byte, params map[string]string) (*model.Points, *model.Calibration, error) {
+	if rulesFile == nil {
+		rules, err := LearnPoints(ctx, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		rulesFile = model.FormatPointsRules(rules, "")
+		params["points_rules"] = fmt.Sprintf("learned from the training rows: %d rules, %d points double the odds", len(rules.Rules), PointsPerDoubling)
+	}
+	return FitPoints(rulesFile, d.Spec, d.ValidRows, d.ValidLabels)
+}
+
+// pointsBaseline learns the points baseline Train stores in a model fitted
+// to d: points learned from the same training rows and calibrated on the
+// same held-out rows, so that a backtest judges the model against the
+// simple baseline on equal information and never against one that saw
+// the rows it is judged on. A model of learned points gets its own
+// double. When no points can be learned (no attribute or signal a rule can
+// read, say) the model has no baseline and params says why.
+func pointsBaseline(ctx context.Context, d *Data, cfg Config, params map[string]string) (*model.Model, error) {
+	b, _, err := Train(ctx, d, Config{Family: model.FamilyPoints, Seed: cfg.Seed, Grid: cfg.Grid, NoPointsBaseline: true})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		params["points_baseline"] = "none: " + leadscore.ErrorMessage(err)
+		return nil, nil
+	}
+	return b, nil
 }
 
 // fitPlattScaled fits Platt scaling to raw outputs of any scale. Points run

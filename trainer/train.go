@@ -28,7 +28,9 @@ type Config struct {
 	// Seed drives every random choice; the same seed and data give the
 	// same model.
 	Seed uint64
-	// Logistic, GBDT and PointsRules configure their families.
+	// Logistic, GBDT and PointsRules configure their families. Without
+	// PointsRules the points are learned from the training rows (see
+	// LearnPoints).
 	Logistic    LogisticOptions
 	GBDT        GBDTOptions
 	PointsRules []byte
@@ -55,6 +57,9 @@ type Config struct {
 	Refit bool
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
+	// NoPointsBaseline skips the points baseline Train otherwise learns
+	// from the same rows and stores in the model (see pointsBaseline).
+	NoPointsBaseline bool
 }
 
 // Data is a prepared training set: feature rows of one spec, split into a
@@ -230,11 +235,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		params["learning_rate"] = strconv.FormatFloat(orDefault(opts.LearningRate, 0.1), 'g', -1, 64)
 		params["categorical_splits"] = cmp.Or(opts.CategoricalSplits, CategoricalOneVsRest)
 	case model.FamilyPoints:
-		rules := cfg.PointsRules
-		if rules == nil {
-			rules = model.DefaultPointsRules
-		}
-		p, cal, err := FitPoints(rules, d.Spec, d.ValidRows, d.ValidLabels)
+		p, cal, err := fitPointsFamily(ctx, d, cfg.PointsRules, params)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -346,6 +347,15 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	}
 	m.Grid.Basis = basis
 	rep.Timings["grid"] = time.Since(start)
+
+	if !cfg.NoPointsBaseline {
+		start = time.Now()
+		progress("learning the points baseline")
+		if m.PointsBaseline, err = pointsBaseline(ctx, d, cfg, params); err != nil {
+			return nil, nil, err
+		}
+		rep.Timings["points_baseline"] = time.Since(start)
+	}
 
 	for k, v := range rep.Timings {
 		rep.Seconds[k] = v.Seconds()

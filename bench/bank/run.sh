@@ -35,7 +35,10 @@
 # ref.py); neither side sees the test rows when choosing. It prints the test AUCs and each leadscore variant's gap
 # to the better reference on that split: untuned against the untuned
 # references (the issue's original comparison), tuned against both; the
-# issue's target is a gap of at most 0.005. It exits non-zero only on
+# issue's target is a gap of at most 0.005. The points variant (`--family
+# points` without --rules: learned integer points, the backtests' simple
+# baseline) is printed next to the references, with its test ECE and the
+# number of rules `leadscore rules` exports. It exits non-zero only on
 # errors.
 #
 # It needs Go and Debian's python3-xgboost, python3-sklearn and
@@ -68,7 +71,7 @@ for s in time random; do
   d=$work/$s
   split_flags=() fold=order
   [ "$s" = random ] && split_flags=(--random-split) fold=random
-  for v in gbdt logistic gbdt-tuned logistic-tuned; do
+  for v in gbdt logistic gbdt-tuned logistic-tuned points; do
     fam=${v%-tuned}
     tune=--tune=false
     [ "$v" != "$fam" ] && tune=--tune
@@ -77,6 +80,7 @@ for s in time random; do
       --label y --positive yes --exclude duration --missing pdays=-1 \
       --family "$fam" "$tune" ${split_flags[@]+"${split_flags[@]}"} --seed 1 --out "$d/$v.lsa" --json >"$d/leadscore-$v.json"
   done
+  "$work/leadscore" rules "$d/points.lsa" --out "$d/points.yaml" >/dev/null
   echo "$s split: xgboost and scikit-learn, untuned and tuned..." >&2
   "$python" bench/bank/ref.py fit "$d/bank-train.csv" "$d/bank-test.csv" "$threads" "$fold" >"$d/ref.json"
 done
@@ -85,6 +89,7 @@ echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 "$python" - "$work" "$csv" <<'PY'
 import json, sys
 work, csv = sys.argv[1], sys.argv[2]
+PPD = 20  # trainer.PointsPerDoubling
 sp = json.load(open(f"{work}/split.json"))
 print(f"\n{csv}: {sp['rows']:,} rows; train {sp['train_rows']:,} / test {sp['test_rows']:,}; random split seed {sp['seed']}")
 variants = ("gbdt", "logistic", "gbdt-tuned", "logistic-tuned")
@@ -149,6 +154,17 @@ for s, ref, ls, auc in rows:
         print(f"  {'':8} {'':25} tried: " + "; ".join(
             (f"C {x['c']:g} {x['fold_auc']:.4f}" if "c" in x else
              f"d{x['max_depth']} mcw{x['min_child_weight']:g} {x['trees']}t {x['fold_auc']:.4f}") for x in t["candidates"]))
+
+print("\npoints: learned integer points (`--family points`, no --rules: points per value, quantile bin and signal,")
+print(f"{PPD} points double the odds; nothing to tune) against the references; test ROC AUC and ECE")
+print(f"{'split':8}{'XGBoost':>10}{'sklearn':>10}{'XGB tuned':>11}{'skl tuned':>11}{'ls points':>11}{'gap best':>10}{'ECE':>8}{'rules':>7}")
+for s, ref, ls, auc in rows:
+    pt = json.load(open(f"{work}/{s}/leadscore-points.json"))
+    best = max(ref[k]["test_auc"] for k in ("xgboost", "sklearn", "xgboost_tuned", "sklearn_tuned"))
+    a = pt["validation"]["roc_auc"]
+    nrules = sum(1 for l in open(f"{work}/{s}/points.yaml") if l.startswith("  - name:"))
+    print(f"{s:8}{ref['xgboost']['test_auc']:>10.4f}{ref['sklearn']['test_auc']:>10.4f}{ref['xgboost_tuned']['test_auc']:>11.4f}"
+          f"{ref['sklearn_tuned']['test_auc']:>11.4f}{a:>11.4f}{a - best:>+10.4f}{pt['validation']['ece']:>8.4f}{nrules:>7}")
 
 print("\nfit seconds (context only; leadscore's is the family fit with tuning, without reading, calibration or grid):")
 for s, ref, ls, auc in rows:

@@ -34,7 +34,7 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 	cutoff := fs.String("cutoff", "", "history: the cut-off T (RFC 3339 or YYYY-MM-DD); leads are scored as of T and judged on (T, T+horizon]; default: the latest T whose labels are complete")
 	horizon := fs.Duration("horizon", defaultHorizon, "history: the conversion horizon")
 	champion := fs.String("champion", "", "the model to compare with; default: the candidate model's champion; 'none' for no comparison")
-	baseline := fs.String("baseline", "", "the points baseline; default: the model's newest points version, else the built-in rules fitted before the cut-off; 'none' to skip")
+	baseline := fs.String("baseline", "", "the points baseline; default: the model's newest points version, else the points the candidate learned from its own training rows, else (for an artifact without them) the built-in rules fitted before the cut-off; 'none' to skip")
 	gate := fs.String("gate", "", "the gate policy: a YAML or JSON file, a stored policy NAME or NAME@REVISION, or 'none'; default: the built-in policy")
 	seed := fs.Uint64("seed", 1, "the bootstrap seed; the same seed and data give the same figures")
 	register := fs.Bool("register", true, "store the evaluation in the registry (registry candidates only), where promotion finds it")

@@ -221,27 +221,8 @@ func copyFile(t *testing.T, from, to string) {
 // judged on a later table than the model was trained on.
 func TestBacktestFlatTable(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, start time.Time, seed uint64) string {
-		r := rand.New(rand.NewPCG(seed, 1))
-		var b strings.Builder
-		b.WriteString("signed_up,employees,industry,converted\n")
-		for i := range 1500 {
-			emp := r.IntN(500)
-			ind := []string{"saas", "retail", "finance"}[r.IntN(3)]
-			p := 0.03 + 0.25*float64(emp)/500
-			if ind == "saas" {
-				p += 0.1
-			}
-			fmt.Fprintf(&b, "%s,%d,%s,%s\n", start.Add(time.Duration(i)*time.Hour).Format(time.RFC3339), emp, ind, map[bool]string{true: "yes", false: "no"}[r.Float64() < p])
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	train := write("train.csv", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), 1)
-	later := write("later.csv", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), 2)
+	train := writeFlatLeads(t, dir, "train.csv", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), 1)
+	later := writeFlatLeads(t, dir, "later.csv", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), 2)
 	art := filepath.Join(dir, "flat.lsm")
 	if code, _, errOut := runCommand(t, nil, "train", "--table", train, "--label", "converted", "--positive", "yes", "--time-column", "signed_up", "--family", "logistic", "--out", art); code != exitOK {
 		t.Fatalf("train: exit %d: %s", code, errOut)
@@ -262,4 +243,28 @@ func TestBacktestFlatTable(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "training data") {
 		t.Fatalf("backtest on the training table: exit %d, %s; want exit 2 naming the training data", code, errOut)
 	}
+}
+
+// writeFlatLeads writes a flat table of 1,500 leads signed up an hour
+// apart from start: conversion rises with the company size and is higher
+// in saas.
+func writeFlatLeads(t *testing.T, dir, name string, start time.Time, seed uint64) string {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString("signed_up,employees,industry,converted\n")
+	for i := range 1500 {
+		emp := r.IntN(500)
+		ind := []string{"saas", "retail", "finance"}[r.IntN(3)]
+		p := 0.03 + 0.25*float64(emp)/500
+		if ind == "saas" {
+			p += 0.1
+		}
+		fmt.Fprintf(&b, "%s,%d,%s,%s\n", start.Add(time.Duration(i)*time.Hour).Format(time.RFC3339), emp, ind, map[bool]string{true: "yes", false: "no"}[r.Float64() < p])
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

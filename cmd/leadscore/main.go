@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"register":   {"register an artifact file as the next version of a model", runRegister},
 	"promote":    {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
 	"rollback":   {"move an alias back to an earlier target from its history", runRollback},
+	"rules":      {"print a points model's rules (or another model's points baseline) as the YAML file train --rules reads", runRules},
 	"models":     {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
 }
 

@@ -47,7 +47,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
 	family := fs.String("family", string(model.FamilyGBDT), "the model family: points, logistic or gbdt")
-	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: the built-in rules")
+	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: learn integer points per value, bin, event kind and window from the training rows ('leadscore rules' prints them)")
 	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
 	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
@@ -247,12 +247,20 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		if registered != nil {
 			version = registered.Ref().Name()
 		}
+		var baseline map[string]float64
+		if b := m.PointsBaseline; b != nil {
+			baseline = b.Metadata.ValidationMetrics
+		}
 		if err := enc.Encode(struct {
 			Artifact     string `json:"artifact"`
 			SHA256       string `json:"artifact_sha256"`
 			ModelVersion string `json:"model_version,omitempty"`
 			*trainer.Report
-		}{*out, artifact.SHA256(written), version, rep}); err != nil {
+			// PointsBaseline holds the held-out figures of the points
+			// learned from the same rows, which backtests judge the
+			// model against.
+			PointsBaseline map[string]float64 `json:"points_baseline,omitempty"`
+		}{*out, artifact.SHA256(written), version, rep, baseline}); err != nil {
 			return fail("write json: %v", err)
 		}
 		return exitOK
@@ -265,6 +273,10 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "held-out ROC AUC %.4f, Brier %.4f, ECE %.4f, log loss %.4f\n",
 		rep.Validation["roc_auc"], rep.Validation["brier"], rep.Validation["ece"], rep.Validation["log_loss"])
+	if b := m.PointsBaseline; b != nil {
+		fmt.Fprintf(stdout, "points baseline (%d rules learned from the same rows; backtests judge the model against it): held-out ROC AUC %.4f\n",
+			len(b.Points.Rules), b.Metadata.ValidationMetrics["roc_auc"])
+	}
 	if rep.Refit {
 		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
 	}

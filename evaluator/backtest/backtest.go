@@ -17,6 +17,11 @@ import (
 // BuiltinBaselineName names the built-in points baseline in reports.
 const BuiltinBaselineName = "builtin:points"
 
+// LearnedBaselineName names, in reports, the points baseline a trained
+// candidate carries: points learned from its own training rows
+// (model.Model.PointsBaseline).
+const LearnedBaselineName = "learned:points"
+
 // Attribute keys and flat-table columns read for the campaign and source
 // groups, in order of preference: the synthetic history (dataset/synth)
 // writes "campaign" and "source"; CRM exports often say "utm_campaign" and
@@ -35,8 +40,12 @@ type Model struct {
 
 // Models are the models a backtest scores on the same rows. Candidate is
 // required; a Champion or Baseline with a nil Model is absent. Without a
-// Baseline the built-in points rules are fitted (see BuiltinBaseline)
-// unless Options.NoBaseline is set.
+// Baseline, unless Options.NoBaseline is set, the baseline is the points
+// the candidate learned from its own training rows (LearnedBaselineName),
+// which judges it against the simple baseline on equal information; a
+// candidate without them (an artifact written before they existed, or an
+// import) is judged against the built-in points rules (see
+// BuiltinBaseline).
 type Models struct {
 	Candidate Model
 	Champion  Model
@@ -151,6 +160,9 @@ func History(ctx context.Context, h *dataset.History, cutoff time.Time, horizon 
 	var warnings []string
 	r := roles{candidate: models.Candidate, champion: models.Champion, baseline: models.Baseline}
 	if r.baseline.Model == nil && !opts.NoBaseline {
+		r.baseline = ownBaseline(models.Candidate)
+	}
+	if r.baseline.Model == nil && !opts.NoBaseline {
 		opts.progress("fitting the built-in points baseline")
 		b, err := BuiltinBaseline(ctx, h, cutoff, horizon)
 		switch {
@@ -205,7 +217,7 @@ func BuiltinBaseline(ctx context.Context, h *dataset.History, cutoff time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("fit the built-in points rules before the cut-off: %w", err)
 	}
-	m, _, err := trainer.Train(ctx, d, trainer.Config{Family: model.FamilyPoints, PointsRules: model.DefaultPointsRules})
+	m, _, err := trainer.Train(ctx, d, trainer.Config{Family: model.FamilyPoints, PointsRules: model.DefaultPointsRules, NoPointsBaseline: true})
 	if err != nil {
 		return nil, fmt.Errorf("fit the built-in points rules: %w", err)
 	}
@@ -220,14 +232,18 @@ func BuiltinBaseline(ctx context.Context, h *dataset.History, cutoff time.Time, 
 // read from categorical columns named as CampaignKeys and SourceKeys say
 // (after trainer.AttributeKey, so "Lead Source" is lead_source).
 //
-// Without a Baseline in models the built-in points rules are tried: they
-// are compiled against a spec learned from the table's first four fifths
-// (in time order) and their probability map fitted on the last fifth, as
-// `leadscore train --family points` does; a table without the columns
-// they name (most) has no baseline, which the report warns of. Since that
-// last fifth is also scored, the baseline's calibration figures are
-// slightly flattered; its ranking figures are not, as points are not
-// learned.
+// Without a Baseline in models the baseline is the points the candidate
+// learned from its own training rows (see Models), which never saw this
+// table's rows unless the candidate did. Only a candidate without them
+// falls back to the built-in points rules: they are compiled against a
+// spec learned from the table's first four fifths (in time order) and
+// their probability map fitted on the last fifth, as `leadscore train
+// --family points --rules` does; a table without the columns they name
+// (most) has no baseline, which the report warns of. Since that last
+// fifth is also scored, that baseline's calibration figures are slightly
+// flattered; its ranking figures are not, as its points are not learned.
+// Points are never learned here: a baseline learned on the rows it is
+// judged on would know the judged period as the candidate cannot.
 //
 // It refuses a table with one class of labels, and, when the table has
 // times and the candidate's training data has an end, a table whose
@@ -265,6 +281,9 @@ func Flat(ctx context.Context, t *dataset.FlatTable, models Models, opts Options
 
 	var warnings []string
 	r := roles{candidate: models.Candidate, champion: models.Champion, baseline: models.Baseline}
+	if r.baseline.Model == nil && !opts.NoBaseline {
+		r.baseline = ownBaseline(models.Candidate)
+	}
 	if r.baseline.Model == nil && !opts.NoBaseline {
 		opts.progress("fitting the built-in points baseline")
 		b, err := flatBaseline(ctx, t)
@@ -308,13 +327,22 @@ func Flat(ctx context.Context, t *dataset.FlatTable, models Models, opts Options
 	return assemble(data, metrics, warnings, opts)
 }
 
+// ownBaseline returns the points baseline the candidate carries, learned
+// from its own training rows; its Model is nil when it carries none.
+func ownBaseline(candidate Model) Model {
+	if b := candidate.Model.PointsBaseline; b != nil {
+		return Model{Name: LearnedBaselineName, Model: b}
+	}
+	return Model{}
+}
+
 // flatBaseline fits the built-in points rules on a flat table.
 func flatBaseline(ctx context.Context, t *dataset.FlatTable) (*model.Model, error) {
 	d, err := trainer.FromFlatTable(ctx, t, trainer.FlatSplit{})
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := trainer.Train(ctx, d, trainer.Config{Family: model.FamilyPoints, PointsRules: model.DefaultPointsRules})
+	m, _, err := trainer.Train(ctx, d, trainer.Config{Family: model.FamilyPoints, PointsRules: model.DefaultPointsRules, NoPointsBaseline: true})
 	if err != nil {
 		return nil, fmt.Errorf("the built-in points rules do not fit %s: %w", t.File(), err)
 	}

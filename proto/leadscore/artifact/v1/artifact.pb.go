@@ -292,9 +292,16 @@ type Artifact struct {
 	// next action of each grid cell.
 	Grid *Grid `protobuf:"bytes,8,opt,name=grid,proto3" json:"grid,omitempty"`
 	// How the model was trained, for reproduction, audit and promotion gates.
-	Metadata      *Metadata `protobuf:"bytes,9,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Metadata *Metadata `protobuf:"bytes,9,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// The points baseline of the model: a FAMILY_POINTS model whose points
+	// were learned from the same training rows (and calibrated on the same
+	// held-out rows), so that a backtest can judge the model against the
+	// simple baseline on equal information, never on the rows it is judged
+	// on. It has no baseline of its own. Unset in artifacts written before
+	// it existed, and when no points could be learned.
+	PointsBaseline *Artifact `protobuf:"bytes,15,opt,name=points_baseline,json=pointsBaseline,proto3" json:"points_baseline,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Artifact) Reset() {
@@ -399,6 +406,13 @@ func (x *Artifact) GetGrid() *Grid {
 func (x *Artifact) GetMetadata() *Metadata {
 	if x != nil {
 		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Artifact) GetPointsBaseline() *Artifact {
+	if x != nil {
+		return x.PointsBaseline
 	}
 	return nil
 }
@@ -2228,7 +2242,7 @@ var File_leadscore_artifact_v1_artifact_proto protoreflect.FileDescriptor
 
 const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\n" +
-	"$leadscore/artifact/v1/artifact.proto\x12\x15leadscore.artifact.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x04\n" +
+	"$leadscore/artifact/v1/artifact.proto\x12\x15leadscore.artifact.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
 	"\bArtifact\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x125\n" +
 	"\x06family\x18\x02 \x01(\x0e2\x1d.leadscore.artifact.v1.FamilyR\x06family\x12E\n" +
@@ -2238,7 +2252,8 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\x06points\x18\x06 \x01(\v2'.leadscore.artifact.v1.PointsParametersH\x00R\x06points\x12D\n" +
 	"\vcalibration\x18\a \x01(\v2\".leadscore.artifact.v1.CalibrationR\vcalibration\x12/\n" +
 	"\x04grid\x18\b \x01(\v2\x1b.leadscore.artifact.v1.GridR\x04grid\x12;\n" +
-	"\bmetadata\x18\t \x01(\v2\x1f.leadscore.artifact.v1.MetadataR\bmetadataB\f\n" +
+	"\bmetadata\x18\t \x01(\v2\x1f.leadscore.artifact.v1.MetadataR\bmetadata\x12H\n" +
+	"\x0fpoints_baseline\x18\x0f \x01(\v2\x1f.leadscore.artifact.v1.ArtifactR\x0epointsBaselineB\f\n" +
 	"\n" +
 	"parameters\"\xf2\x02\n" +
 	"\vFeatureSpec\x12\x18\n" +
@@ -2471,33 +2486,34 @@ var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	18, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
 	21, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
 	22, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
-	6,  // 8: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
-	7,  // 9: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
-	1,  // 10: leadscore.artifact.v1.FitFeature.kind:type_name -> leadscore.artifact.v1.FeatureKind
-	9,  // 11: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
-	1,  // 12: leadscore.artifact.v1.LinearEncoding.kinds:type_name -> leadscore.artifact.v1.FeatureKind
-	10, // 13: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
-	11, // 14: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
-	11, // 15: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
-	13, // 16: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
-	14, // 17: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
-	16, // 18: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
-	17, // 19: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
-	2,  // 20: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
-	19, // 21: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
-	20, // 22: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
-	3,  // 23: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
-	26, // 24: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
-	26, // 25: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
-	27, // 26: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
-	24, // 27: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
-	25, // 28: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	23, // 29: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	4,  // 8: leadscore.artifact.v1.Artifact.points_baseline:type_name -> leadscore.artifact.v1.Artifact
+	6,  // 9: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
+	7,  // 10: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
+	1,  // 11: leadscore.artifact.v1.FitFeature.kind:type_name -> leadscore.artifact.v1.FeatureKind
+	9,  // 12: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
+	1,  // 13: leadscore.artifact.v1.LinearEncoding.kinds:type_name -> leadscore.artifact.v1.FeatureKind
+	10, // 14: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
+	11, // 15: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
+	11, // 16: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
+	13, // 17: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
+	14, // 18: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
+	16, // 19: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
+	17, // 20: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
+	2,  // 21: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
+	19, // 22: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
+	20, // 23: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
+	3,  // 24: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
+	26, // 25: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
+	26, // 26: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
+	27, // 27: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
+	24, // 28: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
+	25, // 29: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	23, // 30: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_artifact_v1_artifact_proto_init() }
