@@ -497,7 +497,7 @@ func readFlat(ctx context.Context, in *input, opts FlatOptions) (*FlatTable, err
 		return nil, err
 	}
 	ft := p.allocate(rows)
-	ft.stats = ReadStats{File: in.name, Delimiter: rune(t.r.comma)}
+	ft.stats = ReadStats{File: in.name, Delimiter: rune(t.r.comma), Notes: t.notes()}
 	c := newCollector(&ft.stats, opts.Lenient, opts.MaxErrors)
 	r := second.r
 	for n := 0; ; n++ {

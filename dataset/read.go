@@ -78,6 +78,9 @@ type ReadStats struct {
 	// Kinds is the kind of each attribute column of a delimited leads
 	// input, inferred or fixed; nil for other inputs.
 	Kinds map[string]leadscore.ValueKind
+	// Notes are what the read decided on its own that a person should
+	// be told, such as an unnamed, empty last column dropped.
+	Notes []string
 }
 
 // RecordError is a bad record of an input file. It says where the record
@@ -499,6 +502,7 @@ func readTable[T any, L parser[T]](ctx context.Context, in *input, opts ReadOpti
 	}
 	defer closeInput()
 	stats.Delimiter = rune(t.r.comma)
+	stats.Notes = t.notes()
 	l, err := newLayout(t, opts)
 	if err != nil {
 		return stats, err

@@ -235,6 +235,7 @@ func readLeads(ctx context.Context, in *input, opts ReadOptions, fn func(leadsco
 		return stats, err
 	}
 	stats.Delimiter = rune(t.r.comma)
+	stats.Notes = t.notes()
 	l, err := newLeadLayout(t, opts)
 	if err != nil {
 		closeInput()
