@@ -35,9 +35,12 @@
 //
 // # Values
 //
-// Missing values are the empty value, "NA", "N/A", "null" and "NULL"
-// (matched exactly), plus any MissingTokens the caller adds (and, in a
-// flat table, ColumnMissing per column); in JSON lines null is missing too.
+// Missing values are DefaultMissingValues: the empty value, "NA", "N/A",
+// "n/a", "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-" and
+// "Select" (matched exactly and case-sensitively), plus any MissingTokens
+// the caller adds (and, in a flat table, ColumnMissing per column);
+// NoDefaultMissing leaves the defaults out but for the empty value, which is
+// always missing. In JSON lines null is missing too.
 // Numbers are decimal (sign, digits, fraction, exponent); "NaN", "Inf",
 // hexadecimal and thousands separators are not numbers. Booleans are
 // "true", "false", "yes" and "no" in any case.

@@ -23,8 +23,11 @@ type FlatStreamOptions struct {
 	// have one that passes leadscore.ValidateID.
 	IDColumn string
 	// MissingTokens are values read as missing in every column, in
-	// addition to the empty value, "NA", "N/A", "null" and "NULL".
+	// addition to DefaultMissingValues (unless NoDefaultMissing).
 	MissingTokens []string
+	// NoDefaultMissing leaves DefaultMissingValues out: only the empty
+	// value and MissingTokens are missing in every column.
+	NoDefaultMissing bool
 	// ColumnMissing are values read as missing in one column, by column
 	// name, such as "pdays": {"-1"}.
 	ColumnMissing map[string][]string
@@ -127,7 +130,7 @@ func (s *FlatStream) unknown(option, name string) error {
 
 // missing returns the missing tokens of a column.
 func (s *FlatStream) missing(col string) missingSet {
-	return newMissingSet(s.opts.MissingTokens, s.opts.ColumnMissing[col])
+	return newMissingSet(s.opts.NoDefaultMissing, s.opts.MissingTokens, s.opts.ColumnMissing[col])
 }
 
 // resolve checks the options against the header.

@@ -3,26 +3,46 @@ package dataset
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
 
-// defaultMissingTokens are the values every reader takes as "no value",
-// because spreadsheets, R, pandas and SQL exports write them for one.
-// Matching is exact (after the trimming of unquoted fields), so "na" or
-// "Null" stay values; quoting does not change it, since some exports quote
-// every field.
-var defaultMissingTokens = []string{"", "NA", "N/A", "null", "NULL"}
+// defaultMissingTokens are the values every reader takes as "no value"
+// unless told not to (NoDefaultMissing): what spreadsheets ("#N/A"), R
+// ("NA"), pandas and Python ("nan", "NaN", "None"), SQL ("NULL", "null")
+// and hand-typed forms ("N/A", "n/a", "?", "-") write for one, and the
+// unchosen default of a web form's dropdown ("Select"), which a CRM exports
+// as if the lead had chosen it. Matching is exact and case-sensitive (after
+// the trimming of blanks around unquoted fields), so "na", "none" or
+// "select" stay values; quoting does not change it, since some exports
+// quote every field. Words that are sometimes a real answer ("unknown",
+// "none", "other", "0") are not here: the data profile points them out
+// instead (see Profile).
+var defaultMissingTokens = []string{"", "NA", "N/A", "n/a", "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-", "Select"}
+
+// legacyMissingTokens are the missing values of models trained before
+// the values read were recorded with them.
+var legacyMissingTokens = []string{"", "NA", "N/A", "null", "NULL"}
+
+// DefaultMissingValues returns the values read as missing in every column
+// unless an option leaves them out: the empty value, "NA", "N/A", "n/a",
+// "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-" and "Select",
+// matched exactly and case-sensitively.
+func DefaultMissingValues() []string { return slices.Clone(defaultMissingTokens) }
 
 // missingSet is a small set of missing tokens. A linear scan beats a map
 // for the handful of tokens files use, and comparing string(b) == t does
-// not allocate.
+// not allocate. The empty value is always missing.
 type missingSet []string
 
-// newMissingSet returns the default tokens plus every extra list, without
-// duplicates.
-func newMissingSet(extra ...[]string) missingSet {
-	s := missingSet(append([]string(nil), defaultMissingTokens...))
+// newMissingSet returns the default tokens (unless noDefaults) plus every
+// extra list, without duplicates, the empty value first.
+func newMissingSet(noDefaults bool, extra ...[]string) missingSet {
+	s := missingSet{""}
+	if !noDefaults {
+		s = append(missingSet(nil), defaultMissingTokens...)
+	}
 	for _, list := range extra {
 		for _, t := range list {
 			if !s.has([]byte(t)) {
@@ -31,6 +51,17 @@ func newMissingSet(extra ...[]string) missingSet {
 		}
 	}
 	return s
+}
+
+// index returns the position of b in the set, or -1 when b is not a
+// missing token.
+func (s missingSet) index(b []byte) int {
+	for i, t := range s {
+		if len(t) == len(b) && string(b) == t {
+			return i
+		}
+	}
+	return -1
 }
 
 // has reports whether b is a missing token.

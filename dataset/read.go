@@ -48,9 +48,12 @@ type ReadOptions struct {
 	// MaxErrors is how many errors ReadStats.Errors keeps; 0 means
 	// DefaultMaxErrors.
 	MaxErrors int
-	// MissingTokens are values read as missing in addition to the empty
-	// value, "NA", "N/A", "null" and "NULL".
+	// MissingTokens are values read as missing in addition to
+	// DefaultMissingValues (unless NoDefaultMissing).
 	MissingTokens []string
+	// NoDefaultMissing leaves DefaultMissingValues out: only the empty
+	// value and MissingTokens are missing.
+	NoDefaultMissing bool
 	// Delimiter separates the fields of a delimited file; 0 detects it
 	// among ',', ';', '\t' and '|'.
 	Delimiter rune

@@ -93,8 +93,12 @@ type Metrics struct {
 	LiftTopDecile float64 `json:"lift_top_decile"`
 	// Deciles are the ten deciles by score, best first.
 	Deciles []Decile `json:"deciles"`
-	// Reliability are ten equal-width probability bins.
+	// Reliability are ten equal-width probability bins, over which ECE is
+	// computed.
 	Reliability []ReliabilityBin `json:"reliability"`
+	// ReliabilityQuantiles are up to ten bins of about equal numbers of
+	// leads (QuantileReliability), which the calibration chart draws.
+	ReliabilityQuantiles []ReliabilityBin `json:"reliability_quantiles"`
 	// Groups: close rate per tier, fit grade, grid cell, campaign and
 	// source. Campaigns and sources are empty when the data has no such
 	// attribute.
