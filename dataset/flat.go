@@ -57,6 +57,9 @@ type FlatOptions struct {
 	// Delimiter separates fields; 0 detects it among ',', ';', '\t' and
 	// '|'.
 	Delimiter rune
+	// recorded are the ColumnMissing columns a model's reading added
+	// (WithReading): a table without one of them is not an error.
+	recorded map[string]bool
 }
 
 // defaultPositiveLabels are the label values that mean converted when
@@ -224,6 +227,9 @@ func newFlatPlan(t *delimTable, opts FlatOptions) (*flatPlan, error) {
 	}
 	for _, name := range sortedKeys(opts.ColumnMissing) {
 		i := t.col(name)
+		if i < 0 && opts.recorded[name] {
+			continue
+		}
 		if i < 0 {
 			return nil, unknown("ColumnMissing", name)
 		}

@@ -34,6 +34,9 @@ type FlatStreamOptions struct {
 	// Delimiter separates fields; 0 detects it among ',', ';', '\t' and
 	// '|'.
 	Delimiter rune
+	// recorded are the ColumnMissing columns a model's reading added
+	// (WithReading): a table without one of them is not an error.
+	recorded map[string]bool
 }
 
 // Chunk limits: a chunk stops at FlatChunkRows records or once its fields
@@ -137,7 +140,7 @@ func (s *FlatStream) missing(col string) missingSet {
 func (s *FlatStream) resolve() error {
 	t := s.t
 	for _, name := range sortedKeys(s.opts.ColumnMissing) {
-		if t.col(name) < 0 {
+		if t.col(name) < 0 && !s.opts.recorded[name] {
 			return s.unknown("ColumnMissing", name)
 		}
 	}

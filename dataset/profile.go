@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/model"
 )
 
@@ -69,15 +70,21 @@ func (t *FlatTable) Profile() []model.ColumnProfile {
 			switch col := t.store[i].(type) {
 			case *NumericColumn:
 				p.Kind = model.ColumnNumeric
-				p.Distinct, p.DistinctCapped = distinctNumbers(col.values, &col.missing)
-				p.Placeholders = sentinels(col.values, &col.missing)
+				p.Distinct, p.DistinctCapped = distinctNumbers(col.values, col.missing.get)
+				p.Placeholders = sentinels(col.values, col.missing.get)
 			case *BooleanColumn:
 				p.Kind = model.ColumnBoolean
 				p.Distinct = distinctBooleans(col)
 			case *CategoricalColumn:
 				p.Kind = model.ColumnCategorical
 				p.Distinct = len(col.levels)
-				p.Placeholders = categoricalPlaceholders(col)
+				counts := make([]int, len(col.levels))
+				for _, code := range col.codes {
+					if code != MissingCode {
+						counts[code]++
+					}
+				}
+				p.Placeholders = levelPlaceholders(col.levels, counts)
 			}
 		}
 		out[i] = p
@@ -87,10 +94,10 @@ func (t *FlatTable) Profile() []model.ColumnProfile {
 
 // distinctNumbers counts the distinct present values of a numeric column,
 // stopping at ProfileDistinctCap.
-func distinctNumbers(values []float64, missing *flatBits) (int, bool) {
+func distinctNumbers(values []float64, missing func(int) bool) (int, bool) {
 	seen := make(map[float64]struct{}, 64)
 	for i, v := range values {
-		if missing.get(i) {
+		if missing(i) {
 			continue
 		}
 		seen[v] = struct{}{}
@@ -129,11 +136,11 @@ func boolIndex(b bool) int {
 // values that are otherwise never negative, or 99, 999... above values that
 // otherwise stay under half of it, as exports write for "not applicable"
 // (pdays = -1 for "never contacted").
-func sentinels(values []float64, missing *flatBits) []model.ValueCount {
+func sentinels(values []float64, missing func(int) bool) []model.ValueCount {
 	lo, lo2, hi, hi2 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	present := 0
 	for i, v := range values {
-		if missing.get(i) {
+		if missing(i) {
 			continue
 		}
 		present++
@@ -160,7 +167,7 @@ func sentinels(values []float64, missing *flatBits) []model.ValueCount {
 		}
 		n := 0
 		for i, v := range values {
-			if v == s && !missing.get(i) {
+			if v == s && !missing(i) {
 				n++
 			}
 		}
@@ -188,22 +195,18 @@ func isSentinel(v float64) bool {
 	return false
 }
 
-// categoricalPlaceholders lists the levels of a categorical column that
-// look like placeholders: a placeholder word, or any non-numeric level of a
-// column whose rows mostly hold numbers (a numeric field with "Select" or
-// "unknown" in some rows).
-func categoricalPlaceholders(c *CategoricalColumn) []model.ValueCount {
-	counts := make([]int, len(c.levels))
+// levelPlaceholders lists the levels of a categorical column, with the
+// rows holding each, that look like placeholders: a placeholder word, or
+// any non-numeric level of a column whose rows mostly hold numbers (a
+// numeric field with "Select" or "unknown" in some rows).
+func levelPlaceholders(levels []string, counts []int) []model.ValueCount {
 	present := 0
-	for _, code := range c.codes {
-		if code != MissingCode {
-			counts[code]++
-			present++
-		}
+	for _, n := range counts {
+		present += n
 	}
 	numeric := 0
-	isNumber := make([]bool, len(c.levels))
-	for code, level := range c.levels {
+	isNumber := make([]bool, len(levels))
+	for code, level := range levels {
 		if ok, _ := scanDecimal([]byte(level)); ok {
 			isNumber[code] = true
 			numeric += counts[code]
@@ -211,8 +214,8 @@ func categoricalPlaceholders(c *CategoricalColumn) []model.ValueCount {
 	}
 	mostly := present > 0 && float64(numeric) >= mostlyNumeric*float64(present)
 	var out []model.ValueCount
-	for code, level := range c.levels {
-		if mostly && !isNumber[code] || placeholderWords[placeholderKey(level)] {
+	for code, level := range levels {
+		if counts[code] > 0 && (mostly && !isNumber[code] || placeholderWords[placeholderKey(level)]) {
 			out = append(out, model.ValueCount{Value: level, Rows: counts[code]})
 		}
 	}
@@ -231,6 +234,66 @@ func placeholderKey(s string) string {
 		return t
 	}
 	return s
+}
+
+// Profile describes every lead attribute of the history, by name: its
+// kind, the share of leads without it, its distinct values (up to
+// ProfileDistinctCap for a number) and the values that look like
+// placeholders, as FlatTable.Profile does for a flat table's columns. The
+// missing values the files held are not counted: the history keeps
+// attributes, not the text they were read from.
+func (h *History) Profile() []model.ColumnProfile {
+	out := make([]model.ColumnProfile, 0, len(h.attrs))
+	n := len(h.ids)
+	for i := range h.attrs {
+		c := &h.attrs[i]
+		missing := func(j int) bool { return j >= len(c.present) || !c.present[j] }
+		present := 0
+		for j := range n {
+			if !missing(j) {
+				present++
+			}
+		}
+		p := model.ColumnProfile{Name: c.key}
+		if n > 0 {
+			p.MissingShare = float64(n-present) / float64(n)
+		}
+		switch c.kind {
+		case leadscore.KindNumber:
+			p.Kind = model.ColumnNumeric
+			p.Distinct, p.DistinctCapped = distinctNumbers(c.nums, missing)
+			p.Placeholders = sentinels(c.nums, missing)
+		case leadscore.KindBool:
+			p.Kind = model.ColumnBoolean
+			var seen [2]bool
+			for j, b := range c.bools {
+				if !missing(j) {
+					seen[boolIndex(b)] = true
+				}
+			}
+			for _, s := range seen {
+				if s {
+					p.Distinct++
+				}
+			}
+		default:
+			p.Kind = model.ColumnCategorical
+			counts := make([]int, len(c.dict))
+			for j, code := range c.codes {
+				if !missing(j) && int(code) < len(counts) {
+					counts[code]++
+				}
+			}
+			for _, k := range counts {
+				if k > 0 {
+					p.Distinct++
+				}
+			}
+			p.Placeholders = levelPlaceholders(c.dict, counts)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // valueCounts lists the tokens of a missing set that made rows missing,
@@ -287,6 +350,7 @@ func ReadingOptions(r model.Reading) (tokens []string, noDefaults bool, columns 
 // MissingTokens and ColumnMissing are added to them.
 func (o FlatOptions) WithReading(r model.Reading) FlatOptions {
 	o.MissingTokens, o.NoDefaultMissing, o.ColumnMissing = mergeReading(r, o.MissingTokens, o.ColumnMissing)
+	o.recorded = recordedColumns(r, o.recorded)
 	return o
 }
 
@@ -295,7 +359,25 @@ func (o FlatOptions) WithReading(r model.Reading) FlatOptions {
 // MissingTokens and ColumnMissing are added to them.
 func (o FlatStreamOptions) WithReading(r model.Reading) FlatStreamOptions {
 	o.MissingTokens, o.NoDefaultMissing, o.ColumnMissing = mergeReading(r, o.MissingTokens, o.ColumnMissing)
+	o.recorded = recordedColumns(r, o.recorded)
 	return o
+}
+
+// recordedColumns adds a reading's columns to the set of ColumnMissing
+// columns a table may lack: a model's training table may have had a column
+// (excluded, say) that the data it scores does not.
+func recordedColumns(r model.Reading, set map[string]bool) map[string]bool {
+	if len(r.ColumnMissing) == 0 {
+		return set
+	}
+	out := maps.Clone(set)
+	if out == nil {
+		out = map[string]bool{}
+	}
+	for k := range r.ColumnMissing {
+		out[k] = true
+	}
+	return out
 }
 
 // WithReading returns o reading values as a model's training data was

@@ -36,6 +36,9 @@ type Report struct {
 	// CreatedAt is when the report was made. It is the only field that
 	// differs between two runs on the same inputs.
 	CreatedAt time.Time `json:"created_at"`
+	// Evaluation is the resource name of the stored evaluation,
+	// "evaluations/{id}", set by whoever stored it; empty otherwise.
+	Evaluation string `json:"evaluation,omitempty"`
 }
 
 // DataInfo describes the rows a backtest scored.
