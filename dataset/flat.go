@@ -234,7 +234,7 @@ func newFlatPlan(t *delimTable, opts FlatOptions) (*flatPlan, error) {
 			return nil, unknown("ColumnMissing", name)
 		}
 		p.cols[i].miss = newMissingSet(opts.NoDefaultMissing, opts.MissingTokens, opts.ColumnMissing[name])
-		p.cols[i].extra = missingSet(opts.ColumnMissing[name])
+		p.cols[i].extra = makeMissingSet(opts.ColumnMissing[name])
 	}
 	positives := opts.PositiveLabels
 	if len(positives) == 0 {
@@ -324,7 +324,7 @@ func (p *flatPlan) allocate(rows int) *FlatTable {
 	}
 	for i := range p.cols {
 		c := &p.cols[i]
-		c.met = make([]int, len(c.miss))
+		c.met = make([]int, len(c.miss.tokens))
 		ft.byName[c.name] = i
 		if c.role != RoleFeature && c.role != RoleGroup {
 			continue

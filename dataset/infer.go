@@ -33,30 +33,61 @@ func DefaultMissingValues() []string { return slices.Clone(defaultMissingTokens)
 
 // missingSet is a small set of missing tokens. A linear scan beats a map
 // for the handful of tokens files use, and comparing string(b) == t does
-// not allocate. The empty value is always missing.
-type missingSet []string
+// not allocate; most values are told apart from every token by their
+// length alone. The empty value is always missing.
+type missingSet struct {
+	tokens []string
+	// lens has bit n set when a token is n bytes long, for n below 64;
+	// long says a token is longer.
+	lens uint64
+	long bool
+}
 
-// newMissingSet returns the default tokens (unless noDefaults) plus every
-// extra list, without duplicates, the empty value first.
-func newMissingSet(noDefaults bool, extra ...[]string) missingSet {
-	s := missingSet{""}
-	if !noDefaults {
-		s = append(missingSet(nil), defaultMissingTokens...)
-	}
-	for _, list := range extra {
-		for _, t := range list {
-			if !s.has([]byte(t)) {
-				s = append(s, t)
-			}
+// makeMissingSet returns the set of the given tokens, as given.
+func makeMissingSet(tokens []string) missingSet {
+	s := missingSet{tokens: tokens}
+	for _, t := range tokens {
+		if len(t) < 64 {
+			s.lens |= 1 << len(t)
+		} else {
+			s.long = true
 		}
 	}
 	return s
 }
 
+// newMissingSet returns the default tokens (unless noDefaults) plus every
+// extra list, without duplicates, the empty value first.
+func newMissingSet(noDefaults bool, extra ...[]string) missingSet {
+	tokens := []string{""}
+	if !noDefaults {
+		tokens = slices.Clone(defaultMissingTokens)
+	}
+	for _, list := range extra {
+		for _, t := range list {
+			if !slices.Contains(tokens, t) {
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	return makeMissingSet(tokens)
+}
+
+// mayHold reports whether a token is n bytes long.
+func (s missingSet) mayHold(n int) bool {
+	if n < 64 {
+		return s.lens&(1<<n) != 0
+	}
+	return s.long
+}
+
 // index returns the position of b in the set, or -1 when b is not a
 // missing token.
 func (s missingSet) index(b []byte) int {
-	for i, t := range s {
+	if !s.mayHold(len(b)) {
+		return -1
+	}
+	for i, t := range s.tokens {
 		if len(t) == len(b) && string(b) == t {
 			return i
 		}
@@ -69,12 +100,7 @@ func (s missingSet) has(b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
-	for _, t := range s {
-		if len(t) == len(b) && string(b) == t {
-			return true
-		}
-	}
-	return false
+	return s.index(b) >= 0
 }
 
 // hasString reports whether v is a missing token.
@@ -82,12 +108,10 @@ func (s missingSet) hasString(v string) bool {
 	if v == "" {
 		return true
 	}
-	for _, t := range s {
-		if v == t {
-			return true
-		}
+	if !s.mayHold(len(v)) {
+		return false
 	}
-	return false
+	return slices.Contains(s.tokens, v)
 }
 
 // scanDecimal reports whether b is a decimal number: an optional sign,

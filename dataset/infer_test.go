@@ -174,8 +174,8 @@ func TestMissingSet(t *testing.T) {
 			t.Errorf("%q is missing, want a value", v)
 		}
 	}
-	if want := len(DefaultMissingValues()) + 2; len(s) != want {
-		t.Errorf("the set has %d tokens %q, want %d without duplicates", len(s), s, want)
+	if want := len(DefaultMissingValues()) + 2; len(s.tokens) != want {
+		t.Errorf("the set has %d tokens %q, want %d without duplicates", len(s.tokens), s.tokens, want)
 	}
 }
 
@@ -183,7 +183,7 @@ func TestMissingSetWithoutDefaults(t *testing.T) {
 	t.Parallel()
 	s := newMissingSet(true, []string{"unknown"})
 	if !s.has(nil) || !s.hasString("") || !s.hasString("unknown") {
-		t.Errorf("set %q: the empty value and the given token must be missing", s)
+		t.Errorf("set %q: the empty value and the given token must be missing", s.tokens)
 	}
 	for _, v := range DefaultMissingValues()[1:] {
 		if s.hasString(v) {

@@ -302,7 +302,7 @@ func valueCounts(tokens missingSet, met []int) []model.ValueCount {
 	var out []model.ValueCount
 	for i, n := range met {
 		if n > 0 {
-			out = append(out, model.ValueCount{Value: tokens[i], Rows: n})
+			out = append(out, model.ValueCount{Value: tokens.tokens[i], Rows: n})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b model.ValueCount) int { return cmp.Compare(b.Rows, a.Rows) })
@@ -311,7 +311,7 @@ func valueCounts(tokens missingSet, met []int) []model.ValueCount {
 
 // readingOf records the missing values of a set of options.
 func readingOf(noDefaults bool, tokens []string, columns map[string][]string) model.Reading {
-	r := model.Reading{MissingValues: newMissingSet(noDefaults, tokens)}
+	r := model.Reading{MissingValues: newMissingSet(noDefaults, tokens).tokens}
 	if len(columns) > 0 {
 		r.ColumnMissing = make(map[string][]string, len(columns))
 		for k, v := range columns {
