@@ -34,23 +34,28 @@ func DefaultMissingValues() []string { return slices.Clone(defaultMissingTokens)
 // missingSet is a small set of missing tokens. A linear scan beats a map
 // for the handful of tokens files use, and comparing string(b) == t does
 // not allocate; most values are told apart from every token by their
-// length alone. The empty value is always missing.
+// length and first byte alone, before any scan. The empty value is always
+// missing.
 type missingSet struct {
 	tokens []string
-	// lens has bit n set when a token is n bytes long, for n below 64;
-	// long says a token is longer.
-	lens uint64
-	long bool
+	// heads has bit b%64 of word b/64 of row n set when a token n bytes
+	// long (n < headLens) starts with byte b; long says a token is longer.
+	heads *[headLens][4]uint64
+	long  bool
 }
+
+// headLens bounds the token lengths heads tells apart.
+const headLens = 16
 
 // makeMissingSet returns the set of the given tokens, as given.
 func makeMissingSet(tokens []string) missingSet {
-	s := missingSet{tokens: tokens}
+	s := missingSet{tokens: tokens, heads: new([headLens][4]uint64)}
 	for _, t := range tokens {
-		if len(t) < 64 {
-			s.lens |= 1 << len(t)
-		} else {
+		switch {
+		case len(t) >= headLens:
 			s.long = true
+		case len(t) > 0:
+			s.heads[len(t)][t[0]/64] |= 1 << (t[0] % 64)
 		}
 	}
 	return s
@@ -73,18 +78,21 @@ func newMissingSet(noDefaults bool, extra ...[]string) missingSet {
 	return makeMissingSet(tokens)
 }
 
-// mayHold reports whether a token is n bytes long.
-func (s missingSet) mayHold(n int) bool {
-	if n < 64 {
-		return s.lens&(1<<n) != 0
+// mayHold reports whether a token is n bytes long and starts with first.
+func (s missingSet) mayHold(n int, first byte) bool {
+	switch {
+	case n >= headLens:
+		return s.long
+	case s.heads == nil: // the zero set
+		return false
 	}
-	return s.long
+	return s.heads[n][first/64]&(1<<(first%64)) != 0
 }
 
 // index returns the position of b in the set, or -1 when b is not a
 // missing token.
 func (s missingSet) index(b []byte) int {
-	if !s.mayHold(len(b)) {
+	if len(b) > 0 && !s.mayHold(len(b), b[0]) {
 		return -1
 	}
 	for i, t := range s.tokens {
@@ -108,7 +116,7 @@ func (s missingSet) hasString(v string) bool {
 	if v == "" {
 		return true
 	}
-	if !s.mayHold(len(v)) {
+	if !s.mayHold(len(v), v[0]) {
 		return false
 	}
 	return slices.Contains(s.tokens, v)
