@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/model"
 )
 
@@ -136,5 +138,56 @@ func TestProfileCapsDistinctCounting(t *testing.T) {
 	}
 	if p := profileByName(t, ft)["amount"]; p.Distinct != ProfileDistinctCap || !p.DistinctCapped {
 		t.Errorf("amount profile %+v, want %d distinct, capped", p, ProfileDistinctCap)
+	}
+}
+
+func TestHistoryProfile(t *testing.T) {
+	t.Parallel()
+	b := NewHistoryBuilder()
+	day0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		attrs := map[string]leadscore.Value{"size": leadscore.Number(float64(i % 4)), "trial": leadscore.Bool(i%2 == 0)}
+		if i < 3 {
+			attrs["source"] = leadscore.String("unknown")
+		} else if i < 8 {
+			attrs["source"] = leadscore.String([]string{"web", "ads"}[i%2])
+		}
+		if err := b.AddLead(leadscore.Lead{ID: "l" + strconv.Itoa(i), CreatedAt: day0, Attributes: attrs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]model.ColumnProfile{}
+	for _, p := range h.Profile() {
+		got[p.Name] = p
+	}
+	if err := model.ValidateProfile(h.Profile()); err != nil {
+		t.Fatal(err)
+	}
+	if p := got["source"]; p.Kind != model.ColumnCategorical || p.MissingShare != 0.2 || p.Distinct != 3 ||
+		len(p.Placeholders) != 1 || p.Placeholders[0] != (model.ValueCount{Value: "unknown", Rows: 3}) {
+		t.Errorf("source profile %+v", p)
+	}
+	if p := got["size"]; p.Kind != model.ColumnNumeric || p.Distinct != 4 || p.MissingShare != 0 {
+		t.Errorf("size profile %+v", p)
+	}
+	if p := got["trial"]; p.Kind != model.ColumnBoolean || p.Distinct != 2 {
+		t.Errorf("trial profile %+v", p)
+	}
+}
+
+func TestRecordedColumnsMayBeAbsent(t *testing.T) {
+	t.Parallel()
+	// Trained with --missing on a column the scored table lacks.
+	r := model.Reading{MissingValues: []string{"", "NA"}, ColumnMissing: map[string][]string{"duration": {"0"}}}
+	if _, err := readFlatText(t, "amount,won\n1,yes\n", FlatOptions{Label: "won"}.WithReading(r)); err != nil {
+		t.Errorf("a recorded column the table lacks: %v", err)
+	}
+	// One the caller names is still checked.
+	if _, err := readFlatText(t, "amount,won\n1,yes\n", FlatOptions{Label: "won", ColumnMissing: map[string][]string{"pdays": {"-1"}}}.WithReading(r)); err == nil {
+		t.Error("a --missing column the table lacks: no error")
 	}
 }
