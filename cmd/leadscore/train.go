@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -116,11 +115,13 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if src.history {
 		progress("reading history")
 		readOpts := dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
-		h, stats, lerr := dataset.LoadHistory(ctx, dataset.HistoryFiles{
-			Leads:    filepath.Join(src.path, "leads.csv"),
-			Events:   filepath.Join(src.path, "events.csv"),
-			Outcomes: filepath.Join(src.path, "outcomes.csv"),
-		}, readOpts)
+		// The directory is read as backtest and score read it: CSV or
+		// JSON lines, optionally gzipped.
+		files, ferr := historyDir(src.path)
+		if ferr != nil {
+			return fail("%v", ferr)
+		}
+		h, stats, lerr := dataset.LoadHistory(ctx, files, readOpts)
 		if lerr != nil {
 			return fail("%v", lerr)
 		}
