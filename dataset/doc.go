@@ -18,7 +18,10 @@
 // "\n"); CRLF and LF line ends read alike; a UTF-8 byte order mark is
 // skipped; spaces and tabs around unquoted fields, and around the quotes
 // of quoted ones, are trimmed; blank lines are skipped. The first line is
-// the header: names are trimmed, and empty or repeated names are errors.
+// the header: names are trimmed, and empty or repeated names are errors,
+// but for an empty last name, which exports write when every line ends
+// with the delimiter: that column is dropped, with a note in
+// ReadStats.Notes, and a value in it is an error that stops the read.
 // Text must be UTF-8. A record with fewer or more fields than the header, a
 // quote inside an unquoted field, text after a closing quote and a quote
 // never closed are errors. JSON lines hold one object per line; blank lines
