@@ -728,6 +728,10 @@ func metadataToProto(md *model.Metadata) (*artifactv1.Metadata, error) {
 			ObservedRate:    b.ObservedRate,
 		})
 	}
+	pb.Reading = readingToProto(md.Reading)
+	if pb.Profile, err = profileToProto(md.Profile); err != nil {
+		return nil, err
+	}
 	return pb, nil
 }
 
@@ -807,6 +811,12 @@ func metadataFromProto(pb *artifactv1.Metadata) (model.Metadata, error) {
 			MeanProbability: b.GetMeanProbability(),
 			ObservedRate:    b.GetObservedRate(),
 		})
+	}
+	if md.Reading, err = readingFromProto(pb.GetReading()); err != nil {
+		return md, err
+	}
+	if md.Profile, err = profileFromProto(pb.GetProfile()); err != nil {
+		return md, err
 	}
 	return md, nil
 }

@@ -70,6 +70,10 @@ type delimReader struct {
 	comma byte
 	// header names the columns in errors; nil while reading the header.
 	header []string
+	// unnamed is set when the header ends with a delimiter: its empty
+	// last field names no column, and a record's field there must be
+	// empty too (see openDelimTable).
+	unnamed bool
 
 	// line is where the current record starts.
 	line int
@@ -202,6 +206,12 @@ func (r *delimReader) read() (bad *RecordError, err error) {
 				return r.fieldError(i+1, f, "is not valid UTF-8; save the file as UTF-8"), nil
 			}
 		}
+	}
+	if r.unnamed && len(r.ends) == len(r.header)+1 {
+		if f := r.field(len(r.header)); len(f) > 0 {
+			return nil, r.fieldError(len(r.header)+1, f, "has a value, but the column has no name in the header; name the column in the header, or remove the values")
+		}
+		r.ends = r.ends[:len(r.header)]
 	}
 	if r.header != nil && len(r.ends) != len(r.header) {
 		n := len(r.ends)
@@ -368,7 +378,11 @@ type delimTable struct {
 }
 
 // openDelimTable reads the header of br. Its names are trimmed; empty and
-// duplicate names are errors. With comma 0 the delimiter is detected.
+// duplicate names are errors, but for one: an empty name at the end of a
+// header of two or more fields, which CRM exports write when every line
+// ends with the delimiter. That column is dropped, and a record with a
+// value in it is an error that stops the read (it is a column, misnamed,
+// rather than one bad record). With comma 0 the delimiter is detected.
 func openDelimTable(br *bufio.Reader, file string, comma byte) (*delimTable, error) {
 	if comma == 0 {
 		sample, err := br.Peek(br.Size())
@@ -389,7 +403,12 @@ func openDelimTable(br *bufio.Reader, file string, comma byte) (*delimTable, err
 		bad.Reason = "header: " + bad.Reason
 		return nil, bad
 	}
-	t := &delimTable{r: r, headerLine: r.line, header: make([]string, r.numFields()), index: make(map[string]int, r.numFields())}
+	n := r.numFields()
+	if n > 1 && strings.TrimSpace(string(r.field(n-1))) == "" {
+		n--
+		r.unnamed = true
+	}
+	t := &delimTable{r: r, headerLine: r.line, header: make([]string, n), index: make(map[string]int, n)}
 	for i := range t.header {
 		name := strings.TrimSpace(string(r.field(i)))
 		if name == "" {
@@ -403,6 +422,16 @@ func openDelimTable(br *bufio.Reader, file string, comma byte) (*delimTable, err
 	}
 	r.header = t.header
 	return t, nil
+}
+
+// notes returns what reading the table's header decided that the person
+// reading the file should know: an unnamed trailing column dropped.
+func (t *delimTable) notes() []string {
+	if !t.r.unnamed {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: column %d has no name in the header and no values (every line ends with the delimiter %q); it is ignored",
+		t.r.file, len(t.header)+1, rune(t.r.comma))}
 }
 
 // col returns the index of a column, or -1.
@@ -438,7 +467,7 @@ func (t *delimTable) headerError(i int, reason string) *RecordError {
 // sameHeader reports whether another pass over the file read the same
 // header, which it must unless the file changed in between.
 func (t *delimTable) sameHeader(u *delimTable) error {
-	if t.r.comma == u.r.comma && len(t.header) == len(u.header) {
+	if t.r.comma == u.r.comma && t.r.unnamed == u.r.unnamed && len(t.header) == len(u.header) {
 		same := true
 		for i := range t.header {
 			same = same && t.header[i] == u.header[i]

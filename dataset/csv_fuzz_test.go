@@ -25,6 +25,8 @@ var csvSeeds = []string{
 	"lead_id|status|occurred_at|amount|currency\nl1|won|2024-05-01|10.5|EUR\nl2|lost|2024-05-02||\n",
 	"a,b\n\"x\ny\",\"say \"\"hi\"\"\"\n\"open\n",
 	"a\tb\n1\t2\n3\n",
+	// Every line ends with the delimiter, as some CRM exports write.
+	"id,lead_id,type,occurred_at,\ne1,l1,page_view,2024-03-01T09:30:00Z,\ne2,l1,email_open,2024-03-02,x\n",
 }
 
 // FuzzReadCSV feeds arbitrary bytes to the delimited readers. They must

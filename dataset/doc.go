@@ -18,7 +18,10 @@
 // "\n"); CRLF and LF line ends read alike; a UTF-8 byte order mark is
 // skipped; spaces and tabs around unquoted fields, and around the quotes
 // of quoted ones, are trimmed; blank lines are skipped. The first line is
-// the header: names are trimmed, and empty or repeated names are errors.
+// the header: names are trimmed, and empty or repeated names are errors,
+// but for an empty last name, which exports write when every line ends
+// with the delimiter: that column is dropped, with a note in
+// ReadStats.Notes, and a value in it is an error that stops the read.
 // Text must be UTF-8. A record with fewer or more fields than the header, a
 // quote inside an unquoted field, text after a closing quote and a quote
 // never closed are errors. JSON lines hold one object per line; blank lines
@@ -35,9 +38,12 @@
 //
 // # Values
 //
-// Missing values are the empty value, "NA", "N/A", "null" and "NULL"
-// (matched exactly), plus any MissingTokens the caller adds (and, in a
-// flat table, ColumnMissing per column); in JSON lines null is missing too.
+// Missing values are DefaultMissingValues: the empty value, "NA", "N/A",
+// "n/a", "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-" and
+// "Select" (matched exactly and case-sensitively), plus any MissingTokens
+// the caller adds (and, in a flat table, ColumnMissing per column);
+// NoDefaultMissing leaves the defaults out but for the empty value, which is
+// always missing. In JSON lines null is missing too.
 // Numbers are decimal (sign, digits, fraction, exponent); "NaN", "Inf",
 // hexadecimal and thousands separators are not numbers. Booleans are
 // "true", "false", "yes" and "no" in any case.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/model"
 )
 
 // FlatOptions says how to read a flat table: one row per lead with a label
@@ -40,8 +41,11 @@ type FlatOptions struct {
 	// inferring it: ColumnNumeric, ColumnBoolean or ColumnCategorical.
 	Types map[string]ColumnType
 	// MissingTokens are values read as missing in every column, in
-	// addition to the empty value, "NA", "N/A", "null" and "NULL".
+	// addition to DefaultMissingValues (unless NoDefaultMissing).
 	MissingTokens []string
+	// NoDefaultMissing leaves DefaultMissingValues out: only the empty
+	// value and MissingTokens are missing in every column.
+	NoDefaultMissing bool
 	// ColumnMissing are values read as missing in one column, by column
 	// name, such as "pdays": {"-1"}.
 	ColumnMissing map[string][]string
@@ -53,6 +57,9 @@ type FlatOptions struct {
 	// Delimiter separates fields; 0 detects it among ',', ';', '\t' and
 	// '|'.
 	Delimiter rune
+	// recorded are the ColumnMissing columns a model's reading added
+	// (WithReading): a table without one of them is not an error.
+	recorded map[string]bool
 }
 
 // defaultPositiveLabels are the label values that mean converted when
@@ -77,6 +84,9 @@ type FlatTable struct {
 	idEnds    []int
 	times     []int64
 	stats     ReadStats
+	// met are the missing values each column met, for its profile.
+	met     [][]model.ValueCount
+	reading model.Reading
 }
 
 // ReadFlatTable reads a delimited flat table (.csv, .tsv or .txt,
@@ -131,9 +141,12 @@ type flatCol struct {
 	sentinels inferCounts
 
 	missing int
-	num     *NumericColumn
-	cat     *CategoricalColumn
-	boo     *BooleanColumn
+	// met counts the rows each of miss's tokens made missing.
+	met   []int
+	token int
+	num   *NumericColumn
+	cat   *CategoricalColumn
+	boo   *BooleanColumn
 	// scratch holds the row's parsed number or boolean until the whole
 	// row is known to be good.
 	scratch float64
@@ -151,7 +164,7 @@ func newFlatPlan(t *delimTable, opts FlatOptions) (*flatPlan, error) {
 		return nil, leadscore.Errorf(leadscore.EINVALID, "%s: FlatOptions.Label is required: name the outcome column among %s", file, quoteList(t.header))
 	}
 	p := &flatPlan{file: file, cols: make([]flatCol, len(t.header)), label: -1, id: -1, tm: -1}
-	global := newMissingSet(opts.MissingTokens)
+	global := newMissingSet(opts.NoDefaultMissing, opts.MissingTokens)
 	for i, name := range t.header {
 		p.cols[i] = flatCol{name: name, role: RoleFeature, miss: global}
 	}
@@ -214,11 +227,14 @@ func newFlatPlan(t *delimTable, opts FlatOptions) (*flatPlan, error) {
 	}
 	for _, name := range sortedKeys(opts.ColumnMissing) {
 		i := t.col(name)
+		if i < 0 && opts.recorded[name] {
+			continue
+		}
 		if i < 0 {
 			return nil, unknown("ColumnMissing", name)
 		}
-		p.cols[i].miss = newMissingSet(opts.MissingTokens, opts.ColumnMissing[name])
-		p.cols[i].extra = missingSet(opts.ColumnMissing[name])
+		p.cols[i].miss = newMissingSet(opts.NoDefaultMissing, opts.MissingTokens, opts.ColumnMissing[name])
+		p.cols[i].extra = makeMissingSet(opts.ColumnMissing[name])
 	}
 	positives := opts.PositiveLabels
 	if len(positives) == 0 {
@@ -303,10 +319,12 @@ func (p *flatPlan) allocate(rows int) *FlatTable {
 		info:   make([]ColumnInfo, len(p.cols)),
 		byName: make(map[string]int, len(p.cols)),
 		store:  make([]any, len(p.cols)),
+		met:    make([][]model.ValueCount, len(p.cols)),
 		labels: newFlatBits(rows),
 	}
 	for i := range p.cols {
 		c := &p.cols[i]
+		c.met = make([]int, len(c.miss.tokens))
 		ft.byName[c.name] = i
 		if c.role != RoleFeature && c.role != RoleGroup {
 			continue
@@ -386,7 +404,8 @@ func (p *flatPlan) row(r *delimReader, ft *FlatTable) *RecordError {
 			continue
 		}
 		b := r.field(i)
-		c.absent = c.miss.has(b)
+		c.token = c.miss.index(b)
+		c.absent = c.token >= 0
 		if c.absent || c.role == RoleExcluded {
 			continue
 		}
@@ -440,6 +459,7 @@ func (p *flatPlan) row(r *delimReader, ft *FlatTable) *RecordError {
 		}
 		if c.absent {
 			c.missing++
+			c.met[c.token]++
 		}
 		switch {
 		case c.num != nil:
@@ -497,7 +517,7 @@ func readFlat(ctx context.Context, in *input, opts FlatOptions) (*FlatTable, err
 		return nil, err
 	}
 	ft := p.allocate(rows)
-	ft.stats = ReadStats{File: in.name, Delimiter: rune(t.r.comma)}
+	ft.stats = ReadStats{File: in.name, Delimiter: rune(t.r.comma), Notes: t.notes()}
 	c := newCollector(&ft.stats, opts.Lenient, opts.MaxErrors)
 	r := second.r
 	for n := 0; ; n++ {
@@ -530,7 +550,9 @@ func readFlat(ctx context.Context, in *input, opts FlatOptions) (*FlatTable, err
 			c.cat.index = nil
 		}
 		ft.info[i] = info
+		ft.met[i] = valueCounts(c.miss, c.met)
 	}
+	ft.reading = readingOf(opts.NoDefaultMissing, opts.MissingTokens, opts.ColumnMissing)
 	return ft, nil
 }
 

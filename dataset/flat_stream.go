@@ -23,14 +23,20 @@ type FlatStreamOptions struct {
 	// have one that passes leadscore.ValidateID.
 	IDColumn string
 	// MissingTokens are values read as missing in every column, in
-	// addition to the empty value, "NA", "N/A", "null" and "NULL".
+	// addition to DefaultMissingValues (unless NoDefaultMissing).
 	MissingTokens []string
+	// NoDefaultMissing leaves DefaultMissingValues out: only the empty
+	// value and MissingTokens are missing in every column.
+	NoDefaultMissing bool
 	// ColumnMissing are values read as missing in one column, by column
 	// name, such as "pdays": {"-1"}.
 	ColumnMissing map[string][]string
 	// Delimiter separates fields; 0 detects it among ',', ';', '\t' and
 	// '|'.
 	Delimiter rune
+	// recorded are the ColumnMissing columns a model's reading added
+	// (WithReading): a table without one of them is not an error.
+	recorded map[string]bool
 }
 
 // Chunk limits: a chunk stops at FlatChunkRows records or once its fields
@@ -63,6 +69,9 @@ type FlatStream struct {
 	// rows counts the records read so far, well formed or not.
 	rows int
 	done bool
+	// err is an error that stops the stream, met after records the
+	// chunk being filled already held: the next Read returns it.
+	err error
 }
 
 // streamField is a FlatField resolved against the header.
@@ -124,14 +133,14 @@ func (s *FlatStream) unknown(option, name string) error {
 
 // missing returns the missing tokens of a column.
 func (s *FlatStream) missing(col string) missingSet {
-	return newMissingSet(s.opts.MissingTokens, s.opts.ColumnMissing[col])
+	return newMissingSet(s.opts.NoDefaultMissing, s.opts.MissingTokens, s.opts.ColumnMissing[col])
 }
 
 // resolve checks the options against the header.
 func (s *FlatStream) resolve() error {
 	t := s.t
 	for _, name := range sortedKeys(s.opts.ColumnMissing) {
-		if t.col(name) < 0 {
+		if t.col(name) < 0 && !s.opts.recorded[name] {
 			return s.unknown("ColumnMissing", name)
 		}
 	}
@@ -182,6 +191,10 @@ func (s *FlatStream) File() string { return s.t.r.file }
 // Delimiter returns the field separator, detected or given.
 func (s *FlatStream) Delimiter() rune { return rune(s.t.r.comma) }
 
+// Notes returns what opening the stream decided that a person should be
+// told, such as an unnamed, empty last column dropped.
+func (s *FlatStream) Notes() []string { return s.t.notes() }
+
 // Rows returns the number of records read so far, well formed or not.
 func (s *FlatStream) Rows() int { return s.rows }
 
@@ -198,10 +211,14 @@ func (s *FlatStream) Close() error {
 // 8 MiB of fields, and returns io.EOF once no record is left (c is then
 // empty). A malformed record (a ragged row, a stray quote, invalid UTF-8)
 // takes its place in the chunk with its error, which Parse returns, so a
-// caller meets errors in the order of the file. Other errors stop the
-// stream.
+// caller meets errors in the order of the file. Other errors (a value in
+// an unnamed column, an unreadable input) stop the stream: the records
+// before one are handed out first, and the next Read returns it.
 func (s *FlatStream) Read(ctx context.Context, c *FlatChunk) error {
 	c.reset(s)
+	if s.err != nil {
+		return s.err
+	}
 	if s.done {
 		return io.EOF
 	}
@@ -216,7 +233,13 @@ func (s *FlatStream) Read(ctx context.Context, c *FlatChunk) error {
 			break
 		}
 		if err != nil {
-			return err
+			if c.Len() == 0 {
+				return err
+			}
+			// Hand out the records before the error first, so that a
+			// caller meets them in the order of the file.
+			s.err = err
+			break
 		}
 		s.rows++
 		c.add(r, s.rows, bad)

@@ -306,6 +306,7 @@ func FuzzFlatStream(f *testing.F) {
 	}
 	f.Add([]byte("y,a,b,c\nyes,1,x,true\nno,NA,y,false\nyes,2,,\n"))
 	f.Add([]byte("y;n;t\r\n1;1e3;\"a;b\"\r\n0;-0.5;\"q\"\"\"\r\n"))
+	f.Add([]byte("y;n;t;\r\n1;1e3;x;\r\n0;-0.5;\"q\";\r\n1;2;z\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
 		s, err := OpenFlatStreamFrom(ctx, bytes.NewReader(data), "flat.csv", FlatStreamOptions{})

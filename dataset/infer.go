@@ -3,34 +3,104 @@ package dataset
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
 
-// defaultMissingTokens are the values every reader takes as "no value",
-// because spreadsheets, R, pandas and SQL exports write them for one.
-// Matching is exact (after the trimming of unquoted fields), so "na" or
-// "Null" stay values; quoting does not change it, since some exports quote
-// every field.
-var defaultMissingTokens = []string{"", "NA", "N/A", "null", "NULL"}
+// defaultMissingTokens are the values every reader takes as "no value"
+// unless told not to (NoDefaultMissing): what spreadsheets ("#N/A"), R
+// ("NA"), pandas and Python ("nan", "NaN", "None"), SQL ("NULL", "null")
+// and hand-typed forms ("N/A", "n/a", "?", "-") write for one, and the
+// unchosen default of a web form's dropdown ("Select"), which a CRM exports
+// as if the lead had chosen it. Matching is exact and case-sensitive (after
+// the trimming of blanks around unquoted fields), so "na", "none" or
+// "select" stay values; quoting does not change it, since some exports
+// quote every field. Words that are sometimes a real answer ("unknown",
+// "none", "other", "0") are not here: the data profile points them out
+// instead (see Profile).
+var defaultMissingTokens = []string{"", "NA", "N/A", "n/a", "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-", "Select"}
+
+// legacyMissingTokens are the missing values of models trained before
+// the values read were recorded with them.
+var legacyMissingTokens = []string{"", "NA", "N/A", "null", "NULL"}
+
+// DefaultMissingValues returns the values read as missing in every column
+// unless an option leaves them out: the empty value, "NA", "N/A", "n/a",
+// "#N/A", "null", "NULL", "None", "nan", "NaN", "?", "-" and "Select",
+// matched exactly and case-sensitively.
+func DefaultMissingValues() []string { return slices.Clone(defaultMissingTokens) }
 
 // missingSet is a small set of missing tokens. A linear scan beats a map
 // for the handful of tokens files use, and comparing string(b) == t does
-// not allocate.
-type missingSet []string
+// not allocate; most values are told apart from every token by their
+// length and first byte alone, before any scan. The empty value is always
+// missing.
+type missingSet struct {
+	tokens []string
+	// heads has bit b%64 of word b/64 of row n set when a token n bytes
+	// long (n < headLens) starts with byte b; long says a token is longer.
+	heads *[headLens][4]uint64
+	long  bool
+}
 
-// newMissingSet returns the default tokens plus every extra list, without
-// duplicates.
-func newMissingSet(extra ...[]string) missingSet {
-	s := missingSet(append([]string(nil), defaultMissingTokens...))
-	for _, list := range extra {
-		for _, t := range list {
-			if !s.has([]byte(t)) {
-				s = append(s, t)
-			}
+// headLens bounds the token lengths heads tells apart.
+const headLens = 16
+
+// makeMissingSet returns the set of the given tokens, as given.
+func makeMissingSet(tokens []string) missingSet {
+	s := missingSet{tokens: tokens, heads: new([headLens][4]uint64)}
+	for _, t := range tokens {
+		switch {
+		case len(t) >= headLens:
+			s.long = true
+		case len(t) > 0:
+			s.heads[len(t)][t[0]/64] |= 1 << (t[0] % 64)
 		}
 	}
 	return s
+}
+
+// newMissingSet returns the default tokens (unless noDefaults) plus every
+// extra list, without duplicates, the empty value first.
+func newMissingSet(noDefaults bool, extra ...[]string) missingSet {
+	tokens := []string{""}
+	if !noDefaults {
+		tokens = slices.Clone(defaultMissingTokens)
+	}
+	for _, list := range extra {
+		for _, t := range list {
+			if !slices.Contains(tokens, t) {
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	return makeMissingSet(tokens)
+}
+
+// mayHold reports whether a token is n bytes long and starts with first.
+func (s missingSet) mayHold(n int, first byte) bool {
+	switch {
+	case n >= headLens:
+		return s.long
+	case s.heads == nil: // the zero set
+		return false
+	}
+	return s.heads[n][first/64]&(1<<(first%64)) != 0
+}
+
+// index returns the position of b in the set, or -1 when b is not a
+// missing token.
+func (s missingSet) index(b []byte) int {
+	if len(b) > 0 && !s.mayHold(len(b), b[0]) {
+		return -1
+	}
+	for i, t := range s.tokens {
+		if len(t) == len(b) && string(b) == t {
+			return i
+		}
+	}
+	return -1
 }
 
 // has reports whether b is a missing token.
@@ -38,12 +108,7 @@ func (s missingSet) has(b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
-	for _, t := range s {
-		if len(t) == len(b) && string(b) == t {
-			return true
-		}
-	}
-	return false
+	return s.index(b) >= 0
 }
 
 // hasString reports whether v is a missing token.
@@ -51,12 +116,10 @@ func (s missingSet) hasString(v string) bool {
 	if v == "" {
 		return true
 	}
-	for _, t := range s {
-		if v == t {
-			return true
-		}
+	if !s.mayHold(len(v), v[0]) {
+		return false
 	}
-	return false
+	return slices.Contains(s.tokens, v)
 }
 
 // scanDecimal reports whether b is a decimal number: an optional sign,

@@ -162,18 +162,32 @@ func TestInferKind(t *testing.T) {
 
 func TestMissingSet(t *testing.T) {
 	t.Parallel()
-	s := newMissingSet([]string{"?", "NA"}, []string{"-1"})
-	for _, v := range []string{"", "NA", "N/A", "null", "NULL", "?", "-1"} {
+	s := newMissingSet(false, []string{"?", "NA", "unknown"}, []string{"-1"})
+	for _, v := range append(DefaultMissingValues(), "unknown", "-1") {
 		if !s.has([]byte(v)) || !s.hasString(v) {
 			t.Errorf("%q is not missing, want missing", v)
 		}
 	}
-	for _, v := range []string{"na", "Null", "none", "0", "-"} {
+	// Matching is exact and case-sensitive.
+	for _, v := range []string{"na", "Null", "none", "select", "SELECT", "0", "--", " ", "Unknown"} {
 		if s.has([]byte(v)) || s.hasString(v) {
 			t.Errorf("%q is missing, want a value", v)
 		}
 	}
-	if len(s) != 7 {
-		t.Errorf("the set has %d tokens %q, want 7 without duplicates", len(s), s)
+	if want := len(DefaultMissingValues()) + 2; len(s.tokens) != want {
+		t.Errorf("the set has %d tokens %q, want %d without duplicates", len(s.tokens), s.tokens, want)
+	}
+}
+
+func TestMissingSetWithoutDefaults(t *testing.T) {
+	t.Parallel()
+	s := newMissingSet(true, []string{"unknown"})
+	if !s.has(nil) || !s.hasString("") || !s.hasString("unknown") {
+		t.Errorf("set %q: the empty value and the given token must be missing", s.tokens)
+	}
+	for _, v := range DefaultMissingValues()[1:] {
+		if s.hasString(v) {
+			t.Errorf("%q is missing with the defaults off", v)
+		}
 	}
 }

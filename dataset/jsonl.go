@@ -363,7 +363,7 @@ func readJSONL[T any](ctx context.Context, in *input, opts ReadOptions, stats *R
 	defer closeInput()
 	c := newCollector(stats, opts.Lenient, opts.MaxErrors)
 	lines := lineReader{br: br, max: MaxRecordBytes}
-	p := &jsonLine{file: in.name, miss: newMissingSet(opts.MissingTokens)}
+	p := &jsonLine{file: in.name, miss: newMissingSet(opts.NoDefaultMissing, opts.MissingTokens)}
 	for n := 0; ; n++ {
 		if err := checkContext(ctx, n, in.name); err != nil {
 			return err

@@ -96,7 +96,7 @@ func checkJSONLine(t *testing.T, line []byte) {
 					t.Fatalf("attribute %q = %v, encoding/json read %v", k, v.Bool, want)
 				}
 			case leadscore.KindMissing:
-				if s, isString := want.(string); want != nil && !(isString && newMissingSet().hasString(s)) {
+				if s, isString := want.(string); want != nil && !(isString && newMissingSet(false).hasString(s)) {
 					t.Fatalf("attribute %q is missing, encoding/json read %v", k, want)
 				}
 			}

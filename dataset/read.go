@@ -48,9 +48,12 @@ type ReadOptions struct {
 	// MaxErrors is how many errors ReadStats.Errors keeps; 0 means
 	// DefaultMaxErrors.
 	MaxErrors int
-	// MissingTokens are values read as missing in addition to the empty
-	// value, "NA", "N/A", "null" and "NULL".
+	// MissingTokens are values read as missing in addition to
+	// DefaultMissingValues (unless NoDefaultMissing).
 	MissingTokens []string
+	// NoDefaultMissing leaves DefaultMissingValues out: only the empty
+	// value and MissingTokens are missing.
+	NoDefaultMissing bool
 	// Delimiter separates the fields of a delimited file; 0 detects it
 	// among ',', ';', '\t' and '|'.
 	Delimiter rune
@@ -78,6 +81,9 @@ type ReadStats struct {
 	// Kinds is the kind of each attribute column of a delimited leads
 	// input, inferred or fixed; nil for other inputs.
 	Kinds map[string]leadscore.ValueKind
+	// Notes are what the read decided on its own that a person should
+	// be told, such as an unnamed, empty last column dropped.
+	Notes []string
 }
 
 // RecordError is a bad record of an input file. It says where the record
@@ -499,6 +505,7 @@ func readTable[T any, L parser[T]](ctx context.Context, in *input, opts ReadOpti
 	}
 	defer closeInput()
 	stats.Delimiter = rune(t.r.comma)
+	stats.Notes = t.notes()
 	l, err := newLayout(t, opts)
 	if err != nil {
 		return stats, err

@@ -32,7 +32,7 @@ type eventProp struct {
 // occurred_at are required; every other column is a property whose name
 // must be a key.
 func newEventLayout(t *delimTable, opts ReadOptions) (*eventLayout, error) {
-	l := &eventLayout{miss: newMissingSet(opts.MissingTokens), types: make(map[string]string)}
+	l := &eventLayout{miss: newMissingSet(opts.NoDefaultMissing, opts.MissingTokens), types: make(map[string]string)}
 	for _, c := range []struct {
 		name string
 		to   *int

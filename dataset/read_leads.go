@@ -30,7 +30,7 @@ type leadAttr struct {
 // account_id and owner optional, every other column is an attribute whose
 // name must be an attribute key.
 func newLeadLayout(t *delimTable, opts ReadOptions) (*leadLayout, error) {
-	l := &leadLayout{account: t.col("account_id"), owner: t.col("owner"), miss: newMissingSet(opts.MissingTokens)}
+	l := &leadLayout{account: t.col("account_id"), owner: t.col("owner"), miss: newMissingSet(opts.NoDefaultMissing, opts.MissingTokens)}
 	var err error
 	if l.id, err = t.require("id"); err != nil {
 		return nil, err
@@ -235,6 +235,7 @@ func readLeads(ctx context.Context, in *input, opts ReadOptions, fn func(leadsco
 		return stats, err
 	}
 	stats.Delimiter = rune(t.r.comma)
+	stats.Notes = t.notes()
 	l, err := newLeadLayout(t, opts)
 	if err != nil {
 		closeInput()

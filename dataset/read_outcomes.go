@@ -20,7 +20,7 @@ func newOutcomeLayout(t *delimTable, opts ReadOptions) (*outcomeLayout, error) {
 	if err := checkColumns(t, outcomeColumns, "an outcome column; outcomes have lead_id, status, occurred_at, amount and currency"); err != nil {
 		return nil, err
 	}
-	l := &outcomeLayout{amount: t.col("amount"), currency: t.col("currency"), miss: newMissingSet(opts.MissingTokens)}
+	l := &outcomeLayout{amount: t.col("amount"), currency: t.col("currency"), miss: newMissingSet(opts.NoDefaultMissing, opts.MissingTokens)}
 	for _, c := range []struct {
 		name string
 		to   *int

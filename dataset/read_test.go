@@ -423,7 +423,7 @@ func TestReadOutcomes(t *testing.T) {
 		value, reason     string
 	}{
 		{"a bad status", "l1,Won,2024-05-01,,\n", "status", 2, "Won", `must be "won" or "lost"`},
-		{"a NaN amount", "l1,won,2024-05-01,NaN,EUR\n", "amount", 4, "NaN", "must be a finite number"},
+		{"a NaN amount", "l1,won,2024-05-01,Nan,EUR\n", "amount", 4, "Nan", "must be a finite number"},
 		{"an infinite amount", "l1,won,2024-05-01,+Inf,EUR\n", "amount", 4, "+Inf", "must be a finite number"},
 		{"a negative amount", "l1,won,2024-05-01,-5,EUR\n", "amount", 4, "-5", "must not be negative"},
 		{"a word for an amount", "l1,won,2024-05-01,lots,EUR\n", "amount", 4, "lots", "is not a number"},

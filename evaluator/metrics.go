@@ -17,7 +17,8 @@ const DefaultResamples = 200
 // Sizes of the report's tables.
 const (
 	// ReliabilityBins is the number of equal-width bins of the
-	// reliability diagram, which the ECE is computed over.
+	// reliability diagram, which the ECE is computed over, and the most
+	// bins of equal numbers of leads the calibration chart draws.
 	ReliabilityBins = 10
 	// HistogramBins is the number of equal-width bins of the score
 	// histogram.
@@ -87,6 +88,9 @@ func Evaluate(s *Scores, opts EvalOptions) (*Metrics, error) {
 		return nil, err
 	}
 	if m.Reliability, m.ECE, err = Reliability(s.Probability, s.Label, ReliabilityBins); err != nil {
+		return nil, err
+	}
+	if m.ReliabilityQuantiles, err = QuantileReliability(s.Probability, s.Label, ReliabilityBins); err != nil {
 		return nil, err
 	}
 	if m.Deciles, err = r.deciles(s.Probability); err != nil {

@@ -90,6 +90,7 @@ func (m *Metrics) withEmptyLists() *Metrics {
 	c := *m
 	c.Deciles = emptyIfNil(c.Deciles)
 	c.Reliability = emptyIfNil(c.Reliability)
+	c.ReliabilityQuantiles = emptyIfNil(c.ReliabilityQuantiles)
 	c.Tiers = emptyIfNil(c.Tiers)
 	c.Grades = emptyIfNil(c.Grades)
 	c.Cells = emptyIfNil(c.Cells)

@@ -596,14 +596,24 @@ func (r *Report) gainsChart() chartSVG {
 	return c
 }
 
+// chartBins are the reliability bins the calibration chart draws: the
+// bins of equal numbers of leads, or in a report stored before they were
+// computed, the equal-width ones.
+func chartBins(m *Metrics) []ReliabilityBin {
+	if len(m.ReliabilityQuantiles) > 0 {
+		return m.ReliabilityQuantiles
+	}
+	return m.Reliability
+}
+
 // calibrationChart draws each model's reliability diagram.
 func (r *Report) calibrationChart() chartSVG {
-	c := newChart("calibration", "Calibration", "Observed conversion rate against mean predicted probability per probability bin, per model", backgroundCalibration)
+	c := newChart("calibration", "Calibration", "Observed conversion rate against mean predicted probability per bin of leads, per model", backgroundCalibration)
 	var series []reportModel
 	top, maxLeads := 0.0, 0
 	for _, m := range r.models() {
 		has := false
-		for _, b := range m.Metrics.Reliability {
+		for _, b := range chartBins(m.Metrics) {
 			if b.Leads > 0 {
 				has = true
 				top = max(top, b.MeanProbability, b.ObservedRate)
@@ -629,7 +639,7 @@ func (r *Report) calibrationChart() chartSVG {
 		s := series[i]
 		var pts []string
 		var dots []svgElement
-		for _, b := range s.Metrics.Reliability {
+		for _, b := range chartBins(s.Metrics) {
 			if b.Leads == 0 {
 				continue
 			}
@@ -644,10 +654,10 @@ func (r *Report) calibrationChart() chartSVG {
 		}
 		c.Elements = append(c.Elements, dots...)
 	}
-	c.Desc = "Points per probability bin, sized by the number of leads, around the diagonal of perfect calibration."
-	c.Caption = "Each point is a bin of leads with similar predicted probabilities: across, what the model predicted on average; up, how many actually converted. Points on the dashed diagonal mean a 20% score converts 20% of the time. Points below it: the model promises too much; above: too little. A point's area grows with its number of leads."
+	c.Desc = "Points per bin of leads ranked by predicted probability, sized by the number of leads, around the diagonal of perfect calibration."
+	c.Caption = "Each point is a tenth of the leads, ranked by predicted probability (ties kept together): across, what the model predicted on average; up, how many actually converted. Points on the dashed diagonal mean a 20% score converts 20% of the time. Points below it: the model promises too much; above: too little. A point's area grows with its number of leads."
 	if r.Candidate != nil {
-		c.Caption += " Candidate's expected calibration error: " + formatFixed(r.Candidate.ECE, 4) + "."
+		c.Caption += " Candidate's expected calibration error (over ten equal-width probability bins): " + formatFixed(r.Candidate.ECE, 4) + "."
 	}
 	c.Caption += missingModels(series)
 	return c

@@ -36,6 +36,9 @@ type Report struct {
 	// CreatedAt is when the report was made. It is the only field that
 	// differs between two runs on the same inputs.
 	CreatedAt time.Time `json:"created_at"`
+	// Evaluation is the resource name of the stored evaluation,
+	// "evaluations/{id}", set by whoever stored it; empty otherwise.
+	Evaluation string `json:"evaluation,omitempty"`
 }
 
 // DataInfo describes the rows a backtest scored.
@@ -94,8 +97,12 @@ type Metrics struct {
 	LiftTopDecile float64 `json:"lift_top_decile"`
 	// Deciles are the ten deciles by score, best first.
 	Deciles []Decile `json:"deciles"`
-	// Reliability are ten equal-width probability bins.
+	// Reliability are ten equal-width probability bins, over which ECE is
+	// computed.
 	Reliability []ReliabilityBin `json:"reliability"`
+	// ReliabilityQuantiles are up to ten bins of about equal numbers of
+	// leads (QuantileReliability), which the calibration chart draws.
+	ReliabilityQuantiles []ReliabilityBin `json:"reliability_quantiles"`
 	// Groups: close rate per tier, fit grade, grid cell, campaign and
 	// source. Campaigns and sources are empty when the data has no such
 	// attribute.

@@ -44,6 +44,12 @@ type Metadata struct {
 	ValidationMetrics map[string]float64 `json:"validation_metrics"`
 	// Reliability is the calibration measured on held-out data.
 	Reliability []ReliabilityBin `json:"reliability"`
+	// Reading says how the training data's text was read (the values
+	// taken as missing), so that backtests and scoring read alike.
+	Reading Reading `json:"reading"`
+	// Profile describes each column of a flat table's training data, or
+	// each lead attribute of a history's.
+	Profile []ColumnProfile `json:"profile,omitempty"`
 	// There is deliberately no creation time: the same seed and data must
 	// give a byte-identical artifact. The registry records when a version
 	// was registered.

@@ -138,7 +138,15 @@ func (r *Registry) Backtest(ctx context.Context, req BacktestRequest) (*Backtest
 		req.HistoryEnd = dataset.ObservedUntil(filepath.Dir(req.Data.History.Leads))
 	}
 	progress("reading", 0.05, "reading the data")
-	h, table, source, err := loadData(ctx, req)
+	// The data is read as the candidate's training data was: the values
+	// it learned as missing must not come back as categories.
+	reading := cand.model.Metadata.Reading
+	if req.Data.Flat != nil {
+		flat := *req.Data.Flat
+		flat.Options = flat.Options.WithReading(reading)
+		req.Data.Flat = &flat
+	}
+	h, table, source, err := loadData(ctx, req, dataset.ReadOptions{}.WithReading(reading))
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +178,9 @@ func (r *Registry) Backtest(ctx context.Context, req BacktestRequest) (*Backtest
 	}
 	if err != nil {
 		return nil, err
+	}
+	if table != nil {
+		rep.Warnings = append(rep.Warnings, table.Stats().Notes...)
 	}
 	res := &BacktestResult{Report: rep}
 	if !req.Register {

@@ -211,8 +211,9 @@ func policyName(rec leadscore.GatePolicyRecord) string {
 	return fmt.Sprintf("gatePolicies/%s/revisions/%d", rec.Name, rec.Revision)
 }
 
-// loadData reads what a backtest scores.
-func loadData(ctx context.Context, req BacktestRequest) (*dataset.History, *dataset.FlatTable, string, error) {
+// loadData reads what a backtest scores; read says how to read a history's
+// files.
+func loadData(ctx context.Context, req BacktestRequest, read dataset.ReadOptions) (*dataset.History, *dataset.FlatTable, string, error) {
 	d := req.Data
 	n := 0
 	for _, set := range []bool{d.History != nil, d.Store, d.Flat != nil} {
@@ -225,7 +226,7 @@ func loadData(ctx context.Context, req BacktestRequest) (*dataset.History, *data
 	}
 	switch {
 	case d.History != nil:
-		h, _, err := dataset.LoadHistory(ctx, *d.History, dataset.ReadOptions{})
+		h, _, err := dataset.LoadHistory(ctx, *d.History, read)
 		if err != nil {
 			return nil, nil, "", err
 		}

@@ -103,7 +103,7 @@ func (s *modelRegistryService) UpdateModel(ctx context.Context, req *leadscorev1
 	if err != nil {
 		return nil, err
 	}
-	revision, err := parseRevisionETag("model.etag", in.GetEtag())
+	revision, err := leadscore.ParseRevisionETag("model.etag", in.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (s *modelRegistryService) UpdateModelVersion(ctx context.Context, req *lead
 		if err != nil {
 			return nil, err
 		}
-		if got := versionETag(cur); got != etag {
+		if got := cur.ETag(); got != etag {
 			return nil, staleETag("model_version.etag", etag, ref.Name())
 		}
 		if len(paths) == 0 {
@@ -379,7 +379,7 @@ func (s *modelRegistryService) PromoteModelVersion(ctx context.Context, req *lea
 			return nil, err
 		}
 	}
-	revision, err := parseRevisionETag("etag", req.GetEtag())
+	revision, err := leadscore.ParseRevisionETag("etag", req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +417,7 @@ func (s *modelRegistryService) RollbackAlias(ctx context.Context, req *leadscore
 	if err != nil {
 		return nil, err
 	}
-	revision, err := parseRevisionETag("etag", req.GetEtag())
+	revision, err := leadscore.ParseRevisionETag("etag", req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +447,7 @@ func (s *modelRegistryService) DeleteAlias(ctx context.Context, req *leadscorev1
 	if err != nil {
 		return nil, err
 	}
-	revision, err := parseRevisionETag("etag", req.GetEtag())
+	revision, err := leadscore.ParseRevisionETag("etag", req.GetEtag())
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,7 +18,7 @@ func modelProto(m leadscore.Model, aliases []leadscore.Alias) *leadscorev1.Model
 		Description:   m.Description,
 		LatestVersion: m.LatestVersion,
 		CreateTime:    timestamp(m.CreatedAt),
-		Etag:          revisionETag(m.Revision),
+		Etag:          leadscore.RevisionETag(m.Revision),
 	}
 	// The model's update time covers its aliases too, as the API says: a
 	// promotion is a change of the model people care about.
@@ -61,26 +57,6 @@ func versionStateProto(s leadscore.VersionState) leadscorev1.ModelVersionState {
 	return leadscorev1.ModelVersionState_MODEL_VERSION_STATE_UNSPECIFIED
 }
 
-// versionETag is a checksum of a version's mutable fields: its
-// description, tags and state. The version has no revision counter (the
-// store interface keeps none), so the etag is a short hash instead, quoted
-// like an HTTP entity tag.
-func versionETag(v leadscore.ModelVersion) string {
-	h := sha256.New()
-	writeField := func(s string) {
-		h.Write([]byte(strconv.Itoa(len(s))))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
-	}
-	writeField(v.Description)
-	writeField(string(v.State))
-	for _, k := range slices.Sorted(maps.Keys(v.Tags)) {
-		writeField(k)
-		writeField(v.Tags[k])
-	}
-	return `"` + hex.EncodeToString(h.Sum(nil)[:8]) + `"`
-}
-
 // versionProto converts a version.
 func versionProto(v leadscore.ModelVersion) *leadscorev1.ModelVersion {
 	out := &leadscorev1.ModelVersion{
@@ -103,7 +79,7 @@ func versionProto(v leadscore.ModelVersion) *leadscorev1.ModelVersion {
 		State:             versionStateProto(v.State),
 		Creator:           v.CreatedBy,
 		CreateTime:        timestamp(v.CreatedAt),
-		Etag:              versionETag(v),
+		Etag:              v.ETag(),
 	}
 	if job := v.Lineage.TrainingJob; job != "" {
 		out.Lineage.TrainingJob = "trainingJobs/" + job
@@ -121,7 +97,7 @@ func aliasProto(a leadscore.Alias) *leadscorev1.Alias {
 		ModelVersion:    leadscore.VersionRef{Model: a.Model, Version: a.Version}.Name(),
 		HistorySequence: a.Seq,
 		UpdateTime:      timestamp(a.UpdatedAt),
-		Etag:            revisionETag(a.Revision),
+		Etag:            leadscore.RevisionETag(a.Revision),
 	}
 }
 

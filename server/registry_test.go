@@ -452,14 +452,14 @@ func FuzzDecodePageToken(f *testing.F) {
 
 func TestRevisionETags(t *testing.T) {
 	t.Parallel()
-	if got, err := parseRevisionETag("etag", revisionETag(42)); err != nil || got != 42 {
+	if got, err := leadscore.ParseRevisionETag("etag", leadscore.RevisionETag(42)); err != nil || got != 42 {
 		t.Errorf("round trip: got %d, %v", got, err)
 	}
-	if got, err := parseRevisionETag("etag", ""); err != nil || got != 0 {
+	if got, err := leadscore.ParseRevisionETag("etag", ""); err != nil || got != 0 {
 		t.Errorf("empty etag: got %d, %v; want 0 (no check)", got, err)
 	}
 	for _, bad := range []string{"42", `"0"`, `"-1"`, `"042"`, `"x"`, `"`, `W/"3"`} {
-		if _, err := parseRevisionETag("etag", bad); leadscore.ErrorCode(err) != leadscore.EINVALID {
+		if _, err := leadscore.ParseRevisionETag("etag", bad); leadscore.ErrorCode(err) != leadscore.EINVALID {
 			t.Errorf("etag %s: got %v, want invalid", bad, err)
 		}
 	}

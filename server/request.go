@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -167,29 +166,6 @@ func decodeKeysetToken(token, filter string) (pageToken, error) {
 		return pageToken{}, leadscore.InvalidField("page_token", shown, "is not a page token this server issued")
 	}
 	return t, nil
-}
-
-// revisionETag returns the etag of a revision-numbered resource: the
-// revision in double quotes, as HTTP writes entity tags.
-func revisionETag(revision int64) string {
-	return `"` + strconv.FormatInt(revision, 10) + `"`
-}
-
-// parseRevisionETag reads an etag that revisionETag wrote; the empty etag
-// is 0 (no check).
-func parseRevisionETag(field, etag string) (int64, error) {
-	if etag == "" {
-		return 0, nil
-	}
-	inner, ok := strings.CutPrefix(etag, `"`)
-	if ok {
-		inner, ok = strings.CutSuffix(inner, `"`)
-	}
-	n, err := strconv.ParseInt(inner, 10, 64)
-	if !ok || err != nil || n < 1 || strconv.FormatInt(n, 10) != inner {
-		return 0, leadscore.InvalidField(field, etag, `must be an etag as the server returned it, such as "3" with its quotes`)
-	}
-	return n, nil
 }
 
 // maskPaths checks an update mask against the paths an rpc allows. A nil

@@ -6,12 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/dataset"
 	"github.com/leadscore/leadscore/evaluator"
+	"github.com/leadscore/leadscore/internal/storeutil"
 	"github.com/leadscore/leadscore/registry"
 )
 
@@ -28,7 +28,7 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 	var positive, exclude, missing listFlag
 	fs.Var(&positive, "positive", "flat table: label values meaning won (default 1, true, yes, won)")
 	fs.Var(&exclude, "exclude", "flat table: columns never read, such as fields filled in after sales contact")
-	fs.Var(&missing, "missing", "flat table: COLUMN=VALUE pairs read as missing, such as pdays=-1")
+	fs.Var(&missing, "missing", "flat table: COLUMN=VALUE pairs read as missing, such as pdays=-1, beside the values the candidate was trained with, which its artifact records and backtest applies")
 	idColumn := fs.String("id-column", "", "flat table: the lead id column")
 	timeColumn := fs.String("time-column", "", "flat table: the time column; it dates the evaluation data, which promotion needs")
 	cutoff := fs.String("cutoff", "", "history: the cut-off T (RFC 3339 or YYYY-MM-DD); leads are scored as of T and judged on (T, T+horizon]; default: the latest T whose labels are complete")
@@ -63,13 +63,9 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 	var historyEnd time.Time
 	switch {
 	case *label != "":
-		colMissing := map[string][]string{}
-		for _, kv := range missing {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return fail(leadscore.InvalidField("--missing", kv, "must be COLUMN=VALUE"))
-			}
-			colMissing[k] = append(colMissing[k], v)
+		colMissing, err := columnMissing(missing)
+		if err != nil {
+			return fail(err)
 		}
 		req.Data.Flat = &registry.FlatData{Path: *data, Options: dataset.FlatOptions{
 			Label: *label, PositiveLabels: positive, IDColumn: *idColumn, TimeColumn: *timeColumn,
@@ -129,6 +125,10 @@ func runBacktest(ctx context.Context, args []string, env envFunc, stdout, stderr
 		return fail(err)
 	}
 	rep := res.Report
+	if res.Evaluation != nil {
+		// Named as the API names it, so a CI job can pass it to promote.
+		rep.Evaluation = storeutil.EvaluationName(res.Evaluation.ID)
+	}
 	if *reportDir != "" {
 		if err := writeReports(*reportDir, rep); err != nil {
 			return fail(err)

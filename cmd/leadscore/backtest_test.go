@@ -42,8 +42,8 @@ func setupWorkflow(t *testing.T) workflow {
 			gbdt: filepath.Join(dir, "gbdt.lsm"), logistic: filepath.Join(dir, "logistic.lsm")}
 		steps := [][]string{
 			{"generate", "--out", wf.history, "--leads", "6000", "--seed", "7"},
-			{"train", "--history", wf.history, "--until", trainedUntil, "--family", "gbdt", "--tune=false", "--trees", "40", "--depth", "3", "--out", wf.gbdt, "--register", "default", "--store", wf.store},
-			{"train", "--history", wf.history, "--until", trainedUntil, "--family", "logistic", "--tune=false", "--out", wf.logistic, "--register", "default", "--store", wf.store},
+			{"train", "--data", wf.history, "--until", trainedUntil, "--family", "gbdt", "--tune=false", "--trees", "40", "--depth", "3", "--out", wf.gbdt, "--register", "default", "--store", wf.store},
+			{"train", "--data", wf.history, "--until", trainedUntil, "--family", "logistic", "--tune=false", "--out", wf.logistic, "--register", "default", "--store", wf.store},
 		}
 		for _, args := range steps {
 			if code, _, errOut := runCommand(t, nil, args...); code != exitOK {

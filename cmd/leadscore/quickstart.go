@@ -165,7 +165,7 @@ func (q *quickstart) build(ctx context.Context) error {
 	var trainErr error
 	for _, fam := range families {
 		t0 := time.Now()
-		_, _, err := q.sub(ctx, "train", "--history", q.history, "--until", until.Format(time.RFC3339),
+		_, _, err := q.sub(ctx, "train", "--data", q.history, "--until", until.Format(time.RFC3339),
 			"--family", fam, "--seed", strconv.FormatUint(q.seed, 10), "--out", filepath.Join(q.dir, fam+".lsm"))
 		if err != nil {
 			trainErr = err

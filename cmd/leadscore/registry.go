@@ -191,10 +191,10 @@ func runPromote(ctx context.Context, args []string, env envFunc, stdout, stderr 
 	store := storeFlag(fs)
 	actor := actorFlag(fs)
 	alias := fs.String("alias", leadscore.AliasChampion, "the alias to move; champion needs a passing evaluation against the current champion")
-	evaluation := fs.String("evaluation", "", "the id of the evaluation that justifies the move; empty means the newest that counts")
+	evaluation := fs.String("evaluation", "", "the evaluation that justifies the move, by its name (evaluations/ID, as backtest --json prints it) or its id; empty means the newest that counts")
 	reason := fs.String("reason", "", "why the alias moves; required with --force")
 	force := fs.Bool("force", false, "bypass the gate in an emergency; the history marks the move as forced")
-	etag := fs.Int64("etag", 0, "the alias revision last read; a move since then fails instead of being overwritten")
+	etag := etagFlag(fs)
 	requestID := fs.String("request-id", "", "an id that makes a retried promotion return the first result and never promote twice")
 	asJSON := fs.Bool("json", false, "print the alias and the history entry as JSON")
 	pos, err := parseFlagsAndArgs(fs, args, env, 1, 1)
@@ -208,6 +208,11 @@ func runPromote(ctx context.Context, args []string, env envFunc, stdout, stderr 
 		}
 		return refusalExit(stderr, "promote", err)
 	}
+	revision, err := etag.revision()
+	if err != nil {
+		return refusalExit(stderr, "promote", err)
+	}
+	evaluationID, _ := strings.CutPrefix(*evaluation, "evaluations/")
 	reg, st, err := openRegistry(ctx, *store, false, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "leadscore promote: %v\n", err)
@@ -215,7 +220,7 @@ func runPromote(ctx context.Context, args []string, env envFunc, stdout, stderr 
 	}
 	defer st.Close()
 	a, change, err := reg.Promote(ctx, registry.Promotion{
-		Version: ref.Version, Alias: *alias, ExpectRevision: *etag, Evaluation: *evaluation,
+		Version: ref.Version, Alias: *alias, ExpectRevision: revision, Evaluation: evaluationID,
 		Reason: *reason, Force: *force, Actor: *actor, RequestID: *requestID,
 	})
 	if err != nil {
@@ -230,7 +235,7 @@ func runRollback(ctx context.Context, args []string, env envFunc, stdout, stderr
 	actor := actorFlag(fs)
 	to := fs.Int64("to", 0, "the history entry whose target to restore; 0 means the target before the current one")
 	reason := fs.String("reason", "", "why the alias is rolled back (required)")
-	etag := fs.Int64("etag", 0, "the alias revision last read; a move since then fails instead of being overwritten")
+	etag := etagFlag(fs)
 	requestID := fs.String("request-id", "", "an id that makes a retried rollback return the first result")
 	asJSON := fs.Bool("json", false, "print the alias and the history entry as JSON")
 	pos, err := parseFlagsAndArgs(fs, args, env, 1, 1)
@@ -244,6 +249,10 @@ func runRollback(ctx context.Context, args []string, env envFunc, stdout, stderr
 		}
 		return refusalExit(stderr, "rollback", err)
 	}
+	revision, err := etag.revision()
+	if err != nil {
+		return refusalExit(stderr, "rollback", err)
+	}
 	reg, st, err := openRegistry(ctx, *store, false, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "leadscore rollback: %v\n", err)
@@ -251,7 +260,7 @@ func runRollback(ctx context.Context, args []string, env envFunc, stdout, stderr
 	}
 	defer st.Close()
 	a, change, err := reg.RollbackAlias(ctx, registry.Rollback{
-		Alias: ref.Alias, ToSeq: *to, ExpectRevision: *etag, Reason: *reason, Actor: *actor, RequestID: *requestID,
+		Alias: ref.Alias, ToSeq: *to, ExpectRevision: revision, Reason: *reason, Actor: *actor, RequestID: *requestID,
 	})
 	if err != nil {
 		return refusalExit(stderr, "rollback", err)
@@ -270,7 +279,7 @@ func printMove(stdout io.Writer, asJSON bool, a leadscore.Alias, c leadscore.Ali
 	if c.FromVersion != 0 {
 		from = fmt.Sprintf("version %d", c.FromVersion)
 	}
-	fmt.Fprintf(stdout, "%s@%s: %s → version %d (%s, history entry %d, etag %d)\n", c.Model, c.Alias, from, c.ToVersion, c.Kind, c.Seq, a.Revision)
+	fmt.Fprintf(stdout, "%s@%s: %s → version %d (%s, history entry %d, etag %s)\n", c.Model, c.Alias, from, c.ToVersion, c.Kind, c.Seq, leadscore.RevisionETag(a.Revision))
 	if c.Evaluation != "" {
 		fmt.Fprintf(stdout, "justified by evaluations/%s\n", c.Evaluation)
 	}
@@ -333,7 +342,7 @@ func listModels(ctx context.Context, rs leadscore.RegistryStore, asJSON bool, st
 				for _, a := range aliases {
 					as = append(as, aliasJSON(a))
 				}
-				all = append(all, map[string]any{"name": leadscore.ModelName(m.ID), "description": m.Description, "latest_version": m.LatestVersion, "aliases": as, "etag": m.Revision})
+				all = append(all, map[string]any{"name": leadscore.ModelName(m.ID), "description": m.Description, "latest_version": m.LatestVersion, "aliases": as, "etag": leadscore.RevisionETag(m.Revision)})
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", m.ID, m.LatestVersion, strings.Join(names, " "), m.Description)
@@ -396,6 +405,15 @@ func showModel(ctx context.Context, rs leadscore.RegistryStore, name string, arc
 			strings.Join(byVersion[v.Version], ","), v.CreatedAt.Format(time.RFC3339), v.CreatedBy, v.Description)
 	}
 	tw.Flush()
+	if len(aliases) > 0 {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ALIAS\tVERSION\tETAG\tUPDATED")
+		for _, a := range aliases {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", a.Name, a.Version, leadscore.RevisionETag(a.Revision), a.UpdatedAt.Format(time.RFC3339))
+		}
+		tw.Flush()
+	}
 	return exitOK
 }
 
@@ -413,12 +431,30 @@ func listHistory(ctx context.Context, rs leadscore.RegistryStore, ref leadscore.
 		}
 		before = cs[len(cs)-1].Seq
 	}
+	// The alias's etag, which promote and rollback --etag take.
+	aliases, err := rs.ListAliases(ctx, ref.Model)
+	if err != nil {
+		return refusalExit(stderr, "models", err)
+	}
+	etag := ""
+	for _, a := range aliases {
+		if a.Name == ref.Alias {
+			etag = leadscore.RevisionETag(a.Revision)
+		}
+	}
 	if asJSON {
 		var out []any
 		for _, c := range all {
 			out = append(out, changeJSON(c))
 		}
-		return jsonExit(writeJSON(stdout, map[string]any{"alias": ref.Name(), "history": out}))
+		doc := map[string]any{"alias": ref.Name(), "history": out}
+		if etag != "" {
+			doc["etag"] = etag
+		}
+		return jsonExit(writeJSON(stdout, doc))
+	}
+	if etag != "" {
+		fmt.Fprintf(stdout, "%s: etag %s\n", ref.Name(), etag)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tKIND\tFROM\tTO\tWHEN\tWHO\tEVALUATION\tREASON")
@@ -456,6 +492,7 @@ func versionJSON(v leadscore.ModelVersion) map[string]any {
 		"creator":         v.CreatedBy,
 		"create_time":     v.CreatedAt,
 		"lineage":         v.Lineage,
+		"etag":            v.ETag(),
 	}
 	return out
 }
@@ -465,7 +502,7 @@ func aliasJSON(a leadscore.Alias) map[string]any {
 		"name":             a.Ref().Name(),
 		"model_version":    leadscore.VersionRef{Model: a.Model, Version: a.Version}.Name(),
 		"history_sequence": a.Seq,
-		"etag":             a.Revision,
+		"etag":             leadscore.RevisionETag(a.Revision),
 		"update_time":      a.UpdatedAt,
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -31,7 +30,7 @@ func runScore(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	format := fs.String("format", "", "the output format, csv or jsonl; default: by --out's extension, csv on stdout")
 	idColumn := fs.String("id-column", "", "flat table: the lead id column, the output's first column; default: the row number, in a column named row")
 	var missing listFlag
-	fs.Var(&missing, "missing", "flat table: COLUMN=VALUE pairs read as missing, such as pdays=-1 (as the model was trained with)")
+	fs.Var(&missing, "missing", "flat table: COLUMN=VALUE pairs read as missing, such as pdays=-1, beside the values the model was trained with, which the artifact records and score applies")
 	at := fs.String("at", "", "history: score as of this time (RFC 3339, YYYY-MM-DD or now), from what was known before it; "+
 		"default: the end of observation in the directory's manifest.json, else one second after the latest time in its leads and events. "+
 		"Flat table: the score_time written (default: now)")
@@ -69,13 +68,9 @@ func runScore(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return fail(err)
 	}
-	colMissing := map[string][]string{}
-	for _, kv := range missing {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fail(leadscore.InvalidField("--missing", kv, "must be COLUMN=VALUE"))
-		}
-		colMissing[k] = append(colMissing[k], v)
+	colMissing, err := columnMissing(missing)
+	if err != nil {
+		return fail(err)
 	}
 	var asOf time.Time
 	if *at != "" {

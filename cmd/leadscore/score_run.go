@@ -99,11 +99,15 @@ func (r *scoreRun) openFlat(path, idColumn string, colMissing map[string][]strin
 	if len(spec.Kinds) > 0 {
 		return leadscore.InvalidField("--data", path, "is a flat table, but the model counts events, which a flat table does not have; score it on a history directory")
 	}
-	s, err := dataset.OpenFlatStream(path, dataset.FlatStreamOptions{IDColumn: idColumn, ColumnMissing: colMissing})
+	// The table is read as the model's training data was: its missing
+	// values, and its per-column ones beside --missing.
+	opts := dataset.FlatStreamOptions{IDColumn: idColumn, ColumnMissing: colMissing}.WithReading(r.model.Model.Metadata.Reading)
+	s, err := dataset.OpenFlatStream(path, opts)
 	if err != nil {
 		return err
 	}
 	r.flat = s
+	r.summary.Warnings = append(r.summary.Warnings, s.Notes()...)
 	fields, err := flatFields(spec, s.Header(), idColumn, path)
 	if err != nil {
 		return err
@@ -171,10 +175,12 @@ func (r *scoreRun) openHistory(ctx context.Context, dir string, at time.Time) er
 	}
 	files.Outcomes = ""
 	start := time.Now()
-	h, stats, err := dataset.LoadHistory(ctx, files, dataset.ReadOptions{Lenient: r.lenient})
+	// The files are read as the model's training data was.
+	h, stats, err := dataset.LoadHistory(ctx, files, dataset.ReadOptions{Lenient: r.lenient}.WithReading(r.model.Model.Metadata.Reading))
 	if err != nil {
 		return err
 	}
+	r.summary.Warnings = append(append(r.summary.Warnings, stats.Leads.Notes...), stats.Events.Notes...)
 	r.summary.ReadSeconds = time.Since(start).Seconds()
 	// A lead a lenient read skipped is a row not scored; a skipped event
 	// changes the features of its lead, which a person should hear of.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,10 +33,12 @@ func (l *listFlag) Set(v string) error {
 }
 
 func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) int {
-	fs := newFlagSet("train", "train (--history DIR | --table FILE --label COLUMN) --out FILE [flags]", stderr)
-	history := fs.String("history", "", "a directory holding leads.csv, events.csv and outcomes.csv (as `leadscore generate` writes)")
-	table := fs.String("table", "", "a flat table, one row per lead, with a label column (CSV or JSONL)")
+	fs := newFlagSet("train", "train --data DIR|FILE [--label COLUMN] --out FILE [flags]", stderr)
+	dataPath := fs.String("data", "", "a history directory holding leads.csv, events.csv and outcomes.csv (as `leadscore generate` writes), or a flat table file, one row per lead, with --label")
+	history := fs.String("history", "", "deprecated: --data DIR")
+	table := fs.String("table", "", "deprecated: --data FILE")
 	label := fs.String("label", "", "the flat table's label column")
+	missingValues := missingValuesVar(fs)
 	var positive, exclude, missing listFlag
 	fs.Var(&positive, "positive", "label values meaning won (default 1, true, yes, won)")
 	fs.Var(&exclude, "exclude", "columns or attributes never used as features, such as fields filled in after sales contact")
@@ -78,14 +79,14 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		fmt.Fprintf(stderr, "leadscore train: "+format+"\n", a...)
 		return exitError
 	}
-	switch {
-	case *out == "":
+	if *out == "" {
 		return fail("--out is required")
-	case (*history == "") == (*table == ""):
-		return fail("name exactly one of --history and --table")
-	case *table != "" && *label == "":
-		return fail("--table needs --label")
 	}
+	src, err := resolveTrainData(*dataPath, *history, *table, *label, stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+	tokens, noDefaults := missingValues.options()
 	fam := model.Family(*family)
 	if fam != model.FamilyPoints && fam != model.FamilyLogistic && fam != model.FamilyGBDT {
 		return fail("invalid --family %q: must be points, logistic or gbdt", *family)
@@ -105,19 +106,29 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	started := time.Now()
 
 	var data *trainer.Data
-	var err error
-	if *history != "" {
+	// What reading the data decided and found, for the person training
+	// and for the artifact.
+	var notes []string
+	var reading model.Reading
+	var profile []model.ColumnProfile
+	rows := 0
+	if src.history {
 		progress("reading history")
-		h, _, lerr := dataset.LoadHistory(ctx, dataset.HistoryFiles{
-			Leads:    filepath.Join(*history, "leads.csv"),
-			Events:   filepath.Join(*history, "events.csv"),
-			Outcomes: filepath.Join(*history, "outcomes.csv"),
-		}, dataset.ReadOptions{})
+		readOpts := dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
+		// The directory is read as backtest and score read it: CSV or
+		// JSON lines, optionally gzipped.
+		files, ferr := historyDir(src.path)
+		if ferr != nil {
+			return fail("%v", ferr)
+		}
+		h, stats, lerr := dataset.LoadHistory(ctx, files, readOpts)
 		if lerr != nil {
 			return fail("%v", lerr)
 		}
+		notes = append(append(append(notes, stats.Leads.Notes...), stats.Events.Notes...), stats.Outcomes.Notes...)
+		reading, profile, rows = readOpts.Reading(), h.Profile(), h.Len()
 		progress("computing point-in-time features")
-		observed := dataset.ObservedUntil(*history)
+		observed := dataset.ObservedUntil(src.path)
 		if *until != "" {
 			t, perr := parseTime(*until)
 			if perr != nil {
@@ -133,23 +144,20 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			Spec:          model.SpecOptions{Exclude: exclude},
 		})
 	} else {
-		columnMissing := map[string][]string{}
-		for _, m := range missing {
-			col, val, ok := strings.Cut(m, "=")
-			if !ok {
-				return fail("invalid --missing %q: want COLUMN=VALUE", m)
-			}
-			columnMissing[col] = append(columnMissing[col], val)
+		colMissing, cerr := columnMissing(missing)
+		if cerr != nil {
+			return fail("%v", cerr)
 		}
 		progress("reading table")
 		flatOpts := dataset.FlatOptions{
 			Label: *label, PositiveLabels: positive, TimeColumn: *timeColumn,
-			Exclude: exclude, ColumnMissing: columnMissing,
+			Exclude: exclude, ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
 		}
-		t, rerr := dataset.ReadFlatTable(ctx, *table, flatOpts)
+		t, rerr := dataset.ReadFlatTable(ctx, src.path, flatOpts)
 		if rerr != nil {
 			return fail("%v", rerr)
 		}
+		notes, reading, profile, rows = t.Stats().Notes, t.Reading(), t.Profile(), t.Len()
 		if *testTable != "" {
 			// The held-out table is read with the training table's column
 			// types, so a column cannot change type between the two.
@@ -166,6 +174,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			if herr != nil {
 				return fail("%v", herr)
 			}
+			notes = append(notes, held.Stats().Notes...)
 			if data, err = trainer.FromFlatTables(ctx, t, held, model.SpecOptions{Exclude: exclude}); err == nil {
 				data.Shuffled = *randomSplit
 			}
@@ -176,6 +185,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return fail("%v", err)
 	}
+	printReadingNotes(stderr, notes, profile, rows)
 	readTime := time.Since(started)
 
 	// Tuning searches what the command line left open: a value given
@@ -216,6 +226,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return fail("%v", err)
 	}
+	m.Metadata.Reading, m.Metadata.Profile = reading, profile
 	progress("writing " + *out)
 	if err := artifact.WriteFile(*out, m); err != nil {
 		return fail("%v", err)
@@ -260,7 +271,13 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			// learned from the same rows, which backtests judge the
 			// model against.
 			PointsBaseline map[string]float64 `json:"points_baseline,omitempty"`
-		}{*out, artifact.SHA256(written), version, rep, baseline}); err != nil {
+			// Notes and Profile say how the data was read: a column
+			// dropped, and each column's kind, missing share, distinct
+			// values and placeholder-looking values.
+			Notes   []string              `json:"notes,omitempty"`
+			Reading model.Reading         `json:"reading"`
+			Profile []model.ColumnProfile `json:"profile"`
+		}{*out, artifact.SHA256(written), version, rep, baseline, notes, reading, profile}); err != nil {
 			return fail("write json: %v", err)
 		}
 		return exitOK

@@ -190,7 +190,8 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{"both inputs", []string{"train", "--history", "x", "--table", "y", "--out", out}, "exactly one"},
 		{"table without label", []string{"train", "--table", "y", "--out", out}, "--label"},
 		{"unknown family", []string{"train", "--history", "x", "--family", "forest", "--out", out}, `"forest"`},
-		{"missing history", []string{"train", "--history", filepath.Join(t.TempDir(), "none"), "--out", out}, "leads.csv"},
+		{"missing history", []string{"train", "--history", filepath.Join(t.TempDir(), "none"), "--out", out}, "cannot be read"},
+		{"history without leads", []string{"train", "--data", t.TempDir(), "--out", out}, "holds no leads file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

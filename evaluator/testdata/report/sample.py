@@ -33,6 +33,15 @@ def reliability(leads, means, conv):
     assert sum(conv) == P, (sum(conv))
     return out
 
+def quantiles(d):
+    # The deciles again, lowest probabilities first: bins of equal leads.
+    out = []
+    for i in reversed(range(10)):
+        upper = round(d[i-1]["min_probability"] - 0.0001, 4) if i > 0 else round(d[0]["mean_probability"] * 2.5, 4)
+        out.append(dict(lower=d[i]["min_probability"], upper=upper, leads=d[i]["leads"],
+                        mean_probability=d[i]["mean_probability"], observed_rate=d[i]["close_rate"]))
+    return out
+
 def group(key, leads, conv, meanp):
     cr = conv/leads if leads else 0
     return dict(key=key, leads=leads, conversions=conv, close_rate=round(cr, 6), lift=round(cr/rate, 4), mean_probability=meanp)
@@ -110,6 +119,7 @@ def metrics(model, family, conv, rel, auc, ci, prauc, ll, brier, ks, hist_c, his
     m = dict(model=model, family=family, leads=N, conversions=P, base_rate=round(rate, 6),
              roc_auc=auc, roc_auc_ci_lower=ci[0], roc_auc_ci_upper=ci[1], pr_auc=prauc, log_loss=ll, brier=brier,
              ece=ece(rel), ks=ks, lift_top_decile=d[0]["lift"], deciles=d, reliability=rel,
+             reliability_quantiles=quantiles(d),
              tiers=tiers, grades=grades, cells=cells, campaigns=campaigns, sources=sources, acceptance=acc,
              histogram=dict(bins=20, converted=hist_c, other=hist_o),
              importance=[dict(feature=f, group=g, share=s) for f, g, s in importance])

@@ -256,6 +256,79 @@ func (GridBasis) EnumDescriptor() ([]byte, []int) {
 	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{3}
 }
 
+// ColumnKind is how a column of the training data was used.
+type ColumnKind int32
+
+const (
+	// Not set; a reader refuses it.
+	ColumnKind_COLUMN_KIND_UNSPECIFIED ColumnKind = 0
+	// A numeric feature.
+	ColumnKind_COLUMN_KIND_NUMERIC ColumnKind = 1
+	// A boolean feature.
+	ColumnKind_COLUMN_KIND_BOOLEAN ColumnKind = 2
+	// A categorical feature, or a group column.
+	ColumnKind_COLUMN_KIND_CATEGORICAL ColumnKind = 3
+	// The outcome column.
+	ColumnKind_COLUMN_KIND_LABEL ColumnKind = 4
+	// The lead id column.
+	ColumnKind_COLUMN_KIND_ID ColumnKind = 5
+	// The time column.
+	ColumnKind_COLUMN_KIND_TIME ColumnKind = 6
+	// A column left out of the features.
+	ColumnKind_COLUMN_KIND_EXCLUDED ColumnKind = 7
+)
+
+// Enum value maps for ColumnKind.
+var (
+	ColumnKind_name = map[int32]string{
+		0: "COLUMN_KIND_UNSPECIFIED",
+		1: "COLUMN_KIND_NUMERIC",
+		2: "COLUMN_KIND_BOOLEAN",
+		3: "COLUMN_KIND_CATEGORICAL",
+		4: "COLUMN_KIND_LABEL",
+		5: "COLUMN_KIND_ID",
+		6: "COLUMN_KIND_TIME",
+		7: "COLUMN_KIND_EXCLUDED",
+	}
+	ColumnKind_value = map[string]int32{
+		"COLUMN_KIND_UNSPECIFIED": 0,
+		"COLUMN_KIND_NUMERIC":     1,
+		"COLUMN_KIND_BOOLEAN":     2,
+		"COLUMN_KIND_CATEGORICAL": 3,
+		"COLUMN_KIND_LABEL":       4,
+		"COLUMN_KIND_ID":          5,
+		"COLUMN_KIND_TIME":        6,
+		"COLUMN_KIND_EXCLUDED":    7,
+	}
+)
+
+func (x ColumnKind) Enum() *ColumnKind {
+	p := new(ColumnKind)
+	*p = x
+	return p
+}
+
+func (x ColumnKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ColumnKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_leadscore_artifact_v1_artifact_proto_enumTypes[4].Descriptor()
+}
+
+func (ColumnKind) Type() protoreflect.EnumType {
+	return &file_leadscore_artifact_v1_artifact_proto_enumTypes[4]
+}
+
+func (x ColumnKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ColumnKind.Descriptor instead.
+func (ColumnKind) EnumDescriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{4}
+}
+
 // Artifact is one trained model version as it is stored on disk and in the
 // registry: everything a serving process needs to compute features, score
 // a lead, calibrate the score, place it on the grid and explain it, plus the
@@ -2056,7 +2129,15 @@ type Metadata struct {
 	ValidationMetrics map[string]float64 `protobuf:"bytes,8,rep,name=validation_metrics,json=validationMetrics,proto3" json:"validation_metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	// The reliability diagram of the calibrated probabilities measured on
 	// held-out data, in ascending order of probability.
-	Reliability   []*ReliabilityBin `protobuf:"bytes,9,rep,name=reliability,proto3" json:"reliability,omitempty"`
+	Reliability []*ReliabilityBin `protobuf:"bytes,9,rep,name=reliability,proto3" json:"reliability,omitempty"`
+	// How the training data's text was read, so that backtests and scoring
+	// read theirs alike. Unset in a model trained before it was recorded,
+	// whose data was read with the missing values "", "NA", "N/A", "null"
+	// and "NULL".
+	Reading *Reading `protobuf:"bytes,20,opt,name=reading,proto3" json:"reading,omitempty"`
+	// The training data's columns (a flat table's) or lead attributes (a
+	// history's) as they were read, in file order.
+	Profile       []*ColumnProfile `protobuf:"bytes,21,rep,name=profile,proto3" json:"profile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2154,6 +2235,289 @@ func (x *Metadata) GetReliability() []*ReliabilityBin {
 	return nil
 }
 
+func (x *Metadata) GetReading() *Reading {
+	if x != nil {
+		return x.Reading
+	}
+	return nil
+}
+
+func (x *Metadata) GetProfile() []*ColumnProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// Reading says how the text of a model's training data was read.
+type Reading struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The values read as missing in every column, the empty value first.
+	MissingValues []string `protobuf:"bytes,1,rep,name=missing_values,json=missingValues,proto3" json:"missing_values,omitempty"`
+	// Further values read as missing in one column, by column name.
+	ColumnMissing map[string]*MissingValues `protobuf:"bytes,2,rep,name=column_missing,json=columnMissing,proto3" json:"column_missing,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reading) Reset() {
+	*x = Reading{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reading) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reading) ProtoMessage() {}
+
+func (x *Reading) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reading.ProtoReflect.Descriptor instead.
+func (*Reading) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Reading) GetMissingValues() []string {
+	if x != nil {
+		return x.MissingValues
+	}
+	return nil
+}
+
+func (x *Reading) GetColumnMissing() map[string]*MissingValues {
+	if x != nil {
+		return x.ColumnMissing
+	}
+	return nil
+}
+
+// MissingValues is a list of values read as missing.
+type MissingValues struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The values, each matched exactly.
+	Values        []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissingValues) Reset() {
+	*x = MissingValues{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingValues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingValues) ProtoMessage() {}
+
+func (x *MissingValues) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingValues.ProtoReflect.Descriptor instead.
+func (*MissingValues) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MissingValues) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// ColumnProfile describes one column of the training data as it was read.
+type ColumnProfile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The column's name in the header (or the lead attribute's).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How the column was used.
+	Kind ColumnKind `protobuf:"varint,2,opt,name=kind,proto3,enum=leadscore.artifact.v1.ColumnKind" json:"kind,omitempty"`
+	// Whether a categorical column keys segments rather than being a
+	// feature.
+	Group bool `protobuf:"varint,3,opt,name=group,proto3" json:"group,omitempty"`
+	// The share of the rows read whose value was missing, from 0 to 1.
+	MissingShare float64 `protobuf:"fixed64,4,opt,name=missing_share,json=missingShare,proto3" json:"missing_share,omitempty"`
+	// The number of distinct present values, counted up to a cap; zero for
+	// the label, id, time and excluded columns.
+	Distinct int64 `protobuf:"varint,5,opt,name=distinct,proto3" json:"distinct,omitempty"`
+	// Whether there are at least distinct values.
+	DistinctCapped bool `protobuf:"varint,6,opt,name=distinct_capped,json=distinctCapped,proto3" json:"distinct_capped,omitempty"`
+	// The missing values met (the empty value included), most frequent
+	// first.
+	MissingValues []*ValueCount `protobuf:"bytes,7,rep,name=missing_values,json=missingValues,proto3" json:"missing_values,omitempty"`
+	// Present values that look like a placeholder for "no answer", most
+	// frequent first.
+	Placeholders  []*ValueCount `protobuf:"bytes,8,rep,name=placeholders,proto3" json:"placeholders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnProfile) Reset() {
+	*x = ColumnProfile{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnProfile) ProtoMessage() {}
+
+func (x *ColumnProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnProfile.ProtoReflect.Descriptor instead.
+func (*ColumnProfile) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ColumnProfile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ColumnProfile) GetKind() ColumnKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ColumnKind_COLUMN_KIND_UNSPECIFIED
+}
+
+func (x *ColumnProfile) GetGroup() bool {
+	if x != nil {
+		return x.Group
+	}
+	return false
+}
+
+func (x *ColumnProfile) GetMissingShare() float64 {
+	if x != nil {
+		return x.MissingShare
+	}
+	return 0
+}
+
+func (x *ColumnProfile) GetDistinct() int64 {
+	if x != nil {
+		return x.Distinct
+	}
+	return 0
+}
+
+func (x *ColumnProfile) GetDistinctCapped() bool {
+	if x != nil {
+		return x.DistinctCapped
+	}
+	return false
+}
+
+func (x *ColumnProfile) GetMissingValues() []*ValueCount {
+	if x != nil {
+		return x.MissingValues
+	}
+	return nil
+}
+
+func (x *ColumnProfile) GetPlaceholders() []*ValueCount {
+	if x != nil {
+		return x.Placeholders
+	}
+	return nil
+}
+
+// ValueCount is a value and the number of rows holding it.
+type ValueCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The value as read.
+	Value string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// The number of rows, not negative.
+	Rows          int64 `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueCount) Reset() {
+	*x = ValueCount{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueCount) ProtoMessage() {}
+
+func (x *ValueCount) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueCount.ProtoReflect.Descriptor instead.
+func (*ValueCount) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ValueCount) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ValueCount) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
 // ReliabilityBin is one bin of a reliability diagram: the leads whose
 // calibrated probability fell in [lower, upper), and how many of them
 // converted. Every number but leads is a probability from 0 to 1.
@@ -2175,7 +2539,7 @@ type ReliabilityBin struct {
 
 func (x *ReliabilityBin) Reset() {
 	*x = ReliabilityBin{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2551,7 @@ func (x *ReliabilityBin) String() string {
 func (*ReliabilityBin) ProtoMessage() {}
 
 func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2564,7 @@ func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReliabilityBin.ProtoReflect.Descriptor instead.
 func (*ReliabilityBin) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{19}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReliabilityBin) GetLower() float64 {
@@ -2387,7 +2751,7 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\ttier_cuts\x18\x03 \x03(\x01R\btierCuts\x12 \n" +
 	"\vpercentiles\x18\x04 \x03(\x01R\vpercentiles\x12\x18\n" +
 	"\aactions\x18\x05 \x03(\tR\aactions\x126\n" +
-	"\x05basis\x18\x06 \x01(\x0e2 .leadscore.artifact.v1.GridBasisR\x05basis\"\x95\x05\n" +
+	"\x05basis\x18\x06 \x01(\x0e2 .leadscore.artifact.v1.GridBasisR\x05basis\"\x8f\x06\n" +
 	"\bMetadata\x12'\n" +
 	"\x0ftrainer_version\x18\x01 \x01(\tR\x0etrainerVersion\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x1f\n" +
@@ -2401,13 +2765,36 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"parameters\x18\a \x03(\v2/.leadscore.artifact.v1.Metadata.ParametersEntryR\n" +
 	"parameters\x12e\n" +
 	"\x12validation_metrics\x18\b \x03(\v26.leadscore.artifact.v1.Metadata.ValidationMetricsEntryR\x11validationMetrics\x12G\n" +
-	"\vreliability\x18\t \x03(\v2%.leadscore.artifact.v1.ReliabilityBinR\vreliability\x1a=\n" +
+	"\vreliability\x18\t \x03(\v2%.leadscore.artifact.v1.ReliabilityBinR\vreliability\x128\n" +
+	"\areading\x18\x14 \x01(\v2\x1e.leadscore.artifact.v1.ReadingR\areading\x12>\n" +
+	"\aprofile\x18\x15 \x03(\v2$.leadscore.artifact.v1.ColumnProfileR\aprofile\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16ValidationMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf2\x01\n" +
+	"\aReading\x12%\n" +
+	"\x0emissing_values\x18\x01 \x03(\tR\rmissingValues\x12X\n" +
+	"\x0ecolumn_missing\x18\x02 \x03(\v21.leadscore.artifact.v1.Reading.ColumnMissingEntryR\rcolumnMissing\x1af\n" +
+	"\x12ColumnMissingEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12:\n" +
+	"\x05value\x18\x02 \x01(\v2$.leadscore.artifact.v1.MissingValuesR\x05value:\x028\x01\"'\n" +
+	"\rMissingValues\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xeb\x02\n" +
+	"\rColumnProfile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\x04kind\x18\x02 \x01(\x0e2!.leadscore.artifact.v1.ColumnKindR\x04kind\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\bR\x05group\x12#\n" +
+	"\rmissing_share\x18\x04 \x01(\x01R\fmissingShare\x12\x1a\n" +
+	"\bdistinct\x18\x05 \x01(\x03R\bdistinct\x12'\n" +
+	"\x0fdistinct_capped\x18\x06 \x01(\bR\x0edistinctCapped\x12H\n" +
+	"\x0emissing_values\x18\a \x03(\v2!.leadscore.artifact.v1.ValueCountR\rmissingValues\x12E\n" +
+	"\fplaceholders\x18\b \x03(\v2!.leadscore.artifact.v1.ValueCountR\fplaceholders\"6\n" +
+	"\n" +
+	"ValueCount\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\"\xa2\x01\n" +
 	"\x0eReliabilityBin\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\x01R\x05lower\x12\x14\n" +
 	"\x05upper\x18\x02 \x01(\x01R\x05upper\x12\x14\n" +
@@ -2431,7 +2818,17 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\x0fPOINTS_OP_RANGE\x10\x03*A\n" +
 	"\tGridBasis\x12\x1a\n" +
 	"\x16GRID_BASIS_UNSPECIFIED\x10\x00\x12\x18\n" +
-	"\x14GRID_BASIS_TREE_PATH\x10\x01BGZEgithub.com/leadscore/leadscore/proto/leadscore/artifact/v1;artifactv1b\x06proto3"
+	"\x14GRID_BASIS_TREE_PATH\x10\x01*\xd3\x01\n" +
+	"\n" +
+	"ColumnKind\x12\x1b\n" +
+	"\x17COLUMN_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13COLUMN_KIND_NUMERIC\x10\x01\x12\x17\n" +
+	"\x13COLUMN_KIND_BOOLEAN\x10\x02\x12\x1b\n" +
+	"\x17COLUMN_KIND_CATEGORICAL\x10\x03\x12\x15\n" +
+	"\x11COLUMN_KIND_LABEL\x10\x04\x12\x12\n" +
+	"\x0eCOLUMN_KIND_ID\x10\x05\x12\x14\n" +
+	"\x10COLUMN_KIND_TIME\x10\x06\x12\x18\n" +
+	"\x14COLUMN_KIND_EXCLUDED\x10\aBGZEgithub.com/leadscore/leadscore/proto/leadscore/artifact/v1;artifactv1b\x06proto3"
 
 var (
 	file_leadscore_artifact_v1_artifact_proto_rawDescOnce sync.Once
@@ -2445,75 +2842,88 @@ func file_leadscore_artifact_v1_artifact_proto_rawDescGZIP() []byte {
 	return file_leadscore_artifact_v1_artifact_proto_rawDescData
 }
 
-var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(Family)(0),                   // 0: leadscore.artifact.v1.Family
 	(FeatureKind)(0),              // 1: leadscore.artifact.v1.FeatureKind
 	(PointsOp)(0),                 // 2: leadscore.artifact.v1.PointsOp
 	(GridBasis)(0),                // 3: leadscore.artifact.v1.GridBasis
-	(*Artifact)(nil),              // 4: leadscore.artifact.v1.Artifact
-	(*FeatureSpec)(nil),           // 5: leadscore.artifact.v1.FeatureSpec
-	(*FitFeature)(nil),            // 6: leadscore.artifact.v1.FitFeature
-	(*EventKind)(nil),             // 7: leadscore.artifact.v1.EventKind
-	(*LogisticParameters)(nil),    // 8: leadscore.artifact.v1.LogisticParameters
-	(*LinearEncoding)(nil),        // 9: leadscore.artifact.v1.LinearEncoding
-	(*LinearPair)(nil),            // 10: leadscore.artifact.v1.LinearPair
-	(*LinearPairSide)(nil),        // 11: leadscore.artifact.v1.LinearPairSide
-	(*GbdtParameters)(nil),        // 12: leadscore.artifact.v1.GbdtParameters
-	(*GbdtNodes)(nil),             // 13: leadscore.artifact.v1.GbdtNodes
-	(*CategorySet)(nil),           // 14: leadscore.artifact.v1.CategorySet
-	(*PointsParameters)(nil),      // 15: leadscore.artifact.v1.PointsParameters
-	(*PointsRule)(nil),            // 16: leadscore.artifact.v1.PointsRule
-	(*PointsTerm)(nil),            // 17: leadscore.artifact.v1.PointsTerm
-	(*Calibration)(nil),           // 18: leadscore.artifact.v1.Calibration
-	(*PlattCalibration)(nil),      // 19: leadscore.artifact.v1.PlattCalibration
-	(*IsotonicCalibration)(nil),   // 20: leadscore.artifact.v1.IsotonicCalibration
-	(*Grid)(nil),                  // 21: leadscore.artifact.v1.Grid
-	(*Metadata)(nil),              // 22: leadscore.artifact.v1.Metadata
-	(*ReliabilityBin)(nil),        // 23: leadscore.artifact.v1.ReliabilityBin
-	nil,                           // 24: leadscore.artifact.v1.Metadata.ParametersEntry
-	nil,                           // 25: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(ColumnKind)(0),               // 4: leadscore.artifact.v1.ColumnKind
+	(*Artifact)(nil),              // 5: leadscore.artifact.v1.Artifact
+	(*FeatureSpec)(nil),           // 6: leadscore.artifact.v1.FeatureSpec
+	(*FitFeature)(nil),            // 7: leadscore.artifact.v1.FitFeature
+	(*EventKind)(nil),             // 8: leadscore.artifact.v1.EventKind
+	(*LogisticParameters)(nil),    // 9: leadscore.artifact.v1.LogisticParameters
+	(*LinearEncoding)(nil),        // 10: leadscore.artifact.v1.LinearEncoding
+	(*LinearPair)(nil),            // 11: leadscore.artifact.v1.LinearPair
+	(*LinearPairSide)(nil),        // 12: leadscore.artifact.v1.LinearPairSide
+	(*GbdtParameters)(nil),        // 13: leadscore.artifact.v1.GbdtParameters
+	(*GbdtNodes)(nil),             // 14: leadscore.artifact.v1.GbdtNodes
+	(*CategorySet)(nil),           // 15: leadscore.artifact.v1.CategorySet
+	(*PointsParameters)(nil),      // 16: leadscore.artifact.v1.PointsParameters
+	(*PointsRule)(nil),            // 17: leadscore.artifact.v1.PointsRule
+	(*PointsTerm)(nil),            // 18: leadscore.artifact.v1.PointsTerm
+	(*Calibration)(nil),           // 19: leadscore.artifact.v1.Calibration
+	(*PlattCalibration)(nil),      // 20: leadscore.artifact.v1.PlattCalibration
+	(*IsotonicCalibration)(nil),   // 21: leadscore.artifact.v1.IsotonicCalibration
+	(*Grid)(nil),                  // 22: leadscore.artifact.v1.Grid
+	(*Metadata)(nil),              // 23: leadscore.artifact.v1.Metadata
+	(*Reading)(nil),               // 24: leadscore.artifact.v1.Reading
+	(*MissingValues)(nil),         // 25: leadscore.artifact.v1.MissingValues
+	(*ColumnProfile)(nil),         // 26: leadscore.artifact.v1.ColumnProfile
+	(*ValueCount)(nil),            // 27: leadscore.artifact.v1.ValueCount
+	(*ReliabilityBin)(nil),        // 28: leadscore.artifact.v1.ReliabilityBin
+	nil,                           // 29: leadscore.artifact.v1.Metadata.ParametersEntry
+	nil,                           // 30: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	nil,                           // 31: leadscore.artifact.v1.Reading.ColumnMissingEntry
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
 }
 var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	0,  // 0: leadscore.artifact.v1.Artifact.family:type_name -> leadscore.artifact.v1.Family
-	5,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
-	8,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
-	12, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
-	15, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
-	18, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
-	21, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
-	22, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
-	4,  // 8: leadscore.artifact.v1.Artifact.points_baseline:type_name -> leadscore.artifact.v1.Artifact
-	6,  // 9: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
-	7,  // 10: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
+	6,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
+	9,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
+	13, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
+	16, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
+	19, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
+	22, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
+	23, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
+	5,  // 8: leadscore.artifact.v1.Artifact.points_baseline:type_name -> leadscore.artifact.v1.Artifact
+	7,  // 9: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
+	8,  // 10: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
 	1,  // 11: leadscore.artifact.v1.FitFeature.kind:type_name -> leadscore.artifact.v1.FeatureKind
-	9,  // 12: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
+	10, // 12: leadscore.artifact.v1.LogisticParameters.encoding:type_name -> leadscore.artifact.v1.LinearEncoding
 	1,  // 13: leadscore.artifact.v1.LinearEncoding.kinds:type_name -> leadscore.artifact.v1.FeatureKind
-	10, // 14: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
-	11, // 15: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
-	11, // 16: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
-	13, // 17: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
-	14, // 18: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
-	16, // 19: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
-	17, // 20: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
+	11, // 14: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
+	12, // 15: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
+	12, // 16: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
+	14, // 17: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
+	15, // 18: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
+	17, // 19: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
+	18, // 20: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
 	2,  // 21: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
-	19, // 22: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
-	20, // 23: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
+	20, // 22: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
+	21, // 23: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
 	3,  // 24: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
-	26, // 25: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
-	26, // 26: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
-	27, // 27: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
-	24, // 28: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
-	25, // 29: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	23, // 30: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	32, // 25: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
+	32, // 26: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
+	33, // 27: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
+	29, // 28: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
+	30, // 29: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	28, // 30: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
+	24, // 31: leadscore.artifact.v1.Metadata.reading:type_name -> leadscore.artifact.v1.Reading
+	26, // 32: leadscore.artifact.v1.Metadata.profile:type_name -> leadscore.artifact.v1.ColumnProfile
+	31, // 33: leadscore.artifact.v1.Reading.column_missing:type_name -> leadscore.artifact.v1.Reading.ColumnMissingEntry
+	4,  // 34: leadscore.artifact.v1.ColumnProfile.kind:type_name -> leadscore.artifact.v1.ColumnKind
+	27, // 35: leadscore.artifact.v1.ColumnProfile.missing_values:type_name -> leadscore.artifact.v1.ValueCount
+	27, // 36: leadscore.artifact.v1.ColumnProfile.placeholders:type_name -> leadscore.artifact.v1.ValueCount
+	25, // 37: leadscore.artifact.v1.Reading.ColumnMissingEntry.value:type_name -> leadscore.artifact.v1.MissingValues
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_artifact_v1_artifact_proto_init() }
@@ -2536,8 +2946,8 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_artifact_v1_artifact_proto_rawDesc), len(file_leadscore_artifact_v1_artifact_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   22,
+			NumEnums:      5,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
