@@ -26,6 +26,7 @@ package trainer
 //     plainly and drifts less, so it needs no more than a tie to win.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -156,62 +157,91 @@ func chooseFamily(ctx context.Context, d *Data, cfg Config) (*FamilyChoice, erro
 }
 
 // tryFamily fits one family on the fold f of d and measures it on the
-// fold's rows.
+// fold's rows. Logistic and gbdt are tuned on the fold as Config.Tune
+// says, or fitted on its fitting rows with the configured parameters; any
+// other family is trained by Train with the fold as its data, so that a
+// family Train learns to fit joins the choice as it is.
 func tryFamily(ctx context.Context, d *Data, f *innerFold, cfg Config, fam model.Family, labels []bool) (FamilyCandidate, error) {
 	c := FamilyCandidate{Family: fam}
 	features := d.Spec.Features()
+	w := len(features)
 	progress := cfg.Progress
 	if progress == nil {
 		progress = func(string) {}
 	}
-	switch {
-	case cfg.Tune != nil && fam == model.FamilyLogistic:
-		rep, err := tuneLogisticOn(ctx, features, d, f, cfg.Logistic, *cfg.Tune, progress)
-		if err != nil {
-			return c, err
-		}
-		c.Tuning, c.raw = rep, rep.foldRaw
-	case cfg.Tune != nil && fam == model.FamilyGBDT:
-		opts := cfg.GBDT
-		if opts.Seed == 0 {
-			opts.Seed = cfg.Seed
-		}
-		rep, err := tuneGBDTOn(ctx, features, d, f, opts, *cfg.Tune, progress)
-		if err != nil {
-			return c, err
-		}
-		c.Tuning, c.raw = rep, rep.foldRaw
-	default:
-		sub := f.data(d)
-		fc := cfg
-		fc.Family, fc.Tune, fc.Refit, fc.Progress = fam, nil, false, nil
-		m, _, err := Train(ctx, sub, fc)
-		if err != nil {
-			return c, err
-		}
-		s, err := model.NewScorer(m)
-		if err != nil {
-			return c, err
-		}
-		w := len(features)
-		c.raw = make([]float64, len(sub.ValidLabels))
-		for i := range c.raw {
-			c.raw[i] = s.Raw(sub.ValidRows[i*w : (i+1)*w])
-		}
-		c.Setting = "untuned: " + describeParameters(m.Metadata.Parameters)
+	gbdt := cfg.GBDT
+	if gbdt.Seed == 0 {
+		gbdt.Seed = cfg.Seed
 	}
-	auc, err := evaluator.ROCAUC(c.raw, labels)
+	var err error
+	switch {
+	case fam == model.FamilyLogistic && cfg.Tune != nil:
+		c.Tuning, err = tuneLogisticOn(ctx, features, d, f, cfg.Logistic, *cfg.Tune, progress)
+	case fam == model.FamilyGBDT && cfg.Tune != nil:
+		c.Tuning, err = tuneGBDTOn(ctx, features, d, f, gbdt, *cfg.Tune, progress)
+	case fam == model.FamilyLogistic:
+		fitX, fitY := rowsOf(d, w, f.fit)
+		valX, _ := rowsOf(d, w, f.valid)
+		var fit *linearFit
+		if fit, err = fitLinear(ctx, features, fitX, fitY, cfg.Logistic); err == nil {
+			s := fit.lin.Compile()
+			c.raw = make([]float64, len(labels))
+			for i := range c.raw {
+				c.raw[i] = s.Raw(valX[i*w : (i+1)*w])
+			}
+			c.Setting = fmt.Sprintf("untuned: C %g, %d knots, up to %d pairs", orDefault(cfg.Logistic.C, 1), cfg.Logistic.Knots, cfg.Logistic.Interactions)
+		}
+	case fam == model.FamilyGBDT:
+		// Untuned early stopping watches the fold, as tuning's does.
+		fitX, fitY := rowsOf(d, w, f.fit)
+		valX, _ := rowsOf(d, w, f.valid)
+		var valid *GBDTValidation
+		if gbdt.EarlyStoppingRounds > 0 {
+			valid = &GBDTValidation{X: valX, Labels: labels}
+		}
+		var g *model.GBDT
+		if g, _, err = FitGBDT(ctx, fitX, w, features, fitY, valid, gbdt); err == nil {
+			c.raw = make([]float64, len(labels))
+			err = g.PredictBatchParallel(valX, c.raw, gbdt.Threads)
+			c.Setting = fmt.Sprintf("untuned: depth %d, %d trees", cmp.Or(gbdt.MaxDepth, 6), len(g.Trees))
+		}
+	default:
+		c.raw, err = trainOnFold(ctx, d, f, cfg, fam)
+		c.Setting = "as configured"
+	}
 	if err != nil {
 		return c, err
 	}
-	c.ROCAUC = auc
 	if t := c.Tuning; t != nil {
+		c.raw = t.foldRaw
 		c.Setting = "tuned: " + describeCandidate(t.Candidates[t.Chosen])
 		if t.Candidates[t.Chosen].ROCAUC < MinFoldAUC {
 			c.Setting += fmt.Sprintf(" (below fold ROC AUC %.2f, so the final fit falls back to the untuned parameters)", MinFoldAUC)
 		}
 	}
-	return c, nil
+	c.ROCAUC, err = evaluator.ROCAUC(c.raw, labels)
+	return c, err
+}
+
+// trainOnFold trains fam with Train on the fold's fitting rows, the fold's
+// rows held out, and returns its raw outputs on the fold's rows.
+func trainOnFold(ctx context.Context, d *Data, f *innerFold, cfg Config, fam model.Family) ([]float64, error) {
+	sub := f.data(d)
+	cfg.Family, cfg.Tune, cfg.Refit, cfg.Progress = fam, nil, false, nil
+	m, _, err := Train(ctx, sub, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := model.NewScorer(m)
+	if err != nil {
+		return nil, err
+	}
+	w := d.Spec.Width()
+	raw := make([]float64, len(sub.ValidLabels))
+	for i := range raw {
+		raw[i] = s.Raw(sub.ValidRows[i*w : (i+1)*w])
+	}
+	return raw, nil
 }
 
 // choose applies the rule to the candidates measured, setting Chosen,
@@ -318,19 +348,4 @@ func describeCandidate(c TuneCandidate) string {
 		s += fmt.Sprintf(", %d of up to %d pairs", c.Pairs, c.Interactions)
 	}
 	return s
-}
-
-// describeParameters lists an untuned fit's parameters that say what it
-// is, in a fixed order.
-func describeParameters(p map[string]string) string {
-	var out []string
-	for _, k := range []string{"C", "knots", "interactions", "max_depth", "num_trees", "learning_rate"} {
-		if v, ok := p[k]; ok {
-			out = append(out, k+" "+v)
-		}
-	}
-	if len(out) == 0 {
-		return "as configured"
-	}
-	return strings.Join(out, ", ")
 }
