@@ -93,10 +93,12 @@ type FamilyCandidate struct {
 // reusing the chosen family's tuning, and records the choice in the
 // report and the artifact's parameters.
 func trainAuto(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, error) {
+	start := time.Now()
 	choice, err := chooseFamily(ctx, d, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
+	chosen := time.Since(start)
 	cfg.Family = choice.Chosen
 	if cfg.Tune != nil {
 		t := *cfg.Tune
@@ -113,6 +115,10 @@ func trainAuto(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report,
 	}
 	choice.parameters(m.Metadata.Parameters)
 	rep.FamilyChoice = choice
+	// The chosen family's tuning was done while choosing: its time is
+	// here, not in "fit".
+	rep.Timings["choose_family"] = chosen
+	rep.Seconds["choose_family"] = chosen.Seconds()
 	return m, rep, nil
 }
 
