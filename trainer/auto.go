@@ -138,7 +138,10 @@ func chooseFamily(ctx context.Context, d *Data, cfg Config) (*FamilyChoice, erro
 	if err != nil {
 		return nil, fmt.Errorf("choose the family on the inner fold (or name the family to train): %w", err)
 	}
-	_, labels := rowsOf(d, d.Spec.Width(), f.valid)
+	labels := make([]bool, len(f.valid))
+	for k, i := range f.valid {
+		labels[k] = d.TrainLabels[i]
+	}
 	choice := &FamilyChoice{
 		Fold: f.method, FoldDetail: f.detail, FitRows: len(f.fit), FoldRows: len(f.valid),
 		FoldPositives: count(labels), Rule: autoRule,
