@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -197,4 +198,35 @@ func TestGridWideningFindsAnOptimumBeyondTheGrid(t *testing.T) {
 			t.Errorf("depth 2 at the low edge widens to %g, %v; want 1", v, ok)
 		}
 	})
+}
+
+// TestTreeCapWidensWhenEarlyStoppingNeverStops tunes stumps at a learning
+// rate so small that the fold's loss still falls after the default cap of
+// trees: the cap doubles, and the candidate with more trees wins.
+func TestTreeCapWidensWhenEarlyStoppingNeverStops(t *testing.T) {
+	t.Parallel()
+	n := 300
+	d := &Data{TrainRows: make([]float64, n), TrainLabels: make([]bool, n)}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := range n {
+		x := rng.Float64()
+		d.TrainRows[i] = x
+		d.TrainLabels[i] = rng.Float64() < 0.2+0.6*x
+	}
+	f, err := newInnerFold(d, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	features := []model.Feature{{Name: "x", Kind: model.KindNumeric}}
+	rep, err := tuneGBDTOn(context.Background(), features, d, f, GBDTOptions{LearningRate: 0.0005, Threads: 1},
+		TuneOptions{Depths: []int{1}, MinChildWeights: []float64{1}}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Candidates) < 2 || rep.Candidates[0].Trees != 1000 || rep.Candidates[1].Trees <= 1000 {
+		t.Fatalf("candidates %+v, want the cap of 1000 kept whole, then a wider cap", rep.Candidates)
+	}
+	if !strings.Contains(rep.Widened[0], "1000 trees, the cap, were all kept: tried up to 2000") {
+		t.Errorf("widened %q, want the cap's widening recorded", rep.Widened)
+	}
 }

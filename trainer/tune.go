@@ -381,11 +381,12 @@ func tuneGBDTOn(ctx context.Context, features []model.Feature, d *Data, f *inner
 	patience := cmp.Or(t.EarlyStoppingRounds, defaultTuneEarlyStopping)
 	rep := newTuningReport(f, d)
 	z := make([]float64, len(valY))
+	treeCap := maxTrees
 	try := func(depth int, mcw float64, of string) error {
 		progress(fmt.Sprintf("tuning gbdt: depth %d, min child weight %g (%s)", depth, mcw, of))
 		start := time.Now()
 		o := opts
-		o.MaxDepth, o.MinChildWeight, o.NumTrees, o.EarlyStoppingRounds = depth, mcw, maxTrees, patience
+		o.MaxDepth, o.MinChildWeight, o.NumTrees, o.EarlyStoppingRounds = depth, mcw, treeCap, patience
 		g, gr, err := FitGBDT(ctx, fitX, w, features, fitY, &GBDTValidation{X: valX, Labels: valY}, o)
 		if err != nil {
 			return fmt.Errorf("tune gbdt (depth %d, min child weight %g): %w", depth, mcw, err)
@@ -424,6 +425,20 @@ func tuneGBDTOn(ctx context.Context, features []model.Feature, d *Data, f *inner
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The default cap on the trees is an edge too: a chosen candidate
+	// whose early stopping never stopped may want more (see
+	// tune_widen.go). A cap given is kept.
+	for range maxWidenings {
+		c := rep.Candidates[rep.Chosen]
+		if t.MaxTrees != 0 || c.Trees < treeCap || treeCap*2 > maxTuneTrees {
+			break
+		}
+		treeCap *= 2
+		rep.Widened = append(rep.Widened, fmt.Sprintf("%d trees, the cap, were all kept: tried up to %d", c.Trees, treeCap))
+		if err := try(c.MaxDepth, c.MinChildWeight, "widening"); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

@@ -18,7 +18,10 @@ package trainer
 // weight) steps by the ratio of its two outermost values, rounded to one
 // significant digit (10 after 3 gives 30, then 90; 0.01 after 0.03 gives
 // 0.003); the depth steps by the difference (6 after 4 gives 8, 2 after 3
-// gives 1). A value outside the parameter's bounds is not tried. The
+// gives 1). A value outside the parameter's bounds is not tried. The gbdt's
+// default cap on the trees (MaxTrees unset) is widened the same way, by
+// doubling, when the chosen candidate kept every tree the cap allowed:
+// its early stopping never stopped. The
 // knots and pairs are not widened: each is a choice between off (0) and
 // on, not a point on a scale. A single-valued grid (a value given on the
 // command line) is never widened.
@@ -43,6 +46,9 @@ const (
 	maxTuneC              = 1e4
 	minTuneMinChildWeight = 0.1
 	maxTuneMinChildWeight = 1e4
+	// maxTuneTrees bounds a widened cap on the trees, as TuneOptions.check
+	// bounds a given one.
+	maxTuneTrees = 100_000
 )
 
 // gridAxis is one parameter a tuning may widen.
