@@ -34,6 +34,10 @@ package trainer
 //     so the simpler model wins a tie):
 //     the calibration is refitted on the held-out rows afterwards, so only
 //     the ranking of the raw output carries over.
+//   - When the chosen C, depth or min child weight is the lowest or the
+//     highest value tried, up to three values beyond it are tried, and
+//     the default cap on the trees doubles when the chosen candidate kept
+//     every tree (see tune_widen.go): an optimum on an edge may lie beyond.
 //   - The chosen values are refitted on all the training rows with the
 //     chosen number of trees kept, not scaled up by the ratio of rows: the
 //     gap can leave the candidates half the rows, and a count never
@@ -67,7 +71,8 @@ type TuneOptions struct {
 	// means 1 and 5.
 	MinChildWeights []float64
 	// MaxTrees is the most trees a gbdt candidate grows; early stopping on
-	// the fold chooses how many are kept. Zero means 1000.
+	// the fold chooses how many are kept. Zero means 1000, doubled (up to
+	// three times) when the chosen candidate keeps them all.
 	MaxTrees int
 	// EarlyStoppingRounds stops a gbdt candidate when the fold's log loss
 	// has not improved for this many trees. Zero means 50.
