@@ -23,7 +23,8 @@ import (
 
 // Config says which family to train and how.
 type Config struct {
-	// Family is the model family.
+	// Family is the model family, or FamilyAuto to choose it on the inner
+	// fold of the training rows (see auto.go).
 	Family model.Family
 	// Seed drives every random choice; the same seed and data give the
 	// same model.
@@ -96,6 +97,9 @@ type Report struct {
 	Timings        map[string]time.Duration `json:"-"`
 	Seconds        map[string]float64       `json:"seconds"`
 	Reliability    []model.ReliabilityBin   `json:"reliability"`
+	// FamilyChoice says how the family was chosen when Config.Family was
+	// FamilyAuto (see auto.go); Family is then the family chosen.
+	FamilyChoice *FamilyChoice `json:"family_choice,omitempty"`
 	// Tuning says how the hyperparameters were chosen; nil when they were
 	// given.
 	Tuning *TuningReport `json:"tuning,omitempty"`
@@ -119,6 +123,9 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	}
 	if len(d.ValidLabels) == 0 {
 		return nil, nil, leadscore.InvalidField("data", 0, "needs held-out rows to calibrate on")
+	}
+	if cfg.Family == FamilyAuto {
+		return trainAuto(ctx, d, cfg)
 	}
 	progress := cfg.Progress
 	if progress == nil {
@@ -241,7 +248,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		}
 		m.Points, m.Calibration = p, cal
 	default:
-		return nil, nil, leadscore.InvalidField("family", cfg.Family, "must be points, logistic or gbdt")
+		return nil, nil, leadscore.InvalidField("family", cfg.Family, "must be auto, points, logistic or gbdt")
 	}
 	rep.Timings["fit"] = time.Since(start)
 

@@ -34,6 +34,10 @@ package trainer
 //     so the simpler model wins a tie):
 //     the calibration is refitted on the held-out rows afterwards, so only
 //     the ranking of the raw output carries over.
+//   - When the chosen C, depth or min child weight is the lowest or the
+//     highest value tried, up to three values beyond it are tried, and
+//     the default cap on the trees doubles when the chosen candidate kept
+//     every tree (see tune_widen.go): an optimum on an edge may lie beyond.
 //   - The chosen values are refitted on all the training rows with the
 //     chosen number of trees kept, not scaled up by the ratio of rows: the
 //     gap can leave the candidates half the rows, and a count never
@@ -67,7 +71,8 @@ type TuneOptions struct {
 	// means 1 and 5.
 	MinChildWeights []float64
 	// MaxTrees is the most trees a gbdt candidate grows; early stopping on
-	// the fold chooses how many are kept. Zero means 1000.
+	// the fold chooses how many are kept. Zero means 1000, doubled (up to
+	// three times) when the chosen candidate keeps them all.
 	MaxTrees int
 	// EarlyStoppingRounds stops a gbdt candidate when the fold's log loss
 	// has not improved for this many trees. Zero means 50.
@@ -82,6 +87,25 @@ type TuneOptions struct {
 	// number of knots (see LogisticOptions.Interactions); nil means 0 and
 	// 8.
 	Interactions []int
+
+	// pretuned is the tuning automatic family choice did on the same data
+	// and fold (see auto.go), so that Train does not repeat it.
+	pretuned *pretuned
+}
+
+// pretuned is a family's tuning report on a Data.
+type pretuned struct {
+	data   *Data
+	family model.Family
+	report *TuningReport
+}
+
+// done returns the tuning already done for family on d, or nil.
+func (t TuneOptions) done(d *Data, family model.Family) *TuningReport {
+	if p := t.pretuned; p != nil && p.data == d && p.family == family {
+		return p.report
+	}
+	return nil
 }
 
 // Default tuning grids.
@@ -129,6 +153,13 @@ type TuningReport struct {
 	// then noise, so the family is fitted with the parameters it was given,
 	// as untuned training would, and this says why.
 	Fallback string `json:"fallback,omitempty"`
+	// Widened says, one line for each value tried beyond the grid, which
+	// grid was widened because its best value lay on an edge (see
+	// tune_widen.go).
+	Widened []string `json:"widened,omitempty"`
+
+	// foldRaw are the chosen candidate's raw outputs on the fold's rows.
+	foldRaw []float64
 }
 
 // MinFoldAUC is the fold ROC AUC a tuning candidate must beat for the fold
@@ -326,13 +357,27 @@ func rowsOf(d *Data, w int, idx []int) ([]float64, []bool) {
 
 // tuneGBDT chooses the depth, the min child weight and the number of trees
 // on the inner fold and returns opts with them set, ready to be refitted
-// on all the training rows.
+// on all the training rows. When t carries the tuning that automatic
+// family choice already did on d, it is used rather than repeated.
 func tuneGBDT(ctx context.Context, features []model.Feature, d *Data, opts GBDTOptions, t TuneOptions, progress func(string)) (GBDTOptions, *TuningReport, error) {
-	w := len(features)
+	if rep := t.done(d, model.FamilyGBDT); rep != nil {
+		return applyGBDT(opts, rep, d), rep, nil
+	}
 	f, err := newInnerFold(d, opts.Seed)
 	if err != nil {
 		return opts, nil, err
 	}
+	rep, err := tuneGBDTOn(ctx, features, d, f, opts, t, progress)
+	if err != nil {
+		return opts, nil, err
+	}
+	return applyGBDT(opts, rep, d), rep, nil
+}
+
+// tuneGBDTOn tries the gbdt grid on the fold f of d, widening it where the
+// best value lies on an edge (see tune_widen.go).
+func tuneGBDTOn(ctx context.Context, features []model.Feature, d *Data, f *innerFold, opts GBDTOptions, t TuneOptions, progress func(string)) (*TuningReport, error) {
+	w := len(features)
 	fitX, fitY := rowsOf(d, w, f.fit)
 	valX, valY := rowsOf(d, w, f.valid)
 	depths := orGrid(t.Depths, defaultTuneDepths)
@@ -341,52 +386,107 @@ func tuneGBDT(ctx context.Context, features []model.Feature, d *Data, opts GBDTO
 	patience := cmp.Or(t.EarlyStoppingRounds, defaultTuneEarlyStopping)
 	rep := newTuningReport(f, d)
 	z := make([]float64, len(valY))
+	treeCap := maxTrees
+	try := func(depth int, mcw float64, of string) error {
+		progress(fmt.Sprintf("tuning gbdt: depth %d, min child weight %g (%s)", depth, mcw, of))
+		start := time.Now()
+		o := opts
+		o.MaxDepth, o.MinChildWeight, o.NumTrees, o.EarlyStoppingRounds = depth, mcw, treeCap, patience
+		g, gr, err := FitGBDT(ctx, fitX, w, features, fitY, &GBDTValidation{X: valX, Labels: valY}, o)
+		if err != nil {
+			return fmt.Errorf("tune gbdt (depth %d, min child weight %g): %w", depth, mcw, err)
+		}
+		if err := g.PredictBatchParallel(valX, z, o.Threads); err != nil {
+			return fmt.Errorf("tune gbdt: %w", err)
+		}
+		auc, err := evaluator.ROCAUC(z, valY)
+		if err != nil {
+			return fmt.Errorf("tune gbdt: %w", err)
+		}
+		rep.add(TuneCandidate{
+			MaxDepth: depth, MinChildWeight: mcw, Trees: gr.Trees,
+			LogLoss: gr.ValidLoss[gr.Trees-1], ROCAUC: auc, Seconds: time.Since(start).Seconds(),
+		}, z)
+		return nil
+	}
 	for _, depth := range depths {
 		for _, mcw := range mcws {
-			progress(fmt.Sprintf("tuning gbdt: depth %d, min child weight %g (%d of %d)",
-				depth, mcw, len(rep.Candidates)+1, len(depths)*len(mcws)))
-			start := time.Now()
-			o := opts
-			o.MaxDepth, o.MinChildWeight, o.NumTrees, o.EarlyStoppingRounds = depth, mcw, maxTrees, patience
-			g, gr, err := FitGBDT(ctx, fitX, w, features, fitY, &GBDTValidation{X: valX, Labels: valY}, o)
-			if err != nil {
-				return opts, nil, fmt.Errorf("tune gbdt (depth %d, min child weight %g): %w", depth, mcw, err)
+			if err := try(depth, mcw, fmt.Sprintf("%d of %d", len(rep.Candidates)+1, len(depths)*len(mcws))); err != nil {
+				return nil, err
 			}
-			if err := g.PredictBatchParallel(valX, z, o.Threads); err != nil {
-				return opts, nil, fmt.Errorf("tune gbdt: %w", err)
-			}
-			auc, err := evaluator.ROCAUC(z, valY)
-			if err != nil {
-				return opts, nil, fmt.Errorf("tune gbdt: %w", err)
-			}
-			rep.Candidates = append(rep.Candidates, TuneCandidate{
-				MaxDepth: depth, MinChildWeight: mcw, Trees: gr.Trees,
-				LogLoss: gr.ValidLoss[gr.Trees-1], ROCAUC: auc, Seconds: time.Since(start).Seconds(),
-			})
 		}
 	}
-	rep.choose()
+	err := rep.widen([]*gridAxis{
+		{name: "depth", values: intsToFloats(depths), at: func(c TuneCandidate) float64 { return float64(c.MaxDepth) },
+			linear: true, lo: 1, hi: gbdtMaxDepth},
+		{name: "min child weight", values: slices.Clone(mcws), at: func(c TuneCandidate) float64 { return c.MinChildWeight },
+			lo: minTuneMinChildWeight, hi: maxTuneMinChildWeight},
+	}, func(axis string, v float64) error {
+		c := rep.Candidates[rep.Chosen]
+		if axis == "depth" {
+			return try(int(v), c.MinChildWeight, "widening")
+		}
+		return try(c.MaxDepth, v, "widening")
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The default cap on the trees is an edge too: a chosen candidate
+	// whose early stopping never stopped may want more (see
+	// tune_widen.go). A cap given is kept.
+	for range maxWidenings {
+		c := rep.Candidates[rep.Chosen]
+		if t.MaxTrees != 0 || c.Trees < treeCap || treeCap*2 > maxTuneTrees {
+			break
+		}
+		treeCap *= 2
+		rep.Widened = append(rep.Widened, fmt.Sprintf("%d trees, the cap, were all kept: tried up to %d", c.Trees, treeCap))
+		if err := try(c.MaxDepth, c.MinChildWeight, "widening"); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// applyGBDT returns opts with the choice of rep set, or unchanged when the
+// fold could not choose.
+func applyGBDT(opts GBDTOptions, rep *TuningReport, d *Data) GBDTOptions {
 	if rep.uninformative(fmt.Sprintf("the untuned parameters (depth %d, %d trees) on all %d training rows",
 		cmp.Or(opts.MaxDepth, 6), cmp.Or(opts.NumTrees, 200), len(d.TrainLabels))) {
-		return opts, rep, nil
+		return opts
 	}
 	c := rep.Candidates[rep.Chosen]
 	opts.MaxDepth, opts.MinChildWeight, opts.NumTrees, opts.EarlyStoppingRounds = c.MaxDepth, c.MinChildWeight, c.Trees, 0
 	rep.Refit = fmt.Sprintf("depth %d, min child weight %g and %d trees (the count early stopping kept, not scaled) fitted on all %d training rows",
 		c.MaxDepth, c.MinChildWeight, c.Trees, len(d.TrainLabels))
-	return opts, rep, nil
+	return opts
 }
 
 // tuneLogistic chooses C, the number of knots and the number of pairs on
 // the inner fold and returns opts with them set, ready to be refitted on
-// all the training rows. A candidate with pairs starts from the additive
-// candidate with the same C and knots, fitted once for both.
+// all the training rows. When t carries the tuning that automatic family
+// choice already did on d, it is used rather than repeated.
 func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts LogisticOptions, seed uint64, t TuneOptions, progress func(string)) (LogisticOptions, *TuningReport, error) {
-	w := len(features)
+	if rep := t.done(d, model.FamilyLogistic); rep != nil {
+		return applyLogistic(opts, rep, d), rep, nil
+	}
 	f, err := newInnerFold(d, seed)
 	if err != nil {
 		return opts, nil, err
 	}
+	rep, err := tuneLogisticOn(ctx, features, d, f, opts, t, progress)
+	if err != nil {
+		return opts, nil, err
+	}
+	return applyLogistic(opts, rep, d), rep, nil
+}
+
+// tuneLogisticOn tries the logistic grid on the fold f of d, widening the
+// C grid where the best C lies on an edge (see tune_widen.go). A
+// candidate with pairs starts from the additive candidate with the same C
+// and knots, fitted once for both.
+func tuneLogisticOn(ctx context.Context, features []model.Feature, d *Data, f *innerFold, opts LogisticOptions, t TuneOptions, progress func(string)) (*TuningReport, error) {
+	w := len(features)
 	fitX, fitY := rowsOf(d, w, f.fit)
 	valX, valY := rowsOf(d, w, f.valid)
 	cs := orGrid(t.Cs, defaultTuneCs)
@@ -399,43 +499,64 @@ func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts L
 		c     float64
 	}
 	additive := map[key]*linearFit{}
+	try := func(c float64, k, pairs int, of string) error {
+		progress(fmt.Sprintf("tuning logistic: C %g, %d knots, %d pairs (%s)", c, k, pairs, of))
+		start := time.Now()
+		o := opts
+		o.C, o.Knots, o.Interactions = c, k, pairs
+		fit := additive[key{k, c}]
+		var err error
+		if fit == nil {
+			if fit, err = fitLinear(ctx, features, fitX, fitY, LogisticOptions{C: c, Knots: k, MaxIter: o.MaxIter, Tol: o.Tol}); err != nil {
+				return fmt.Errorf("tune logistic (C %g, %d knots): %w", c, k, err)
+			}
+			additive[key{k, c}] = fit
+		}
+		if fit, err = addPairs(ctx, features, fitX, fitY, fit, o); err != nil {
+			return fmt.Errorf("tune logistic (C %g, %d knots, %d pairs): %w", c, k, pairs, err)
+		}
+		s := fit.lin.Compile()
+		for i := range z {
+			z[i] = s.Raw(valX[i*w : (i+1)*w])
+		}
+		auc, err := evaluator.ROCAUC(z, valY)
+		if err != nil {
+			return fmt.Errorf("tune logistic: %w", err)
+		}
+		rep.add(TuneCandidate{
+			C: c, Knots: k, Interactions: pairs, Pairs: len(fit.lin.Encoding.Pairs), Iterations: fit.iterations,
+			LogLoss: logLoss(z, valY, 1), ROCAUC: auc, Seconds: time.Since(start).Seconds(),
+		}, z)
+		return nil
+	}
 	total := len(cs) * len(knots) * len(interactions)
 	for _, k := range knots {
 		for _, pairs := range interactions {
 			for _, c := range cs {
-				progress(fmt.Sprintf("tuning logistic: C %g, %d knots, %d pairs (%d of %d)", c, k, pairs, len(rep.Candidates)+1, total))
-				start := time.Now()
-				o := opts
-				o.C, o.Knots, o.Interactions = c, k, pairs
-				fit := additive[key{k, c}]
-				if fit == nil {
-					if fit, err = fitLinear(ctx, features, fitX, fitY, LogisticOptions{C: c, Knots: k, MaxIter: o.MaxIter, Tol: o.Tol}); err != nil {
-						return opts, nil, fmt.Errorf("tune logistic (C %g, %d knots): %w", c, k, err)
-					}
-					additive[key{k, c}] = fit
+				if err := try(c, k, pairs, fmt.Sprintf("%d of %d", len(rep.Candidates)+1, total)); err != nil {
+					return nil, err
 				}
-				if fit, err = addPairs(ctx, features, fitX, fitY, fit, o); err != nil {
-					return opts, nil, fmt.Errorf("tune logistic (C %g, %d knots, %d pairs): %w", c, k, pairs, err)
-				}
-				s := fit.lin.Compile()
-				for i := range z {
-					z[i] = s.Raw(valX[i*w : (i+1)*w])
-				}
-				auc, err := evaluator.ROCAUC(z, valY)
-				if err != nil {
-					return opts, nil, fmt.Errorf("tune logistic: %w", err)
-				}
-				rep.Candidates = append(rep.Candidates, TuneCandidate{
-					C: c, Knots: k, Interactions: pairs, Pairs: len(fit.lin.Encoding.Pairs), Iterations: fit.iterations,
-					LogLoss: logLoss(z, valY, 1), ROCAUC: auc, Seconds: time.Since(start).Seconds(),
-				})
 			}
 		}
 	}
-	rep.choose()
+	err := rep.widen([]*gridAxis{
+		{name: "C", values: slices.Clone(cs), at: func(c TuneCandidate) float64 { return c.C }, lo: minTuneC, hi: maxTuneC},
+	}, func(_ string, v float64) error {
+		c := rep.Candidates[rep.Chosen]
+		return try(v, c.Knots, c.Interactions, "widening")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// applyLogistic returns opts with the choice of rep set, or unchanged when
+// the fold could not choose.
+func applyLogistic(opts LogisticOptions, rep *TuningReport, d *Data) LogisticOptions {
 	if rep.uninformative(fmt.Sprintf("the untuned parameters (C %g, %d knots, %d pairs) on all %d training rows",
 		orDefault(opts.C, 1), opts.Knots, opts.Interactions, len(d.TrainLabels))) {
-		return opts, rep, nil
+		return opts
 	}
 	c := rep.Candidates[rep.Chosen]
 	// The refit may add as many pairs as the chosen candidate had, not as
@@ -446,7 +567,7 @@ func tuneLogistic(ctx context.Context, features []model.Feature, d *Data, opts L
 	opts.C, opts.Knots, opts.Interactions = c.C, c.Knots, c.Pairs
 	rep.Refit = fmt.Sprintf("C %g with %d knots and up to %d pairs (as many as the chosen candidate had) fitted on all %d training rows (knots placed and pairs chosen on them)",
 		c.C, c.Knots, c.Pairs, len(d.TrainLabels))
-	return opts, rep, nil
+	return opts
 }
 
 func newTuningReport(f *innerFold, d *Data) *TuningReport {
@@ -468,14 +589,15 @@ func newTuningReport(f *innerFold, d *Data) *TuningReport {
 	return rep
 }
 
-// choose picks the candidate with the highest fold AUC, the earliest on a
-// tie.
-func (r *TuningReport) choose() {
-	r.Chosen = 0
-	for i, c := range r.Candidates {
-		if c.ROCAUC > r.Candidates[r.Chosen].ROCAUC {
-			r.Chosen = i
-		}
+// add records a candidate and its raw outputs z on the fold, keeping the
+// best candidate (the highest fold AUC, the earliest on a tie: the
+// simpler one, as the grids run from simpler to richer) and a copy of its
+// outputs, which automatic family choice compares across families.
+func (r *TuningReport) add(c TuneCandidate, z []float64) {
+	r.Candidates = append(r.Candidates, c)
+	if len(r.Candidates) == 1 || c.ROCAUC > r.Candidates[r.Chosen].ROCAUC {
+		r.Chosen = len(r.Candidates) - 1
+		r.foldRaw = append(r.foldRaw[:0], z...)
 	}
 }
 
@@ -502,6 +624,9 @@ func (r *TuningReport) parameters(params map[string]string) {
 	params["tune_fold_roc_auc"] = strconv.FormatFloat(r.Candidates[r.Chosen].ROCAUC, 'f', 6, 64)
 	if r.Fallback != "" {
 		params["tune_fallback"] = r.Fallback
+	}
+	if len(r.Widened) > 0 {
+		params["tune_widened"] = strings.Join(r.Widened, "; ")
 	}
 }
 

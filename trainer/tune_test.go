@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/leadscore/leadscore/evaluator"
@@ -88,6 +89,12 @@ func TestTuningNeverSeesTheHeldOutRows(t *testing.T) {
 			// ranking of another candidate refitted on all training rows:
 			// its top tenth won, the rest lost.
 			other := (tr.Chosen + len(tr.Candidates)/2) % len(tr.Candidates)
+			// A candidate that fits the same model as another (a pairs
+			// candidate that found no pair) cannot be told from it: the
+			// rival is one whose fold AUC no other candidate shares.
+			for other == tr.Chosen || sharesFoldAUC(tr, other) {
+				other = (other + 1) % len(tr.Candidates)
+			}
 			rival := heldOutRaw(t, untunedLike(t, g.data, family, tr.Candidates[other]), g.data)
 			cut := slices.Sorted(slices.Values(rival))[len(rival)*9/10]
 			altered := *g.data
@@ -126,6 +133,17 @@ func TestTuningNeverSeesTheHeldOutRows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharesFoldAUC reports whether another candidate of tr has candidate
+// i's fold AUC.
+func sharesFoldAUC(tr *trainer.TuningReport, i int) bool {
+	for j, c := range tr.Candidates {
+		if j != i && c.ROCAUC == tr.Candidates[i].ROCAUC {
+			return true
+		}
+	}
+	return false
 }
 
 func equalJSON(t *testing.T, a, b any) bool {
@@ -177,8 +195,16 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 			if tr == nil {
 				t.Fatal("no tuning report")
 			}
-			if got := len(tr.Candidates); got != tt.candidates {
-				t.Errorf("%d candidates, want %d", got, tt.candidates)
+			// The grid's candidates, then one for each value tried beyond
+			// an edge of it (tune_widen.go).
+			widened := 0
+			for _, w := range tr.Widened {
+				if strings.Contains(w, ": tried ") {
+					widened++
+				}
+			}
+			if got, want := len(tr.Candidates), tt.candidates+widened; got != want {
+				t.Errorf("%d candidates, want %d (%d widened: %q)", got, want, widened, tr.Widened)
 			}
 			// A history's fold is its latest snapshots, the candidates
 			// fitted on rows a horizon earlier: fewer rows than the rest.
@@ -244,7 +270,7 @@ func TestTuningReportsItsCandidatesAndChoice(t *testing.T) {
 				}
 				// The plain encoding is tried first, additive before
 				// paired, each C with every combination.
-				for i, c := range tr.Candidates {
+				for i, c := range tr.Candidates[:tt.candidates] {
 					if want := []int{0, 8}[i/14]; c.Knots != want {
 						t.Errorf("candidate %d has %d knots, want %d", i, c.Knots, want)
 					}

@@ -38,8 +38,11 @@
 # issue's target is a gap of at most 0.005. The points variant (`--family
 # points` without --rules: learned integer points, the backtests' simple
 # baseline) is printed next to the references, with its test ECE and the
-# number of rules `leadscore rules` exports. It exits non-zero only on
-# errors.
+# number of rules `leadscore rules` exports.
+# A sixth variant runs train's
+# defaults (--family auto, tuned: the family chosen on the inner fold, see
+# trainer/auto.go) and prints the family chosen and its gap to the better
+# reference. It exits non-zero only on errors.
 #
 # It needs Go and Debian's python3-xgboost, python3-sklearn and
 # python3-pandas (system /usr/bin/python3).
@@ -71,10 +74,10 @@ for s in time random; do
   d=$work/$s
   split_flags=() fold=order
   [ "$s" = random ] && split_flags=(--random-split) fold=random
-  for v in gbdt logistic gbdt-tuned logistic-tuned points; do
+  for v in gbdt logistic gbdt-tuned logistic-tuned points auto; do
     fam=${v%-tuned}
     tune=--tune=false
-    [ "$v" != "$fam" ] && tune=--tune
+    [ "$v" != "$fam" ] || [ "$v" = auto ] && tune=--tune
     echo "$s split: leadscore $fam $tune..." >&2
     "$work/leadscore" train --table "$d/bank-train.csv" --test-table "$d/bank-test.csv" \
       --label y --positive yes --exclude duration --missing pdays=-1 \
@@ -92,7 +95,7 @@ work, csv = sys.argv[1], sys.argv[2]
 PPD = 20  # trainer.PointsPerDoubling
 sp = json.load(open(f"{work}/split.json"))
 print(f"\n{csv}: {sp['rows']:,} rows; train {sp['train_rows']:,} / test {sp['test_rows']:,}; random split seed {sp['seed']}")
-variants = ("gbdt", "logistic", "gbdt-tuned", "logistic-tuned")
+variants = ("gbdt", "logistic", "gbdt-tuned", "logistic-tuned", "auto")
 rows = []
 for s in ("time", "random"):
     ref = json.load(open(f"{work}/{s}/ref.json"))
@@ -166,11 +169,24 @@ for s, ref, ls, auc in rows:
     print(f"{s:8}{ref['xgboost']['test_auc']:>10.4f}{ref['sklearn']['test_auc']:>10.4f}{ref['xgboost_tuned']['test_auc']:>11.4f}"
           f"{ref['sklearn_tuned']['test_auc']:>11.4f}{a:>11.4f}{a - best:>+10.4f}{pt['validation']['ece']:>8.4f}{nrules:>7}")
 
+print("\nauto: train's defaults (--family auto, tuned): the family chosen on the inner fold (the simplest of points,")
+print("logistic and gbdt within one DeLong standard error of the best fold ROC AUC), against the better reference")
+print(f"{'split':8}{'chosen':>10}{'test AUC':>10}{'best tuned':>12}{'gap':>9}{'best untuned':>14}{'gap':>9}  fold ROC AUC (− below best ± SE)")
+for s, ref, ls, auc in rows:
+    bt = max(ref["xgboost_tuned"]["test_auc"], ref["sklearn_tuned"]["test_auc"])
+    bu = max(ref["xgboost"]["test_auc"], ref["sklearn"]["test_auc"])
+    ch = ls["auto"]["family_choice"]
+    folds = "; ".join(f"{c['family']} error" if c.get("error") else
+                      f"{c['family']} {c['roc_auc']:.4f} (−{c['below_best']:.4f} ± {c['below_best_se']:.4f})" for c in ch["candidates"])
+    a = auc["auto"]
+    print(f"{s:8}{ch['chosen']:>10}{a:>10.4f}{bt:>12.4f}{a - bt:>+9.4f}{bu:>14.4f}{a - bu:>+9.4f}  {folds}")
+
 print("\nfit seconds (context only; leadscore's is the family fit with tuning, without reading, calibration or grid):")
 for s, ref, ls, auc in rows:
     print(f"  {s:8} XGBoost {ref['xgboost']['train_seconds']:.2f} (tuned {ref['xgboost_tuned']['train_seconds']:.2f})"
           f"  scikit-learn {ref['sklearn']['train_seconds']:.2f} (tuned {ref['sklearn_tuned']['train_seconds']:.2f};"
           f" {ref['sklearn']['iterations']} iterations{'' if ref['sklearn']['converged'] else ', NOT converged'})"
           f"  leadscore gbdt {ls['gbdt']['seconds']['fit']:.2f} (tuned {ls['gbdt-tuned']['seconds']['fit']:.2f})"
-          f"  logistic {ls['logistic']['seconds']['fit']:.2f} (tuned {ls['logistic-tuned']['seconds']['fit']:.2f})")
+          f"  logistic {ls['logistic']['seconds']['fit']:.2f} (tuned {ls['logistic-tuned']['seconds']['fit']:.2f})"
+          f"  auto {ls['auto']['seconds']['fit'] + ls['auto']['seconds']['choose_family']:.2f} (choice and fit)")
 PY

@@ -47,7 +47,8 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	randomSplit := fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
 		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
-	family := fs.String("family", string(model.FamilyGBDT), "the model family: points, logistic or gbdt")
+	family := fs.String("family", string(trainer.FamilyAuto), "the model family: auto (choose among points, logistic and gbdt on the inner fold, "+
+		"the simplest within one standard error of the best fold ROC AUC), points, logistic or gbdt")
 	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: learn integer points per value, bin, event kind and window from the training rows ('leadscore rules' prints them)")
 	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
@@ -88,8 +89,8 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	tokens, noDefaults := missingValues.options()
 	fam := model.Family(*family)
-	if fam != model.FamilyPoints && fam != model.FamilyLogistic && fam != model.FamilyGBDT {
-		return fail("invalid --family %q: must be points, logistic or gbdt", *family)
+	if fam != trainer.FamilyAuto && fam != model.FamilyPoints && fam != model.FamilyLogistic && fam != model.FamilyGBDT {
+		return fail("invalid --family %q: must be auto, points, logistic or gbdt", *family)
 	}
 	var rulesFile []byte
 	if *rules != "" {
@@ -227,6 +228,12 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		return fail("%v", err)
 	}
 	m.Metadata.Reading, m.Metadata.Profile = reading, profile
+	if ch := rep.FamilyChoice; ch != nil {
+		if isTerminal(stderr) {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		fmt.Fprintf(stderr, "family auto: chose %s: %s\n", ch.Chosen, ch.Reason)
+	}
 	progress("writing " + *out)
 	if err := artifact.WriteFile(*out, m); err != nil {
 		return fail("%v", err)
@@ -283,7 +290,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "trained %s on %d rows (%d won), held out %d (%d won)\n",
-		fam, rep.TrainRows, rep.TrainPositives, rep.ValidRows, rep.ValidPositives)
+		rep.Family, rep.TrainRows, rep.TrainPositives, rep.ValidRows, rep.ValidPositives)
 	if tr := rep.Tuning; tr != nil {
 		fmt.Fprintf(stdout, "tuned: %s; candidates fitted on %d training rows (%d won) and judged by ROC AUC on %d (%d won): %s\n",
 			tr.FoldDetail, tr.FitRows, tr.FitPositives, tr.FoldRows, tr.FoldPositives, tuneChoice(tr))

@@ -31,6 +31,7 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 		{"logistic", false},
 		{"gbdt", true},
 		{"gbdt", false},
+		{"auto", true},
 	}
 	for _, tt := range tests {
 		family := tt.family
@@ -46,6 +47,7 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 				t.Fatalf("train: exit %d: %s", code, errOut)
 			}
 			var summary struct {
+				Family     string             `json:"family"`
 				Artifact   string             `json:"artifact"`
 				SHA256     string             `json:"artifact_sha256"`
 				Validation map[string]float64 `json:"validation"`
@@ -61,10 +63,16 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 			if auc := summary.Validation["roc_auc"]; !(auc > 0.5 && auc < 1) {
 				t.Errorf("held-out roc_auc %v, want a number between 0.5 and 1", auc)
 			}
+			// auto trains the family it chose, and points has nothing to
+			// tune.
+			tuned := tt.tune && summary.Family != "points"
+			if family != "auto" && summary.Family != family {
+				t.Errorf("trained %q, want %q", summary.Family, family)
+			}
 			switch {
-			case tt.tune && (summary.Tuning == nil || summary.Tuning.Fold != "time" || len(summary.Tuning.Candidates) < 2):
+			case tuned && (summary.Tuning == nil || summary.Tuning.Fold != "time" || len(summary.Tuning.Candidates) < 2):
 				t.Errorf("tuning summary %+v, want the time fold and the candidates tried", summary.Tuning)
-			case !tt.tune && summary.Tuning != nil:
+			case !tuned && summary.Tuning != nil:
 				t.Errorf("untuned training reported a tuning: %+v", summary.Tuning)
 			}
 			if code, _, errOut := runCommand(t, nil, append(args, "--out", b)...); code != exitOK {
@@ -82,10 +90,10 @@ func TestTrainWritesAByteIdenticalArtifactForTheSameSeed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the artifact does not load: %v", err)
 			}
-			if string(m.Family) != family {
-				t.Errorf("artifact family %q, want %q", m.Family, family)
+			if string(m.Family) != summary.Family {
+				t.Errorf("artifact family %q, want %q", m.Family, summary.Family)
 			}
-			if got, want := m.Metadata.Parameters["tuned"] == "true", tt.tune; got != want {
+			if got, want := m.Metadata.Parameters["tuned"] == "true", tuned; got != want {
 				t.Errorf("artifact parameters say tuned %v, want %v", got, want)
 			}
 		})
@@ -111,6 +119,7 @@ func TestTrainTuneTriesOnlyTheValuesGiven(t *testing.T) {
 				MinChildWeight float64 `json:"min_child_weight"`
 				Trees          int     `json:"trees"`
 			} `json:"candidates"`
+			Widened []string `json:"widened"`
 		} `json:"tuning"`
 	}
 	if err := json.Unmarshal([]byte(out), &summary); err != nil {
@@ -123,8 +132,21 @@ func TestTrainTuneTriesOnlyTheValuesGiven(t *testing.T) {
 			t.Errorf("a candidate kept %d trees, want 1 to the --trees cap of 30", c.Trees)
 		}
 	}
-	if want := []string{"depth 4 mcw 1", "depth 4 mcw 5"}; !slices.Equal(got, want) {
-		t.Errorf("candidates %q, want %q", got, want)
+	// The min child weight, not given, is tuned: its grid (1, 5) may widen
+	// beyond an edge (a candidate each, recorded), the depth never.
+	widened := 0
+	for _, w := range summary.Tuning.Widened {
+		if strings.Contains(w, ": tried ") {
+			widened++
+		}
+	}
+	if want := []string{"depth 4 mcw 1", "depth 4 mcw 5"}; len(got) != len(want)+widened || !slices.Equal(got[:min(2, len(got))], want) {
+		t.Errorf("candidates %q (%d widened: %q), want %q and the widened ones", got, widened, summary.Tuning.Widened, want)
+	}
+	for _, c := range got {
+		if !strings.HasPrefix(c, "depth 4 ") {
+			t.Errorf("candidate %q, want only the depth given", c)
+		}
 	}
 }
 
