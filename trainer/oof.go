@@ -117,9 +117,22 @@ type DriftPeriod struct {
 // every probability's meaning.
 const MinDriftRatio = 1.5
 
-// defaultCalibrationFolds is the number of out-of-fold models when
-// Config.CalibrationFolds is zero.
-const defaultCalibrationFolds = 5
+// The number of out-of-fold models when Config.CalibrationFolds is zero:
+// five, or three above largeCalibrationRows training rows. Measured on
+// held-out rows (never test rows) with Platt: on bank marketing's random
+// split (28,935 training rows) five folds gave gbdt a held-out ECE of
+// 0.0130 against 0.0149 with three and 0.0162 with two (logistic 0.0139,
+// 0.0139, 0.0135); on 160,000 synthetic rows (30 numeric features, 200
+// trees of depth 6) 0.0041 against 0.0049 and 0.0067, within the noise of
+// 40,000 held-out rows, while each fold model costs most of a full fit:
+// five folds cost four fits of the training rows, three cost two. With
+// that many rows a model fitted on two thirds of them behaves much as one
+// fitted on all.
+const (
+	defaultCalibrationFolds = 5
+	largeCalibrationFolds   = 3
+	largeCalibrationRows    = 100_000
+)
 
 // rawBatch writes the raw outputs of rows (row-major) into out.
 type rawBatch func(rows, out []float64) error
@@ -143,7 +156,12 @@ type calibrationFolds struct {
 // comment describes.
 func newCalibrationFolds(d *Data, k int, seed uint64) (*calibrationFolds, error) {
 	n := len(d.TrainLabels)
-	k = cmp.Or(k, defaultCalibrationFolds)
+	if k == 0 {
+		k = defaultCalibrationFolds
+		if n > largeCalibrationRows {
+			k = largeCalibrationFolds
+		}
+	}
 	if k < 2 {
 		return nil, leadscore.InvalidField("calibration_folds", k, "must be at least 2")
 	}

@@ -38,7 +38,8 @@ type Config struct {
 	// training rows (see oof.go).
 	Calibration string
 	// CalibrationFolds is the number of out-of-fold models the logistic
-	// and gbdt calibration is fitted from; zero means 5.
+	// and gbdt calibration is fitted from; zero means 5, or 3 above
+	// 100,000 training rows (see oof.go).
 	CalibrationFolds int
 	// Grid controls the grid's cut points and policy.
 	Grid model.GridOptions

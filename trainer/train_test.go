@@ -3,6 +3,7 @@ package trainer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -80,8 +81,34 @@ func train(t *testing.T, family model.Family) (*model.Model, *trainer.Report) {
 }
 
 // trainKnots trains a family, a logistic regression with knots hinges per
-// numeric feature and up to pairs interacting pairs.
+// numeric feature and up to pairs interacting pairs. Each variant is
+// trained once and shared by the tests that only read the model (each fit
+// now carries five out-of-fold fits for its calibration); freshKnots
+// trains anew.
 func trainKnots(t *testing.T, family model.Family, knots, pairs int) (*model.Model, *trainer.Report) {
+	t.Helper()
+	key := fmt.Sprintf("%s/%d/%d", family, knots, pairs)
+	trainedMu.Lock()
+	defer trainedMu.Unlock()
+	if c, ok := trained[key]; ok {
+		return c.m, c.rep
+	}
+	m, rep := freshKnots(t, family, knots, pairs)
+	trained[key] = trainedModel{m, rep}
+	return m, rep
+}
+
+type trainedModel struct {
+	m   *model.Model
+	rep *trainer.Report
+}
+
+var (
+	trainedMu sync.Mutex
+	trained   = map[string]trainedModel{}
+)
+
+func freshKnots(t *testing.T, family model.Family, knots, pairs int) (*model.Model, *trainer.Report) {
 	t.Helper()
 	g := history(t)
 	m, rep, err := trainer.Train(context.Background(), g.data, trainer.Config{
@@ -115,7 +142,7 @@ func TestTrainedModelsAreDeterministic(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			a, _ := trainKnots(t, v.family, v.knots, v.pairs)
-			b, _ := trainKnots(t, v.family, v.knots, v.pairs)
+			b, _ := freshKnots(t, v.family, v.knots, v.pairs)
 			ja, err := json.Marshal(a)
 			if err != nil {
 				t.Fatal(err)

@@ -35,8 +35,19 @@
 # ref.py); neither side sees the test rows when choosing. It prints the test AUCs and each leadscore variant's gap
 # to the better reference on that split: untuned against the untuned
 # references (the issue's original comparison), tuned against both; the
-# issue's target is a gap of at most 0.005. It exits non-zero only on
-# errors.
+# issue's target is a gap of at most 0.005.
+#
+# It also reports each side's test ECE (expected calibration error over 10
+# equal-width probability bins, evaluator.Reliability's definition, which
+# ref.py's ece() repeats): XGBoost's own probabilities and scikit-learn's
+# predict_proba against leadscore's calibrated probabilities; the issue's
+# target is at most the best-calibrated reference's + 0.01. leadscore is
+# measured two ways: with --test-table (its validation figures are the test
+# rows', which fit nothing), and as a user would run it: `train` on the
+# training table alone with its defaults (its own held-out fifth and the
+# refit), then `leadscore score` on the test table, whose probabilities and
+# raw outputs ref.py's `scored` turns into the test ECE and AUC. It exits
+# non-zero only on errors.
 #
 # It needs Go and Debian's python3-xgboost, python3-sklearn and
 # python3-pandas (system /usr/bin/python3).
