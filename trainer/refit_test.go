@@ -20,7 +20,7 @@ func TestRefitLearnsFromTheHeldOutRowsAndStaysCalibrated(t *testing.T) {
 	w := g.data.Spec.Width()
 	for _, family := range []model.Family{model.FamilyLogistic, model.FamilyGBDT} {
 		t.Run(string(family), func(t *testing.T) {
-			cfg := trainer.Config{Family: family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4}}
+			cfg := trainer.Config{Family: family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4}, CalibrationFolds: 2}
 			first, firstRep, err := trainer.Train(t.Context(), g.data, cfg)
 			if err != nil {
 				t.Fatal(err)

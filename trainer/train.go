@@ -185,8 +185,16 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		record(fit)
+		// The out-of-fold models keep the first fit's encoding (its knots
+		// and pairs) and fit only their weights, as the gbdt ones keep its
+		// tree count: searching pairs again five times would cost more
+		// than the fit. The knots are quantiles, which no label moves; the
+		// pairs were chosen on all the training rows, fold rows included,
+		// a selection the folds share while the weights, which carry the
+		// fit, are their own.
+		enc := fit.lin.Encoding
 		foldFit = func(ctx context.Context, rows []float64, labels []bool) (rawBatch, error) {
-			fit, err := fitLinear(ctx, features, rows, labels, opts)
+			fit, err := fitEncoded(ctx, enc, w, rows, labels, opts)
 			if err != nil {
 				return nil, err
 			}

@@ -21,7 +21,7 @@ func trainTuned(t *testing.T, d *trainer.Data, family model.Family, threads int)
 	t.Helper()
 	opts := tuneOpts
 	m, rep, err := trainer.Train(context.Background(), d, trainer.Config{
-		Family: family, Seed: 5, Tune: &opts, GBDT: trainer.GBDTOptions{Threads: threads},
+		Family: family, Seed: 5, Tune: &opts, GBDT: trainer.GBDTOptions{Threads: threads}, CalibrationFolds: 2,
 	})
 	if err != nil {
 		t.Fatalf("tuned train %s: %v", family, err)
