@@ -308,3 +308,42 @@ func TestHeldOutRowsFitNothing(t *testing.T) {
 }
 
 func families() []model.Family { return []model.Family{model.FamilyLogistic, model.FamilyGBDT} }
+
+// TestAnchorToRateKeepsTheShape: a re-anchored map gives the rows the
+// asked mean probability, keeps Platt's slope, and shifts isotonic knots
+// without reshaping them.
+func TestAnchorToRateKeepsTheShape(t *testing.T) {
+	t.Parallel()
+	raw, labels := miscalibrated(4000, 0.8, -0.5, 4)
+	for _, method := range []string{model.CalibrationPlatt, model.CalibrationIsotonic} {
+		c, why, err := fitCalibrationMap(method, raw, labels)
+		if err != nil || why != "" {
+			t.Fatalf("%s: %v %q", method, err, why)
+		}
+		a := anchorToRate(c, raw, 0.4)
+		var mean float64
+		for _, r := range raw {
+			mean += a.Probability(r)
+		}
+		mean /= float64(len(raw))
+		if math.Abs(mean-0.4) > 1e-3 {
+			t.Errorf("%s: mean probability %.5f after anchoring, want 0.4", method, mean)
+		}
+		if err := a.Validate(); err != nil {
+			t.Errorf("%s: %v", method, err)
+		}
+		switch method {
+		case model.CalibrationPlatt:
+			if a.A != c.A {
+				t.Errorf("platt slope %v, want the original %v", a.A, c.A)
+			}
+		case model.CalibrationIsotonic:
+			d := c.X[0] - a.X[0]
+			for i := range c.X {
+				if math.Abs(c.X[i]-a.X[i]-d) > 1e-9 || a.Y[i] != c.Y[i] {
+					t.Fatalf("isotonic knot %d moved from (%v, %v) to (%v, %v), not by one shift", i, c.X[i], c.Y[i], a.X[i], a.Y[i])
+				}
+			}
+		}
+	}
+}

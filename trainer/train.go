@@ -380,7 +380,29 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		if err := refit(rows, labels); err != nil {
 			return nil, nil, fmt.Errorf("refit %s: %w", cfg.Family, err)
 		}
-		params["refit"] = fmt.Sprintf("fitted again on the %d training and %d held-out rows after measuring, keeping the calibration; the validation metrics describe the first fit", len(d.TrainLabels), len(d.ValidLabels))
+		// The map keeps its shape and takes the refitted family's level:
+		// the mean probability over the rows it was fitted on is their
+		// rate (see anchorToRate). Up to maxGridRows evenly spaced rows
+		// measure the mean.
+		s, err := model.NewScorer(m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("refit %s: %w", cfg.Family, err)
+		}
+		sample := gridSample(len(labels), maxAnchorRows)
+		anchorRaw := make([]float64, len(sample))
+		for k, i := range sample {
+			anchorRaw[k] = s.Raw(rows[i*w : (i+1)*w])
+		}
+		rate := float64(count(labels)) / float64(len(labels))
+		m.Calibration = anchorToRate(m.Calibration, anchorRaw, rate)
+		if err := m.Calibration.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("refit %s: the re-anchored calibration: %w", cfg.Family, err)
+		}
+		if rep.Calibration != nil {
+			rep.Calibration.Refit = fmt.Sprintf("the map's level re-anchored to the refitted family: its mean probability over the %d training and held-out rows is their rate, %.4f; its shape is the out-of-fold one", len(labels), rate)
+			params["calibration_refit"] = rep.Calibration.Refit
+		}
+		params["refit"] = fmt.Sprintf("fitted again on the %d training and %d held-out rows after measuring, keeping the calibration's shape at the refit's level; the validation metrics describe the first fit", len(d.TrainLabels), len(d.ValidLabels))
 		rep.Refit = true
 		rep.Timings["refit"] = time.Since(start)
 	}
@@ -521,6 +543,11 @@ func fitEncoded(ctx context.Context, enc *model.LinearEncoding, w int, rows []fl
 // maxGridRows bounds the training rows the grid's cut points are learned
 // from.
 const maxGridRows = 10000
+
+// maxAnchorRows bounds the rows whose mean probability re-anchors a refit's
+// calibration: the mean of 50,000 probabilities is within about 0.001 of
+// the mean of all.
+const maxAnchorRows = 50000
 
 // gridSample returns up to max evenly spaced indexes of n rows.
 func gridSample(n, max int) []int {

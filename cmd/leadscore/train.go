@@ -272,7 +272,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		fmt.Fprintf(stdout, "calibration: %s\n", c.Fallback)
 	}
 	if rep.Refit {
-		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
+		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration's shape at the refit's rate; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
 	}
 	fmt.Fprintf(stdout, "wrote %s (sha256 %s) in %s\n", *out, artifact.SHA256(written), time.Since(started).Round(time.Millisecond))
 	if registered != nil {
