@@ -9,7 +9,7 @@ import (
 	"github.com/leadscore/leadscore/model"
 )
 
-// FitPlatt fits Platt scaling p = σ(A·raw + B) to held-out raw outputs and
+// FitPlatt fits Platt scaling p = σ(A·raw + B) to out-of-sample raw outputs and
 // labels by Newton's method on the log loss, with Platt's smoothed targets
 // (N₊+1)/(N₊+2) and 1/(N₋+2), which keep the fit finite when the classes
 // separate.
@@ -34,7 +34,7 @@ func FitPlatt(raw []float64, labels []bool) (*model.Calibration, error) {
 	}
 	sd := math.Sqrt(sq / float64(len(raw)))
 	if sd == 0 {
-		return nil, leadscore.InvalidField("raw", raw[0], "every held-out output is the same, so no map can tell leads apart")
+		return nil, leadscore.InvalidField("raw", raw[0], "every output is the same, so no map can tell leads apart")
 	}
 	target := func(i int) float64 {
 		if labels[i] {
@@ -89,7 +89,7 @@ func FitPlatt(raw []float64, labels []bool) (*model.Calibration, error) {
 	a, b = a/sd, b-a*mean/sd
 	c := &model.Calibration{Method: model.CalibrationPlatt, A: a, B: b}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("fit platt scaling: the held-out data gives no increasing map: %w", err)
+		return nil, fmt.Errorf("fit platt scaling: the outputs give no increasing map: %w", err)
 	}
 	return c, nil
 }
@@ -164,7 +164,7 @@ func checkCalibrationData(raw []float64, labels []bool) (positives int, err erro
 		}
 	}
 	if positives == 0 || positives == len(labels) {
-		return 0, leadscore.InvalidField("labels", positives, "calibration needs held-out data with both outcomes")
+		return 0, leadscore.InvalidField("labels", positives, "calibration needs rows with both outcomes")
 	}
 	return positives, nil
 }

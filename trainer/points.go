@@ -69,12 +69,16 @@ func fitPointsFamily(ctx context.Context, d *Data, rulesFile []byte, params map[
 		rulesFile = model.FormatPointsRules(rules, "")
 		params["points_rules"] = fmt.Sprintf("learned from the training rows: %d rules, %d points double the odds", len(rules.Rules), PointsPerDoubling)
 	}
-	return FitPoints(rulesFile, d.Spec, d.ValidRows, d.ValidLabels)
+	// The map is fitted on the training rows, so the held-out rows stay
+	// unseen and only measure. Learned rules were fitted on those rows
+	// too, so their map is fitted in sample: integer points learned with
+	// a penalty leave it little to exploit.
+	return FitPoints(rulesFile, d.Spec, d.TrainRows, d.TrainLabels)
 }
 
 // pointsBaseline learns the points baseline Train stores in a model fitted
 // to d: points learned from the same training rows and calibrated on the
-// same held-out rows, so that a backtest judges the model against the
+// same training rows, so that a backtest judges the model against the
 // simple baseline on equal information and never against one that saw
 // the rows it is judged on. A model of learned points gets its own
 // double. When no points can be learned (no attribute or signal a rule can

@@ -3,6 +3,8 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +26,10 @@ type HistoryOptions struct {
 	// latest time.
 	ObservedUntil time.Time
 	// ValidFrom starts the held-out period; zero means the snapshot time
-	// three quarters of the way through. Training rows end one horizon
-	// before it, so no training label sees the held-out period.
+	// from which on the snapshots hold about a fifth of the held-out and
+	// training examples, as a flat table's split holds out a fifth of its
+	// rows (see heldOutFrom). Training rows end one horizon before it, so no
+	// training label sees the held-out period.
 	ValidFrom time.Time
 	// Spec controls the learned feature spec (exclusions, vocabularies).
 	Spec model.SpecOptions
@@ -56,13 +60,13 @@ func FromHistory(ctx context.Context, h *dataset.History, opts HistoryOptions) (
 		return nil, leadscore.InvalidField("history", fmt.Sprintf("%s to %s", first.Format(time.DateOnly), end.Format(time.DateOnly)),
 			"is too short: training needs at least two snapshot times a horizon apart from the end")
 	}
-	validFrom := opts.ValidFrom
-	if validFrom.IsZero() {
-		validFrom = times[len(times)*3/4]
-	}
 	ex, err := h.Snapshots(dataset.SnapshotSpec{Times: times, Horizon: horizon, ObservedUntil: end})
 	if err != nil {
 		return nil, err
+	}
+	validFrom := opts.ValidFrom
+	if validFrom.IsZero() {
+		validFrom = heldOutFrom(ex.At, times, horizon, heldOutFraction)
 	}
 	train, valid := ex.TimeSplit(validFrom)
 	if train.Len() == 0 || valid.Len() == 0 {
@@ -85,6 +89,41 @@ func FromHistory(ctx context.Context, h *dataset.History, opts HistoryOptions) (
 		return nil, err
 	}
 	return d, nil
+}
+
+// heldOutFraction is the share of the examples a history's default split
+// holds out, as FlatSplit's default does a flat table's rows.
+const heldOutFraction = 0.2
+
+// heldOutFrom returns the snapshot time that splits the examples (at
+// their snapshot times, Unix seconds) so that the held-out ones, at that
+// time or later, are closest to frac of the held-out and training ones
+// together; training examples are those whose horizon ends by the cut, as
+// Examples.TimeSplit takes them. The cut is counted in examples, not in
+// snapshot times: a lead with no outcome yet is an example at every later
+// snapshot, so the eligible leads pile up and the last snapshots hold the
+// most examples, and the one-horizon gap drops the snapshots before the
+// cut. Three quarters of the way through the times held out more examples
+// than the training rows kept (124,744 against 89,743 on a generated
+// history).
+func heldOutFrom(at []int64, times []time.Time, horizon time.Duration, frac float64) time.Time {
+	sorted := slices.Clone(at)
+	slices.Sort(sorted)
+	h := int64(horizon / time.Second)
+	best, bestDiff := len(times)-1, math.Inf(1)
+	for k := len(times) - 1; k >= 1; k-- {
+		cut := times[k].Unix()
+		train, _ := slices.BinarySearch(sorted, cut-h+1) // at + h <= cut
+		heldStart, _ := slices.BinarySearch(sorted, cut)
+		held := len(sorted) - heldStart
+		if train == 0 || held == 0 {
+			continue
+		}
+		if diff := math.Abs(float64(held)/float64(train+held) - frac); diff < bestDiff {
+			best, bestDiff = k, diff
+		}
+	}
+	return times[best]
 }
 
 // FlatSplit says how a flat table is split into training and held-out

@@ -37,8 +37,13 @@ type Config struct {
 	PointsRules []byte
 	// Calibration is model.CalibrationPlatt (the default) or
 	// model.CalibrationIsotonic, for logistic and gbdt; the points rules
-	// file names its own.
+	// file names its own. The map is fitted on out-of-fold outputs of the
+	// training rows (see oof.go).
 	Calibration string
+	// CalibrationFolds is the number of out-of-fold models the logistic
+	// and gbdt calibration is fitted from; zero means 5, or 3 above
+	// 100,000 training rows (see oof.go).
+	CalibrationFolds int
 	// Grid controls the grid's cut points and policy.
 	Grid model.GridOptions
 	// Tune, when set, has Train choose the logistic C and knots, or the
@@ -49,12 +54,14 @@ type Config struct {
 	Tune *TuneOptions
 	// Refit, for logistic and gbdt, fits the family a second time, with
 	// the same (chosen) parameters, on the training and the held-out rows
-	// together, after the held-out rows have calibrated the first fit and
-	// measured it; the second fit keeps the first one's calibration, as
-	// scikit-learn's CalibratedClassifierCV(ensemble=False) does. The
-	// model then learns from the latest rows too, which matters when
-	// conversion patterns drift, at the price that the held-out figures
-	// describe the first fit. Points has nothing to refit and ignores it.
+	// together, after the held-out rows have measured the first fit; the
+	// second fit keeps the first one's calibration, fitted on the training
+	// rows' out-of-fold outputs, as scikit-learn's
+	// CalibratedClassifierCV(ensemble=False) keeps its map (see oof.go for
+	// why the held-out rows do not join the map). The model then learns
+	// from the latest rows too, which matters when conversion patterns
+	// drift, at the price that the held-out figures describe the first
+	// fit. Points has nothing to refit and ignores it.
 	Refit bool
 	// Progress, when set, is told the stage being worked on.
 	Progress func(stage string)
@@ -64,8 +71,10 @@ type Config struct {
 }
 
 // Data is a prepared training set: feature rows of one spec, split into a
-// training part the family is fitted on and a held-out part the
-// calibration is fitted on and the validation metrics measured on.
+// training part the family and its calibration are fitted on and a
+// held-out part the validation metrics are measured on, which fits
+// nothing (unless Config.Refit folds it into the final fit after
+// measuring).
 type Data struct {
 	Spec        *model.FeatureSpec
 	TrainRows   []float64
@@ -107,11 +116,17 @@ type Report struct {
 	// and held-out rows (Config.Refit); Validation and Reliability then
 	// describe the first fit.
 	Refit bool `json:"refit,omitempty"`
+	// Calibration says how the calibration map was fitted, and any
+	// fallback it took.
+	Calibration *CalibrationReport `json:"calibration,omitempty"`
+	// Drift compares the held-out rows with the training rows.
+	Drift *DriftReport `json:"drift,omitempty"`
 }
 
 // Train fits a model of cfg.Family to d: the family on the training rows,
-// the calibration on the held-out rows, the grid on the training
-// population, and measures the held-out metrics the artifact reports. With
+// the calibration on their out-of-fold outputs (see oof.go), the grid on
+// the training population, and measures on the held-out rows, which fitted
+// none of them, the metrics the artifact reports. With
 // cfg.Tune the family's hyperparameters are first chosen on an inner fold
 // of the training rows (see tune.go) and recorded in the report and the
 // artifact's parameters.
@@ -122,7 +137,7 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		return nil, nil, leadscore.InvalidField("data", len(d.TrainRows), fmt.Sprintf("rows must have %d features", w))
 	}
 	if len(d.ValidLabels) == 0 {
-		return nil, nil, leadscore.InvalidField("data", 0, "needs held-out rows to calibrate on")
+		return nil, nil, leadscore.InvalidField("data", 0, "needs held-out rows to measure the model on")
 	}
 	if cfg.Family == FamilyAuto {
 		return trainAuto(ctx, d, cfg)
@@ -148,6 +163,9 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	// refit fits the family again on other rows with the parameters the
 	// first fit used (set in the family's case below).
 	var refit func(rows []float64, labels []bool) error
+	// foldFit fits the family with the final fit's parameters on other
+	// rows, for the out-of-fold outputs the calibration is fitted on.
+	var foldFit foldFitter
 	start := time.Now()
 	progress("fitting " + string(cfg.Family))
 	switch cfg.Family {
@@ -179,6 +197,27 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		record(fit)
+		// The out-of-fold models keep the first fit's encoding (its knots
+		// and pairs) and fit only their weights, as the gbdt ones keep its
+		// tree count: searching pairs again five times would cost more
+		// than the fit. The knots are quantiles, which no label moves; the
+		// pairs were chosen on all the training rows, fold rows included,
+		// a selection the folds share while the weights, which carry the
+		// fit, are their own.
+		enc := fit.lin.Encoding
+		foldFit = func(ctx context.Context, rows []float64, labels []bool) (rawBatch, error) {
+			fit, err := fitEncoded(ctx, enc, w, rows, labels, opts)
+			if err != nil {
+				return nil, err
+			}
+			s := fit.lin.Compile()
+			return func(x, out []float64) error {
+				for i := range out {
+					out[i] = s.Raw(x[i*w : (i+1)*w])
+				}
+				return nil
+			}, nil
+		}
 		refit = func(rows []float64, labels []bool) error {
 			fit, err := fitLinear(ctx, features, rows, labels, opts)
 			if err != nil {
@@ -225,12 +264,19 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		m.GBDT = g
+		// The out-of-fold models and the refit keep the tree count the
+		// first fit ended with (early stopping may have cut it).
+		same := opts
+		same.NumTrees, same.EarlyStoppingRounds = len(g.Trees), 0
+		foldFit = func(ctx context.Context, rows []float64, labels []bool) (rawBatch, error) {
+			g, _, err := FitGBDT(ctx, rows, w, features, labels, nil, same)
+			if err != nil {
+				return nil, err
+			}
+			return func(x, out []float64) error { return g.PredictBatchParallel(x, out, same.Threads) }, nil
+		}
 		refit = func(rows []float64, labels []bool) error {
-			// The tree count the first fit ended with (early stopping may
-			// have cut it) is kept.
-			o := opts
-			o.NumTrees, o.EarlyStoppingRounds = len(g.Trees), 0
-			g2, _, err := FitGBDT(ctx, rows, w, features, labels, nil, o)
+			g2, _, err := FitGBDT(ctx, rows, w, features, labels, nil, same)
 			if err != nil {
 				return err
 			}
@@ -247,13 +293,17 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			return nil, nil, err
 		}
 		m.Points, m.Calibration = p, cal
+		rep.Calibration = &CalibrationReport{
+			Method: cal.Method, Rows: len(d.TrainLabels), Positives: rep.TrainPositives,
+			FoldDetail: "the rules' points on every training row (the rules were fitted on no rows, so none is out of fold)",
+		}
 	default:
 		return nil, nil, leadscore.InvalidField("family", cfg.Family, "must be auto, points, logistic or gbdt")
 	}
 	rep.Timings["fit"] = time.Since(start)
 
-	// The calibration is fitted on the held-out rows' raw outputs, which
-	// the family never saw.
+	// The calibration is fitted on the training rows' out-of-fold raw
+	// outputs (see oof.go); the held-out rows fit nothing.
 	start = time.Now()
 	progress("calibrating")
 	raw := func(s *model.Scorer, rows []float64) []float64 {
@@ -263,26 +313,29 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		}
 		return out
 	}
+	var folds *calibrationFolds
+	var oofRaw []float64
 	if m.Calibration == nil {
-		// A placeholder calibration and grid let a scorer compute raw
-		// outputs; both are replaced below.
-		m.Calibration = &model.Calibration{Method: model.CalibrationPlatt, A: 1}
-		m.Grid = placeholderGrid()
-		s, err := model.NewScorer(m)
-		if err != nil {
-			return nil, nil, fmt.Errorf("train %s: %w", cfg.Family, err)
-		}
-		validRaw := raw(s, d.ValidRows)
-		switch cfg.Calibration {
-		case "", model.CalibrationPlatt:
-			m.Calibration, err = FitPlatt(validRaw, d.ValidLabels)
-		case model.CalibrationIsotonic:
-			m.Calibration, err = FitIsotonic(validRaw, d.ValidLabels)
-		default:
-			err = leadscore.InvalidField("calibration", cfg.Calibration, `must be "platt" or "isotonic"`)
-		}
-		if err != nil {
+		var err error
+		if folds, err = newCalibrationFolds(d, cfg.CalibrationFolds, cfg.Seed); err != nil {
 			return nil, nil, err
+		}
+		if oofRaw, err = outOfFold(ctx, d, w, folds, foldFit, progress); err != nil {
+			return nil, nil, fmt.Errorf("calibrate %s: %w", cfg.Family, err)
+		}
+		cal, why, err := fitCalibrationMap(cfg.Calibration, oofRaw, d.TrainLabels)
+		if err != nil {
+			return nil, nil, fmt.Errorf("calibrate %s: %w", cfg.Family, err)
+		}
+		m.Calibration = cal
+		rep.Calibration = &CalibrationReport{
+			Method: cal.Method, Folds: len(folds.members), Fold: folds.method,
+			FoldDetail: fmt.Sprintf("%s on the out-of-fold raw outputs of the %d training rows: %s",
+				cmp.Or(cfg.Calibration, model.CalibrationPlatt), len(d.TrainLabels), folds.detail),
+			Rows: len(d.TrainLabels), Positives: rep.TrainPositives,
+		}
+		if why != "" {
+			rep.Calibration.Fallback = fallbackNote(why, latestFoldDrift(folds, oofRaw, d.TrainLabels))
 		}
 	}
 	rep.Timings["calibrate"] = time.Since(start)
@@ -318,6 +371,13 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 			rep.Reliability = append(rep.Reliability, model.ReliabilityBin(b))
 		}
 	}
+	// The held-out rows against the training rows, both scored out of
+	// sample (points rules saw no rows, so their in-sample outputs are).
+	trainRaw := oofRaw
+	if trainRaw == nil {
+		trainRaw = raw(s, d.TrainRows)
+	}
+	rep.Drift = describeDrift("the training rows", trainRaw, d.TrainLabels, "the held-out rows", validRaw, d.ValidLabels, m.Calibration)
 	if cfg.Refit && refit != nil {
 		start = time.Now()
 		progress("refitting " + string(cfg.Family) + " on the training and held-out rows")
@@ -326,7 +386,29 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		if err := refit(rows, labels); err != nil {
 			return nil, nil, fmt.Errorf("refit %s: %w", cfg.Family, err)
 		}
-		params["refit"] = fmt.Sprintf("fitted again on the %d training and %d held-out rows after calibrating; the validation metrics describe the first fit", len(d.TrainLabels), len(d.ValidLabels))
+		// The map keeps its shape and takes the refitted family's level:
+		// the mean probability over the rows it was fitted on is their
+		// rate (see anchorToRate). Up to maxGridRows evenly spaced rows
+		// measure the mean.
+		s, err := model.NewScorer(m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("refit %s: %w", cfg.Family, err)
+		}
+		sample := gridSample(len(labels), maxAnchorRows)
+		anchorRaw := make([]float64, len(sample))
+		for k, i := range sample {
+			anchorRaw[k] = s.Raw(rows[i*w : (i+1)*w])
+		}
+		rate := float64(count(labels)) / float64(len(labels))
+		m.Calibration = anchorToRate(m.Calibration, anchorRaw, rate)
+		if err := m.Calibration.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("refit %s: the re-anchored calibration: %w", cfg.Family, err)
+		}
+		if rep.Calibration != nil {
+			rep.Calibration.Refit = fmt.Sprintf("the map's level re-anchored to the refitted family: its mean probability over the %d training and held-out rows is their rate, %.4f; its shape is the out-of-fold one", len(labels), rate)
+			params["calibration_refit"] = rep.Calibration.Refit
+		}
+		params["refit"] = fmt.Sprintf("fitted again on the %d training and %d held-out rows after measuring, keeping the calibration's shape at the refit's level; the validation metrics describe the first fit", len(d.TrainLabels), len(d.ValidLabels))
 		rep.Refit = true
 		rep.Timings["refit"] = time.Since(start)
 	}
@@ -371,6 +453,15 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 		rep.Tuning.parameters(params)
 	}
 	params["calibration"] = m.Calibration.Method
+	if c := rep.Calibration; c != nil {
+		params["calibration_fit"] = c.FoldDetail
+		if c.Fallback != "" {
+			params["calibration_fallback"] = c.Fallback
+		}
+	}
+	if rep.Drift != nil && rep.Drift.Detected {
+		params["drift"] = rep.Drift.Summary
+	}
 	params["seed"] = strconv.FormatUint(cfg.Seed, 10)
 	m.Metadata = model.Metadata{
 		TrainerVersion:    trainerVersion(),
@@ -467,6 +558,11 @@ func fitEncoded(ctx context.Context, enc *model.LinearEncoding, w int, rows []fl
 // maxGridRows bounds the training rows the grid's cut points are learned
 // from.
 const maxGridRows = 10000
+
+// maxAnchorRows bounds the rows whose mean probability re-anchors a refit's
+// calibration: the mean of 50,000 probabilities is within about 0.001 of
+// the mean of all.
+const maxAnchorRows = 50000
 
 // gridSample returns up to max evenly spaced indexes of n rows.
 func gridSample(n, max int) []int {

@@ -3,6 +3,7 @@ package trainer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -51,9 +52,12 @@ func history(t *testing.T) generated {
 			return
 		}
 		times := cfg.SnapshotTimes()
-		// Train and calibrate on the first snapshots; test on the last
-		// ones, a horizon after the calibration rows' labels end.
-		gen.data, genErr = trainer.FromHistory(ctx, h, trainer.HistoryOptions{Snapshots: times[:9], ObservedUntil: cfg.End()})
+		// Train on the first snapshots, hold out from the seventh on;
+		// test on the last ones, a horizon after the held-out rows'
+		// labels end. The held-out period is set rather than left to the
+		// default split (tested in oof_test.go), which would train on half
+		// as many rows again and make every test here slower.
+		gen.data, genErr = trainer.FromHistory(ctx, h, trainer.HistoryOptions{Snapshots: times[:9], ValidFrom: times[6], ObservedUntil: cfg.End()})
 		if genErr != nil {
 			return
 		}
@@ -80,13 +84,42 @@ func train(t *testing.T, family model.Family) (*model.Model, *trainer.Report) {
 }
 
 // trainKnots trains a family, a logistic regression with knots hinges per
-// numeric feature and up to pairs interacting pairs.
+// numeric feature and up to pairs interacting pairs. Each variant is
+// trained once and shared by the tests that only read the model (each fit
+// now carries five out-of-fold fits for its calibration); freshKnots
+// trains anew.
 func trainKnots(t *testing.T, family model.Family, knots, pairs int) (*model.Model, *trainer.Report) {
+	t.Helper()
+	key := fmt.Sprintf("%s/%d/%d", family, knots, pairs)
+	trainedMu.Lock()
+	defer trainedMu.Unlock()
+	if c, ok := trained[key]; ok {
+		return c.m, c.rep
+	}
+	m, rep := freshKnots(t, family, knots, pairs)
+	trained[key] = trainedModel{m, rep}
+	return m, rep
+}
+
+type trainedModel struct {
+	m   *model.Model
+	rep *trainer.Report
+}
+
+var (
+	trainedMu sync.Mutex
+	trained   = map[string]trainedModel{}
+)
+
+func freshKnots(t *testing.T, family model.Family, knots, pairs int) (*model.Model, *trainer.Report) {
 	t.Helper()
 	g := history(t)
 	m, rep, err := trainer.Train(context.Background(), g.data, trainer.Config{
 		Family: family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4},
 		Logistic: trainer.LogisticOptions{Knots: knots, Interactions: pairs},
+		// Two out-of-fold models keep the tests quick; oof_test.go trains
+		// with the default number.
+		CalibrationFolds: 2,
 	})
 	if err != nil {
 		t.Fatalf("train %s: %v", family, err)
@@ -115,7 +148,7 @@ func TestTrainedModelsAreDeterministic(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			a, _ := trainKnots(t, v.family, v.knots, v.pairs)
-			b, _ := trainKnots(t, v.family, v.knots, v.pairs)
+			b, _ := freshKnots(t, v.family, v.knots, v.pairs)
 			ja, err := json.Marshal(a)
 			if err != nil {
 				t.Fatal(err)
@@ -270,15 +303,18 @@ func TestKnotsAreRecorded(t *testing.T) {
 // points are the quartiles of the sums its scorer produces. The history
 // has fewer training rows than the grid's sample (10,000), so the grid was
 // learned from all of them and refitting it from Score's sums gives the
-// same cut points.
+// same cut points. The history's first 10,000 training rows are used, so
+// that the grid is learned from all of them.
 func TestTrainedGridsReadTheirBasis(t *testing.T) {
 	g := history(t)
 	w := g.data.Spec.Width()
-	rows := g.data.TrainRows
-	n := len(rows) / w
-	if n > 10000 {
-		t.Fatalf("%d training rows: the grid is fitted on a sample of them, which this test does not reproduce", n)
+	d := *g.data
+	n := min(len(d.TrainLabels), 10000)
+	d.TrainRows, d.TrainLabels = d.TrainRows[:n*w], d.TrainLabels[:n]
+	if d.TrainTimes != nil {
+		d.TrainTimes = d.TrainTimes[:n]
 	}
+	rows := d.TrainRows
 	for _, tc := range []struct {
 		family model.Family
 		basis  model.GridBasis
@@ -288,7 +324,10 @@ func TestTrainedGridsReadTheirBasis(t *testing.T) {
 		{model.FamilyGBDT, model.GridBasisTreePath},
 	} {
 		t.Run(string(tc.family), func(t *testing.T) {
-			m, _ := train(t, tc.family)
+			m, _, err := trainer.Train(t.Context(), &d, trainer.Config{Family: tc.family, Seed: 5, GBDT: trainer.GBDTOptions{NumTrees: 60, MaxDepth: 4}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if m.Grid.Basis != tc.basis {
 				t.Fatalf("grid basis %q, want %q", m.Grid.Basis, tc.basis)
 			}

@@ -22,7 +22,7 @@ func trainTuned(t *testing.T, d *trainer.Data, family model.Family, threads int)
 	t.Helper()
 	opts := tuneOpts
 	m, rep, err := trainer.Train(context.Background(), d, trainer.Config{
-		Family: family, Seed: 5, Tune: &opts, GBDT: trainer.GBDTOptions{Threads: threads},
+		Family: family, Seed: 5, Tune: &opts, GBDT: trainer.GBDTOptions{Threads: threads}, CalibrationFolds: 2,
 	})
 	if err != nil {
 		t.Fatalf("tuned train %s: %v", family, err)
@@ -49,7 +49,9 @@ func heldOutRaw(t *testing.T, m *model.Model, d *trainer.Data) []float64 {
 // give when refitted on all the training rows.
 func untunedLike(t *testing.T, d *trainer.Data, family model.Family, c trainer.TuneCandidate) *model.Model {
 	t.Helper()
-	cfg := trainer.Config{Family: family, Seed: 5}
+	// Only its raw outputs are read, so its calibration takes the fewest
+	// out-of-fold fits.
+	cfg := trainer.Config{Family: family, Seed: 5, CalibrationFolds: 2}
 	if family == model.FamilyGBDT {
 		cfg.GBDT = trainer.GBDTOptions{MaxDepth: c.MaxDepth, MinChildWeight: c.MinChildWeight, NumTrees: c.Trees}
 	} else {
@@ -77,7 +79,7 @@ func withoutSeconds(r *trainer.TuningReport) trainer.TuningReport {
 // they favour a candidate the tuner did not choose, the one a tuner
 // peeking at them would pick, and checks that tuning on the relabelled
 // data chooses the same candidate with the same fold metrics and fits the
-// same family parameters: only the calibration and the held-out metrics,
+// same family parameters and calibration: only the held-out metrics,
 // which are meant to come from the held-out rows, change.
 func TestTuningNeverSeesTheHeldOutRows(t *testing.T) {
 	g := history(t)

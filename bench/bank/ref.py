@@ -2,6 +2,7 @@
 
     /usr/bin/python3 bench/bank/ref.py split CSV OUTDIR SEED
     /usr/bin/python3 bench/bank/ref.py fit TRAIN TEST [THREADS [FOLD]]
+    /usr/bin/python3 bench/bank/ref.py scored SCORES TEST
 
 split writes two splits of the bank-marketing table, each as
 OUTDIR/{time,random}/bank-{train,test}.csv: the data lines are copied
@@ -33,6 +34,11 @@ pdays = -1 read as missing, and prints JSON:
   after 50 rounds on the fold's log loss; scikit-learn tries C 0.01, 0.03,
   0.1, 0.3, 1, 3, 10. The candidate with the best fold ROC AUC (the first
   on a tie) is refitted on all of TRAIN with the same number of trees.
+Each model's test ROC AUC and test ECE (of XGBoost's probabilities and
+scikit-learn's predict_proba, 10 equal-width bins; see ece) are printed.
+
+scored reads the CSV `leadscore score` wrote for TEST and prints the test
+ROC AUC and ECE of its probabilities, by the same definitions.
 """
 import json
 import os
@@ -64,6 +70,22 @@ def split(csv, out, seed):
                 f.write(header)
                 f.writelines(l for l, k in zip(data, keep) if k)
     print(json.dumps({"rows": n, "train_rows": ntr, "test_rows": n - ntr, "seed": seed}))
+
+
+def ece(probs, labels, bins=10):
+    """The expected calibration error over bins equal-width bins of the
+    probability, as leadscore's evaluator.Reliability defines it: bin
+    min(int(p·bins), bins−1), each non-empty bin weighted by its rows,
+    |mean probability − observed rate| summed and divided by all rows."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    b = np.minimum((probs * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for k in range(bins):
+        m = b == k
+        if m.any():
+            total += m.sum() * abs(probs[m].mean() - labels[m].mean())
+    return total / len(probs)
 
 
 def read(path):
@@ -108,8 +130,10 @@ def fit(train_path, test_path, threads, fold="order"):
     dtrain = xgb.DMatrix(xtr.to_numpy(dtype=np.float64), label=ytr, nthread=threads)
     booster = xgb.train(params, dtrain, num_boost_round=200)
     t1 = time.perf_counter()
-    margin = booster.predict(xgb.DMatrix(xte.to_numpy(dtype=np.float64), nthread=threads), output_margin=True)
+    dtest = xgb.DMatrix(xte.to_numpy(dtype=np.float64), nthread=threads)
+    margin = booster.predict(dtest, output_margin=True)
     out["xgboost"] = {"impl": "xgboost " + xgb.__version__, "test_auc": roc_auc_score(yte, margin),
+                      "test_ece": ece(booster.predict(dtest), yte),
                       "train_seconds": t1 - t0, "columns": xtr.shape[1]}
 
     # scikit-learn: mean + indicator, standardised numerics; one-hot.
@@ -125,6 +149,7 @@ def fit(train_path, test_path, threads, fold="order"):
         t1 = time.perf_counter()
     margin = clf.decision_function(te)
     out["sklearn"] = {"impl": "scikit-learn " + sklearn.__version__, "test_auc": roc_auc_score(yte, margin),
+                      "test_ece": ece(clf.predict_proba(te)[:, 1], yte),
                       "train_seconds": t1 - t0, "iterations": int(clf["lr"].n_iter_[0]),
                       "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught)}
 
@@ -156,8 +181,9 @@ def fit(train_path, test_path, threads, fold="order"):
     p = dict(params, max_depth=c["max_depth"], min_child_weight=c["min_child_weight"])
     booster = xgb.train(p, dtrain, num_boost_round=c["trees"])
     t1 = time.perf_counter()
-    margin = booster.predict(xgb.DMatrix(xte.to_numpy(dtype=np.float64), nthread=threads), output_margin=True)
-    out["xgboost_tuned"] = {"test_auc": roc_auc_score(yte, margin), "train_seconds": t1 - t0,
+    margin = booster.predict(dtest, output_margin=True)
+    out["xgboost_tuned"] = {"test_auc": roc_auc_score(yte, margin), "test_ece": ece(booster.predict(dtest), yte),
+                            "train_seconds": t1 - t0,
                             "candidates": cands, "chosen": best}
 
     t0 = time.perf_counter()
@@ -175,13 +201,33 @@ def fit(train_path, test_path, threads, fold="order"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(tr, ytr)
     t1 = time.perf_counter()
-    out["sklearn_tuned"] = {"test_auc": roc_auc_score(yte, clf.decision_function(te)), "train_seconds": t1 - t0,
+    out["sklearn_tuned"] = {"test_auc": roc_auc_score(yte, clf.decision_function(te)),
+                            "test_ece": ece(clf.predict_proba(te)[:, 1], yte), "train_seconds": t1 - t0,
                             "candidates": cands, "chosen": best}
     print(json.dumps(out))
 
 
+def scored(scores_csv, test_path):
+    """Reads the probabilities `leadscore score` wrote for TEST (one row
+    per test row, in order) and prints their test ROC AUC and ECE."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    _, y = read(test_path)
+    s = pd.read_csv(scores_csv)
+    if len(s) != len(y) or list(s["row"]) != list(range(1, len(y) + 1)):
+        sys.exit(f"{scores_csv}: {len(s)} scored rows, want the {len(y)} rows of {test_path} in order")
+    p = s["probability"].to_numpy(dtype=np.float64)
+    # AUC of the raw output, as train reports it (a calibration map can
+    # only tie raw outputs, never reorder them).
+    print(json.dumps({"test_auc": roc_auc_score(y, s["raw_output"].to_numpy(dtype=np.float64)), "test_ece": ece(p, y),
+                      "mean_probability": float(p.mean()), "test_rate": float(y.mean())}))
+
+
 def main():
-    if len(sys.argv) >= 5 and sys.argv[1] == "split":
+    if len(sys.argv) >= 4 and sys.argv[1] == "scored":
+        scored(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "split":
         split(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "fit":
         fit(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 2,

@@ -42,7 +42,19 @@
 # A sixth variant runs train's
 # defaults (--family auto, tuned: the family chosen on the inner fold, see
 # trainer/auto.go) and prints the family chosen and its gap to the better
-# reference. It exits non-zero only on errors.
+# reference.
+#
+# It also reports each side's test ECE (expected calibration error over 10
+# equal-width probability bins, evaluator.Reliability's definition, which
+# ref.py's ece() repeats): XGBoost's own probabilities and scikit-learn's
+# predict_proba against leadscore's calibrated probabilities; the issue's
+# target is at most the best-calibrated reference's + 0.01. leadscore is
+# measured two ways: with --test-table (its validation figures are the test
+# rows', which fit nothing), and as a user would run it: `train` on the
+# training table alone with its defaults (its own held-out fifth and the
+# refit), then `leadscore score` on the test table, whose probabilities and
+# raw outputs ref.py's `scored` turns into the test ECE and AUC. It exits
+# non-zero only on errors.
 #
 # It needs Go and Debian's python3-xgboost, python3-sklearn and
 # python3-pandas (system /usr/bin/python3).
@@ -82,6 +94,15 @@ for s in time random; do
     "$work/leadscore" train --table "$d/bank-train.csv" --test-table "$d/bank-test.csv" \
       --label y --positive yes --exclude duration --missing pdays=-1 \
       --family "$fam" "$tune" ${split_flags[@]+"${split_flags[@]}"} --seed 1 --out "$d/$v.lsa" --json >"$d/leadscore-$v.json"
+    # As a user would: train on the training table alone, with train's own
+    # held-out split and refit, then score the test table with the
+    # artifact.
+    echo "$s split: leadscore $fam $tune on the training table alone, then score..." >&2
+    "$work/leadscore" train --table "$d/bank-train.csv" \
+      --label y --positive yes --exclude duration --missing pdays=-1 \
+      --family "$fam" "$tune" ${split_flags[@]+"${split_flags[@]}"} --seed 1 --out "$d/$v-own.lsa" --json >"$d/leadscore-$v-own.json"
+    "$work/leadscore" score --model "$d/$v-own.lsa" --data "$d/bank-test.csv" --missing pdays=-1 --out "$d/$v-own-scores.csv" 2>/dev/null
+    "$python" bench/bank/ref.py scored "$d/$v-own-scores.csv" "$d/bank-test.csv" >"$d/scored-$v-own.json"
   done
   "$work/leadscore" rules "$d/points.lsa" --out "$d/points.yaml" >/dev/null
   echo "$s split: xgboost and scikit-learn, untuned and tuned..." >&2
@@ -180,6 +201,27 @@ for s, ref, ls, auc in rows:
                       f"{c['family']} {c['roc_auc']:.4f} (−{c['below_best']:.4f} ± {c['below_best_se']:.4f})" for c in ch["candidates"])
     a = auc["auto"]
     print(f"{s:8}{ch['chosen']:>10}{a:>10.4f}{bt:>12.4f}{a - bt:>+9.4f}{bu:>14.4f}{a - bu:>+9.4f}  {folds}")
+
+print("\ntest ECE (10 equal-width bins, the same definition on both sides: evaluator.Reliability's); the references'")
+print("probabilities are XGBoost's own and scikit-learn's predict_proba; gap = leadscore − min(references' ECE); target ≤ +0.01")
+print(f"{'split':8}{'XGBoost':>9}{'sklearn':>9}{'XGB tuned':>11}{'skl tuned':>11}{'best':>8}")
+for s, ref, ls, auc in rows:
+    e = [ref[k]["test_ece"] for k in ("xgboost", "sklearn", "xgboost_tuned", "sklearn_tuned")]
+    print(f"{s:8}{e[0]:>9.4f}{e[1]:>9.4f}{e[2]:>11.4f}{e[3]:>11.4f}{min(e):>8.4f}")
+print("\nleadscore on the test table: with --test-table (the test rows judge only; before issue 12 they also calibrated)")
+print("and trained on the training table alone with train's own split and refit, then `leadscore score` on the test table;")
+print("AUC gap to the better reference (untuned variants: the untuned references; tuned: all four), ECE gap to the best-calibrated one")
+print(f"{'split':8}{'variant':16}{'protocol':13}{'test AUC':>10}{'AUC gap':>9}{'test ECE':>10}{'ECE gap':>9}{'mean p':>8}{'rate':>7}")
+for s, ref, ls, auc in rows:
+    best_ece = min(ref[k]["test_ece"] for k in ("xgboost", "sklearn", "xgboost_tuned", "sklearn_tuned"))
+    for v in variants:
+        keys = ("xgboost", "sklearn") if not v.endswith("tuned") else ("xgboost", "sklearn", "xgboost_tuned", "sklearn_tuned")
+        best_auc = max(ref[k]["test_auc"] for k in keys)
+        own = json.load(open(f"{work}/{s}/scored-{v}-own.json"))
+        for proto, a, e, extra in (("test-table", ls[v]["validation"]["roc_auc"], ls[v]["validation"]["ece"], ""),
+                                   ("own+score", own["test_auc"], own["test_ece"],
+                                    f"{own['mean_probability']:>8.4f}{own['test_rate']:>7.4f}")):
+            print(f"{s:8}{v:16}{proto:13}{a:>10.4f}{a - best_auc:>+9.4f}{e:>10.4f}{e - best_ece:>+9.4f}{extra}")
 
 print("\nfit seconds (context only; leadscore's is the family fit with tuning, without reading, calibration or grid):")
 for s, ref, ls, auc in rows:

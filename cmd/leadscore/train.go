@@ -64,7 +64,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
 	knots := fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
 	interactions := fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
-	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have calibrated and measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
+	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
 	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
 	registerModel := fs.String("register", "", "also register the artifact as the next version of this model in --store")
@@ -301,8 +301,14 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		fmt.Fprintf(stdout, "points baseline (%d rules learned from the same rows; backtests judge the model against it): held-out ROC AUC %.4f\n",
 			len(b.Points.Rules), b.Metadata.ValidationMetrics["roc_auc"])
 	}
+	if rep.Drift != nil && rep.Drift.Detected {
+		fmt.Fprintf(stdout, "%s\n", rep.Drift.Summary)
+	}
+	if c := rep.Calibration; c != nil && c.Fallback != "" {
+		fmt.Fprintf(stdout, "calibration: %s\n", c.Fallback)
+	}
 	if rep.Refit {
-		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
+		fmt.Fprintf(stdout, "then refitted on the training and held-out rows (%d), keeping the calibration's shape at the refit's rate; the figures above are the first fit's\n", rep.TrainRows+rep.ValidRows)
 	}
 	fmt.Fprintf(stdout, "wrote %s (sha256 %s) in %s\n", *out, artifact.SHA256(written), time.Since(started).Round(time.Millisecond))
 	if registered != nil {
