@@ -70,7 +70,9 @@ func mapEnv(m map[string]string) envFunc {
 func runCommand(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Generous: a tuned training under -race on a loaded 2-core machine
+	// takes a minute or more.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	code = run(ctx, args, mapEnv(env), &out, &errOut)
 	return code, out.String(), errOut.String()
