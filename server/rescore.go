@@ -22,9 +22,9 @@ const DefaultRescoreInterval = 24 * time.Hour
 const DefaultHistoryStep = 0.05
 
 // rescorer scores stored leads with one model's champion and saves the
-// scores: what recording events or changing leads does before the call
-// returns. Leads it cannot score stay due in the store, to be rescored
-// later.
+// scores: inside the transaction of a write of leads or events (inWrite),
+// and in the decay scheduler's rounds (rescore). Leads it cannot score stay
+// due in the store, to be rescored later.
 type rescorer struct {
 	store  leadscore.LeadStore
 	models *modelSet
@@ -43,8 +43,8 @@ type rescored struct {
 }
 
 // rescore scores the leads ids as of at with the champion and saves their
-// scores, with reason in their history. It never fails the caller's call:
-// the records that caused it are already durable, so a lead that cannot be
+// scores, with reason in their history. It never fails: the leads are
+// already due in the store, so a lead that cannot be
 // scored now (no champion, a store error, data the model refuses) is
 // counted and logged, and stays due.
 func (r *rescorer) rescore(ctx context.Context, ids []string, at time.Time, reason string) rescored {
@@ -63,9 +63,7 @@ func (r *rescorer) rescore(ctx context.Context, ids []string, at time.Time, reas
 	if err != nil {
 		return fail("leads not rescored: reading their activity failed", err)
 	}
-	records, failed := scoreStored(sel, acts, at, reason, r.every, func(id string, err error) {
-		r.logger.InfoContext(ctx, "lead not rescored", slog.String("lead", leadscore.LeadName(id)), slog.Any("error", err))
-	})
+	records, failed := scoreStored(sel, acts, at, reason, r.every, r.notScored(ctx))
 	if len(records) > 0 {
 		if _, err := r.store.SaveScores(ctx, records, leadscore.SaveScoresOptions{HistoryStep: r.step}); err != nil {
 			return fail("leads not rescored: saving their scores failed", err)
@@ -74,6 +72,13 @@ func (r *rescorer) rescore(ctx context.Context, ids []string, at time.Time, reas
 	// A lead deleted since its write has nothing to score.
 	failed += len(ids) - len(acts)
 	return rescored{Done: len(records), Failed: failed}
+}
+
+// notScored logs a lead the model could not score.
+func (r *rescorer) notScored(ctx context.Context) func(id string, err error) {
+	return func(id string, err error) {
+		r.logger.InfoContext(ctx, "lead not rescored", slog.String("lead", leadscore.LeadName(id)), slog.Any("error", err))
+	}
 }
 
 // inWrite prepares a write of leads or events to rescore the leads it
@@ -97,9 +102,7 @@ func (r *rescorer) inWrite(ctx context.Context, opts leadscore.IngestOptions, re
 	}
 	scored := 0
 	opts.Rescore = func(acts []leadscore.LeadActivity) []leadscore.LeadScoreRecord {
-		records, _ := scoreStored(sel, acts, opts.At, reason, r.every, func(id string, err error) {
-			r.logger.InfoContext(ctx, "lead not rescored", slog.String("lead", leadscore.LeadName(id)), slog.Any("error", err))
-		})
+		records, _ := scoreStored(sel, acts, opts.At, reason, r.every, r.notScored(ctx))
 		scored = len(records)
 		return records
 	}
