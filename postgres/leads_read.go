@@ -32,12 +32,13 @@ func (db *DB) readTx(ctx context.Context, what string, fn func(tx pgx.Tx) error)
 
 const leadColumns = `id, account_id, owner, attributes, created_at, updated_at`
 
-func scanLead(row pgx.Row) (leadscore.Lead, time.Time, error) {
+// scanLead scans leadColumns, and into extra the columns after them.
+func scanLead(row pgx.Row, extra ...any) (leadscore.Lead, time.Time, error) {
 	var l leadscore.Lead
 	var account, owner pgtype.Text
 	var attrs []byte
 	var updatedAt time.Time
-	if err := row.Scan(&l.ID, &account, &owner, &attrs, &l.CreatedAt, &updatedAt); err != nil {
+	if err := row.Scan(append([]any{&l.ID, &account, &owner, &attrs, &l.CreatedAt, &updatedAt}, extra...)...); err != nil {
 		return l, time.Time{}, err
 	}
 	l.AccountID, l.Owner, l.CreatedAt = account.String, owner.String, l.CreatedAt.UTC()
@@ -152,7 +153,7 @@ func (db *DB) LeadActivity(ctx context.Context, ids []string) ([]leadscore.LeadA
 	var out []leadscore.LeadActivity
 	err = db.readTx(ctx, "read lead activity", func(tx pgx.Tx) error {
 		var err error
-		out, err = leadActivity(ctx, tx, ids)
+		out, err = leadActivity(ctx, tx, ids, nil)
 		return err
 	})
 	if err != nil {
@@ -163,22 +164,27 @@ func (db *DB) LeadActivity(ctx context.Context, ids []string) ([]leadscore.LeadA
 
 // leadActivity reads the activity of the checked, sorted ids in tx:
 // LeadActivity's work, which a write with IngestOptions.Rescore also does
-// before it commits.
-func leadActivity(ctx context.Context, tx pgx.Tx, ids []string) ([]leadscore.LeadActivity, error) {
+// before it commits. With versions set, it records there the version
+// (xmin) of each lead's row it read.
+func leadActivity(ctx context.Context, tx pgx.Tx, ids []string, versions map[string]uint32) ([]leadscore.LeadActivity, error) {
 	var out []leadscore.LeadActivity
-	rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ANY($1) ORDER BY id`, ids)
+	rows, err := tx.Query(ctx, `SELECT `+leadColumns+`, xmin FROM leads WHERE id = ANY($1) ORDER BY id`, ids)
 	if err != nil {
 		return nil, errorf(err, "read leads")
 	}
 	index := make(map[string]int, len(ids))
 	for rows.Next() {
-		l, _, err := scanLead(rows)
+		var version uint32
+		l, _, err := scanLead(rows, &version)
 		if err != nil {
 			rows.Close()
 			return nil, errorf(err, "read leads")
 		}
 		index[l.ID] = len(out)
 		out = append(out, leadscore.LeadActivity{Lead: l})
+		if versions != nil {
+			versions[l.ID] = version
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -194,8 +194,8 @@ RETURNING id`, args...)
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(due)-created, due)
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return err
 	})
 	if err != nil {
 		return leadscore.UpsertResult{}, err
@@ -304,8 +304,8 @@ VALUES `+valuesList(len(first), 6)+` ON CONFLICT (id) DO NOTHING RETURNING id`, 
 		if err := markDue(ctx, tx, res.Leads, at); err != nil {
 			return err
 		}
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return err
 	})
 	if err != nil {
 		return leadscore.EventsResult{}, err
