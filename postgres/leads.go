@@ -64,10 +64,11 @@ func upserted(rows pgx.Rows, err error, what string) ([]string, int, error) {
 	return ids, created, errorf(rows.Err(), "%s", what)
 }
 
-// writeScores lets storeutil.RescoreInWrite score and save in tx, under
-// savepoints. With markAt set, its MarkDue makes the leads due at markAt
-// (markDue); without, the write has locked its leads and made them due
-// itself.
+// writeScores lets storeutil.RescoreInWrite score and save in tx, each
+// step under a savepoint and in as few round trips as it can: reading the
+// activity takes one, marking due one, saving two. With markAt set, its
+// MarkDue makes the leads due at markAt (markDue); without, the write has
+// locked its leads and made them due itself.
 func writeScores(ctx context.Context, tx pgx.Tx, markAt time.Time) storeutil.WriteScores {
 	// read holds the version (xmin) of each lead's row as Activity read
 	// it: a write that gives a lead events or changes it updates that row
@@ -75,25 +76,21 @@ func writeScores(ctx context.Context, tx pgx.Tx, markAt time.Time) storeutil.Wri
 	// MarkDue locks it had its activity changed by a write that committed
 	// since.
 	read := map[string]uint32{}
+	const sp = savepoint("rescore")
 	w := storeutil.WriteScores{
-		Savepoint: func(fn func() error) error {
-			sp, err := tx.Begin(ctx)
-			if err != nil {
-				return errorf(err, "rescore: savepoint")
+		Activity: func(ids []string) ([]leadscore.LeadActivity, error) {
+			var out []leadscore.LeadActivity
+			b := &pgx.Batch{}
+			sp.open(b)
+			queueActivity(b, ids, read, &out)
+			sp.release(b)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return nil, sp.undo(ctx, tx, errorf(err, "read the activity of leads to rescore"))
 			}
-			if err := fn(); err != nil {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-				defer cancel()
-				if rerr := sp.Rollback(rctx); rerr != nil {
-					return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
-				}
-				return err
-			}
-			return errorf(sp.Commit(ctx), "rescore: release the savepoint")
+			return out, nil
 		},
-		Activity: func(ids []string) ([]leadscore.LeadActivity, error) { return leadActivity(ctx, tx, ids, read) },
 		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
-			return saveScores(ctx, tx, scores, opts)
+			return saveScores(ctx, tx, scores, opts, sp)
 		},
 	}
 	if !markAt.IsZero() {
@@ -122,30 +119,34 @@ type lockedLead struct {
 }
 
 // markDue makes leads due for rescoring at, the time of the write that
-// changed them (see storeutil.DueAfterScore), and returns the version
-// each lead's row had when it was locked, before this update.
+// changed them (see storeutil.DueAfterScore), in one round trip, and
+// returns the version each lead's row had when it was locked, before this
+// update.
 func markDue(ctx context.Context, tx pgx.Tx, leads []string, at time.Time) ([]lockedLead, error) {
 	if len(leads) == 0 {
 		return nil, nil
 	}
+	var locked []lockedLead
+	b := &pgx.Batch{}
 	// The rows are locked in id order first: an UPDATE over = ANY may visit
 	// them in the table's order (a bitmap scan), and two writes of
 	// overlapping leads then deadlock (seen under 8 concurrent
 	// RecordEvents calls in bench/leads).
-	rows, err := tx.Query(ctx, `SELECT id, xmin FROM leads WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, leads)
-	if err != nil {
-		return nil, errorf(err, "lock leads to mark them due")
-	}
-	locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (lockedLead, error) {
-		var l lockedLead
-		err := row.Scan(&l.id, &l.xmin)
-		return l, err
+	b.Queue(`SELECT id, xmin FROM leads WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, leads).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var l lockedLead
+			if err := rows.Scan(&l.id, &l.xmin); err != nil {
+				return errorf(err, "lock leads to mark them due")
+			}
+			locked = append(locked, l)
+		}
+		return errorf(rows.Err(), "lock leads to mark them due")
 	})
-	if err != nil {
-		return nil, errorf(err, "lock leads to mark them due")
+	b.Queue(`UPDATE leads SET due_at = $2 WHERE id = ANY($1)`, leads, at)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, errorf(err, "mark leads due")
 	}
-	_, err = tx.Exec(ctx, `UPDATE leads SET due_at = $2 WHERE id = ANY($1)`, leads, at)
-	return locked, errorf(err, "mark leads due")
+	return locked, nil
 }
 
 // byID returns the indexes of the records b did not reject, in byte order

@@ -68,7 +68,7 @@ if [ "$sqlite" = 1 ]; then
 else
   psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS leadscore_bench' postgres
   psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE leadscore_bench' postgres
-  store="$pg_base/leadscore_bench?sslmode=disable"
+  store="$pg_base/leadscore_bench?sslmode=disable&pool_max_conns=$((conc + 2))"
 fi
 
 echo "generating $leads leads and training a 200-tree depth-6 gbdt..." >&2

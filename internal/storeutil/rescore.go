@@ -7,19 +7,17 @@ import (
 )
 
 // WriteScores is how a backend lets RescoreInWrite work inside a write's
-// transaction: Savepoint runs fn under a savepoint, released when fn
-// succeeds and rolled back to when it fails; Activity and Save are
-// LeadActivity and SaveScores run in the transaction (under the
-// savepoint). MarkDue makes the write's leads due (storeutil's
-// DueAfterScore rule) and locks them until the write commits, unless the
-// write's own statements did both already (then it is nil); it returns
-// those of the leads whose activity another write may have changed since
-// Activity last read them.
+// transaction. Activity and Save are LeadActivity and SaveScores run in
+// the transaction; each leaves the transaction as it found it when it
+// fails (under a savepoint, say), so the write can still commit. MarkDue
+// makes the write's leads due (storeutil's DueAfterScore rule) and locks
+// them until the write commits, unless the write's own statements did
+// both already (then it is nil); it returns those of the leads whose
+// activity another write may have changed since Activity last read them.
 type WriteScores struct {
-	Savepoint func(fn func() error) error
-	Activity  func(ids []string) ([]leadscore.LeadActivity, error)
-	MarkDue   func(ids []string) (changed []string, err error)
-	Save      func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error)
+	Activity func(ids []string) ([]leadscore.LeadActivity, error)
+	MarkDue  func(ids []string) (changed []string, err error)
+	Save     func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error)
 }
 
 // RescoreInWrite marks the leads ids that a write changed due and runs
@@ -34,8 +32,8 @@ type WriteScores struct {
 // holds every write that committed before it, as scoring under the lock
 // from the start would.
 //
-// Reading, scoring and saving run under savepoints: what fails there is
-// undone alone and returned as rescoreErr, for the result's RescoreErr,
+// What fails in reading, scoring and saving is undone alone (WriteScores
+// says how) and returned as rescoreErr, for the result's RescoreErr,
 // and the leads stay due as MarkDue left them. err is a failure of
 // MarkDue, which fails the write. With no Rescore it only marks due.
 func RescoreInWrite(ids []string, opts leadscore.IngestOptions, w WriteScores) (res leadscore.SaveScoresResult, rescoreErr, err error) {
@@ -44,14 +42,10 @@ func RescoreInWrite(ids []string, opts leadscore.IngestOptions, w WriteScores) (
 	}
 	var scores []leadscore.LeadScoreRecord
 	if opts.Rescore != nil {
-		rescoreErr = w.Savepoint(func() error {
-			acts, err := w.Activity(ids)
-			if err != nil {
-				return err
-			}
+		var acts []leadscore.LeadActivity
+		if acts, rescoreErr = w.Activity(ids); rescoreErr == nil {
 			scores = opts.Rescore(acts)
-			return nil
-		})
+		}
 	}
 	var changed []string
 	if w.MarkDue != nil {
@@ -63,7 +57,7 @@ func RescoreInWrite(ids []string, opts leadscore.IngestOptions, w WriteScores) (
 	if opts.Rescore == nil || rescoreErr != nil {
 		return res, rescoreErr, nil
 	}
-	rescoreErr = w.Savepoint(func() error {
+	rescoreErr = func() error {
 		if len(changed) > 0 {
 			acts, err := w.Activity(changed)
 			if err != nil {
@@ -84,7 +78,7 @@ func RescoreInWrite(ids []string, opts leadscore.IngestOptions, w WriteScores) (
 		var err error
 		res, err = w.Save(scores, opts.RescoreOptions)
 		return err
-	})
+	}()
 	if rescoreErr != nil {
 		return leadscore.SaveScoresResult{}, rescoreErr, nil
 	}
