@@ -2,9 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -16,10 +13,10 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/auth"
+	"github.com/leadscore/leadscore/auth/authtest"
 	"github.com/leadscore/leadscore/sqlite"
 )
 
@@ -43,18 +40,9 @@ func keyStore(t *testing.T) leadscore.APIKeyStore {
 	return db
 }
 
-// createKey creates a key and returns its token.
 func createKey(t *testing.T, s leadscore.APIKeyStore, name string, expires time.Time, scopes ...leadscore.Scope) string {
 	t.Helper()
-	id, token, hash, err := auth.NewKey()
-	if err != nil {
-		t.Fatalf("NewKey(): %v", err)
-	}
-	k := leadscore.APIKey{ID: id, Name: name, Scopes: scopes, CreatedAt: t0, CreatedBy: "ops", ExpiresAt: expires}
-	if _, err := s.CreateAPIKey(t.Context(), k, hash); err != nil {
-		t.Fatalf("CreateAPIKey(): %v", err)
-	}
-	return token
+	return authtest.CreateKey(t, s, name, t0, expires, scopes...)
 }
 
 func wantRefused(t *testing.T, what string, err error, reason string) {
@@ -142,60 +130,12 @@ func TestClientCertificates(t *testing.T) {
 	wantRefused(t, "an API key where none are accepted", err, "API keys are not accepted")
 }
 
-// issuer is a test identity provider: a key pair and its JWK Set file.
-type issuer struct {
-	key  *ecdsa.PrivateKey
-	kid  string
-	jwks string
-}
-
-func newIssuer(t *testing.T, kid string) *issuer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &issuer{key: key, kid: kid, jwks: filepath.Join(t.TempDir(), "jwks.json")}
-	iss.publish(t, iss)
-	return iss
-}
-
-// publish writes the public keys of issuers to iss's JWK Set file.
-func (iss *issuer) publish(t *testing.T, issuers ...*issuer) {
-	t.Helper()
-	var set jose.JSONWebKeySet
-	for _, i := range issuers {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &i.key.PublicKey, KeyID: i.kid, Algorithm: string(jose.ES256), Use: "sig"})
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(iss.jwks, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (iss *issuer) sign(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: iss.key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), iss.kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 func TestJWTs(t *testing.T) {
 	t.Parallel()
-	idp := newIssuer(t, "k1")
+	idp := authtest.NewIssuer(t, "k1")
 	c := &clock{t0}
 	v, err := auth.NewJWTVerifier(t.Context(), auth.JWTConfig{
-		JWKS: idp.jwks, Issuer: "https://idp.example", Audience: "leadscore", ScopesClaim: "scp", Now: c.now,
+		JWKS: idp.JWKS, Issuer: "https://idp.example", Audience: "leadscore", ScopesClaim: "scp", Now: c.now,
 	})
 	if err != nil {
 		t.Fatalf("NewJWTVerifier(): %v", err)
@@ -212,27 +152,27 @@ func TestJWTs(t *testing.T) {
 		}
 		return m
 	}
-	id, err := a.Authenticate(t.Context(), auth.Credentials{Bearer: idp.sign(t, claims(nil))})
+	id, err := a.Authenticate(t.Context(), auth.Credentials{Bearer: idp.Sign(t, claims(nil))})
 	if err != nil || id.Name != "alice@example.com" || id.Method != "jwt" || leadscore.FormatScopes(id.Scopes) != "promote,evaluate" {
 		t.Fatalf("Authenticate(a good JWT) = %+v, %v; want alice with promote,evaluate", id, err)
 	}
-	id, err = a.Authenticate(t.Context(), auth.Credentials{Bearer: idp.sign(t, claims(func(m map[string]any) { m["scp"] = []string{"admin"} }))})
+	id, err = a.Authenticate(t.Context(), auth.Credentials{Bearer: idp.Sign(t, claims(func(m map[string]any) { m["scp"] = []string{"admin"} }))})
 	if err != nil || !id.Has(leadscore.ScopeTrain) {
 		t.Fatalf("Authenticate(a JWT with scopes as an array) = %+v, %v; want admin", id, err)
 	}
 
-	other := newIssuer(t, "k1")
+	other := authtest.NewIssuer(t, "k1")
 	tests := []struct {
 		name   string
 		token  string
 		reason string
 	}{
-		{"signed by another key", other.sign(t, claims(nil)), "does not verify"},
-		{"expired", idp.sign(t, claims(func(m map[string]any) { m["exp"] = t0.Add(-2 * time.Minute).Unix() })), "not valid here"},
-		{"no expiry", idp.sign(t, claims(func(m map[string]any) { delete(m, "exp") })), "no expiry"},
-		{"another issuer", idp.sign(t, claims(func(m map[string]any) { m["iss"] = "https://evil.example" })), "not valid here"},
-		{"another audience", idp.sign(t, claims(func(m map[string]any) { m["aud"] = "billing" })), "not valid here"},
-		{"no subject", idp.sign(t, claims(func(m map[string]any) { delete(m, "sub") })), `"sub" claim`},
+		{"signed by another key", other.Sign(t, claims(nil)), "does not verify"},
+		{"expired", idp.Sign(t, claims(func(m map[string]any) { m["exp"] = t0.Add(-2 * time.Minute).Unix() })), "not valid here"},
+		{"no expiry", idp.Sign(t, claims(func(m map[string]any) { delete(m, "exp") })), "no expiry"},
+		{"another issuer", idp.Sign(t, claims(func(m map[string]any) { m["iss"] = "https://evil.example" })), "not valid here"},
+		{"another audience", idp.Sign(t, claims(func(m map[string]any) { m["aud"] = "billing" })), "not valid here"},
+		{"no subject", idp.Sign(t, claims(func(m map[string]any) { delete(m, "sub") })), `"sub" claim`},
 		{"not a JWT", "not.a.jwt", "not a JWT"},
 	}
 	for _, tt := range tests {
@@ -244,12 +184,12 @@ func TestJWTs(t *testing.T) {
 
 	// A token naming a key id the verifier lacks makes it read the keys
 	// again (rotation), no sooner than 30 seconds after the last read.
-	rotated := newIssuer(t, "k2")
-	idp.publish(t, idp, rotated)
-	_, err = a.Authenticate(t.Context(), auth.Credentials{Bearer: rotated.sign(t, claims(nil))})
+	rotated := authtest.NewIssuer(t, "k2")
+	idp.Publish(t, idp, rotated)
+	_, err = a.Authenticate(t.Context(), auth.Credentials{Bearer: rotated.Sign(t, claims(nil))})
 	wantRefused(t, "a rotated key right after a read", err, "does not verify")
 	c.t = t0.Add(31 * time.Second)
-	if _, err := a.Authenticate(t.Context(), auth.Credentials{Bearer: rotated.sign(t, claims(nil))}); err != nil {
+	if _, err := a.Authenticate(t.Context(), auth.Credentials{Bearer: rotated.Sign(t, claims(nil))}); err != nil {
 		t.Fatalf("Authenticate(a token of a rotated key, 31 s later) = %v, want it verified with the keys read again", err)
 	}
 }
@@ -264,8 +204,8 @@ func TestJWTVerifierRefusesBadKeySets(t *testing.T) {
 		}
 		return p
 	}
-	idp := newIssuer(t, "k1")
-	private, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: idp.key, KeyID: "k1"}}})
+	idp := authtest.NewIssuer(t, "k1")
+	private, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: idp.Key, KeyID: "k1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
