@@ -85,7 +85,7 @@ admin=(--admin-addr '')
 # two for the decay scheduler.
 serve_store=$store
 [ "$sqlite" = 1 ] || serve_store="$store&pool_max_conns=$((conc + 2))"
-"$ls" serve --store "$serve_store" --grpc-addr "127.0.0.1:$port" "${admin[@]}" --log-level warn --decay-tick 1s 2>"$work/serve.log" &
+"$ls" serve --no-auth --store "$serve_store" --grpc-addr "127.0.0.1:$port" "${admin[@]}" --log-level warn --decay-tick 1s 2>"$work/serve.log" &
 pid=$!
 if ! "$work/scorebench" wait -addr "127.0.0.1:$port" -service leadscore.v1.LeadService -timeout 60s; then
   cat "$work/serve.log" >&2

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,9 +62,14 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	retention := fs.Duration("change-retention", server.DefaultChangeRetention, "how long the change log behind WatchScoreChanges keeps an entry")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
+	security := securityFlags(fs)
 	level := logLevelFlag(fs)
 	if err := parseFlags(fs, args, env); err != nil {
 		return flagExit(err)
+	}
+	if err := security.check(); err != nil {
+		fmt.Fprintf(stderr, "leadscore serve: %v\n", err)
+		return exitError
 	}
 	if *shutdownTimeout <= 0 {
 		fmt.Fprintf(stderr, "invalid --shutdown-timeout %s: must be positive\n", *shutdownTimeout)
@@ -121,6 +127,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		decayLease:      *decayLease,
 		decayWorkers:    *decayWorkers,
 		changeRetention: *retention,
+		security:        *security,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -155,6 +162,8 @@ type serveConfig struct {
 	decayWorkers int
 	// changeRetention is how long score changes are kept.
 	changeRetention time.Duration
+	// security is how callers are authenticated and the ports protected.
+	security securityConfig
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -294,6 +303,14 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		return fmt.Errorf("register serving metrics: %w", err)
 	}
 
+	authn, err := cfg.security.authenticator(ctx, logger, st)
+	if err != nil {
+		return fmt.Errorf("set up authentication: %w", err)
+	}
+	tlsCfg, err := cfg.security.tlsConfig()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		Logger:          logger,
 		Store:           st,
@@ -316,6 +333,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		DecayLease:      cfg.decayLease,
 		DecayWorkers:    cfg.decayWorkers,
 		ChangeRetention: cfg.changeRetention,
+		Auth:            authn,
+		TLS:             tlsCfg,
+		NoReflection:    cfg.security.noReflection,
 	})
 	if err != nil {
 		close(loaderDone)
@@ -352,6 +372,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
+		if tlsCfg != nil {
+			// The admin port shares the server's certificate; it asks no
+			// client certificate (probes and scrapers rarely have one).
+			adminLis = tls.NewListener(adminLis, &tls.Config{Certificates: tlsCfg.Certificates, MinVersion: tls.VersionTLS12})
+		}
 		admin = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -369,6 +394,8 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		slog.String("grpc_addr", lis.Addr().String()),
 		slog.String("store", describeStore(cfg.store)),
 		slog.String("backend", st.Backend()),
+		slog.Bool("tls", tlsCfg != nil),
+		slog.Bool("auth", authn != nil),
 		slog.String("version", version()),
 	)
 
