@@ -62,7 +62,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) RegistryStore) {
 		{"move request id replay returns the first result", testMoveRequestID},
 		{"rollback restores a target from the history", testRollback},
 		{"rollback with nothing to restore is refused", testRollbackRefused},
-		{"rollback may restore an archived version", testRollbackArchived},
+		{"rollback refuses an archived version until it is unarchived", testRollbackArchived},
 		{"delete removes the alias and keeps its history", testDeleteAlias},
 		{"history numbers stay gap-free across delete and re-creation", testHistoryGapFree},
 		{"history lists newest first in pages", testListHistory},

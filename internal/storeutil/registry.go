@@ -736,11 +736,17 @@ func resolveTarget(ctx context.Context, tx AliasTx, move leadscore.AliasMove, re
 			}
 			to = e.FromVersion
 		}
-		// A rollback restores a target the alias had, archived or not: it
-		// is the way back when a promotion went wrong.
+		// A rollback restores a target the alias had, gate or not: it is
+		// the way back when a promotion went wrong. An archived version
+		// cannot serve, as archiving a version an alias points at is
+		// refused: it must be unarchived first, a recorded choice.
 		v, err := tx.Version(ctx, to)
 		if err != nil {
 			return nil, err
+		}
+		if v.State != leadscore.VersionActive {
+			return nil, Precondition("VERSION_STATE", v.Ref().Name(),
+				"%s is %s and cannot serve; unarchive it first to roll %s back to it", v.Ref().Name(), v.State, ref.Name())
 		}
 		return &v, nil
 	}
