@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,26 @@ func TestServeRefusesBadSecurityFlags(t *testing.T) {
 				t.Errorf("serve %v: exit %d, stderr %s; want exit 2 saying %q", tt.args, code, errOut, tt.want)
 			}
 		})
+	}
+}
+
+// TestDataDirIsAFolderOfItsOwn: without --data-dir, jobs read files from
+// a "data" folder beside the embedded store, created empty, never the
+// store's own folder; a PostgreSQL store reads none.
+func TestDataDirIsAFolderOfItsOwn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	got, err := dataDirFor(serveConfig{store: filepath.Join(dir, "leadscore.db")})
+	if err != nil || got != filepath.Join(dir, "data") {
+		t.Fatalf("dataDirFor(embedded store) = %q, %v; want %q", got, err, filepath.Join(dir, "data"))
+	}
+	if entries, err := os.ReadDir(got); err != nil || len(entries) != 0 {
+		t.Errorf("the data directory holds %v, %v; want it created empty", entries, err)
+	}
+	if got, err := dataDirFor(serveConfig{store: "postgres://localhost/x"}); err != nil || got != "" {
+		t.Errorf("dataDirFor(postgres) = %q, %v; want none", got, err)
+	}
+	if got, err := dataDirFor(serveConfig{store: "x.db", dataDir: "/srv/files"}); err != nil || got != "/srv/files" {
+		t.Errorf("dataDirFor(--data-dir /srv/files) = %q, %v; want it as given", got, err)
 	}
 }

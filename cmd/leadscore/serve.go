@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,7 +42,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"the aliases this process keeps loaded for scoring, as MODEL@ALIAS; repeat the flag or separate with commas; an empty value serves none")
 	dataDir := fs.String("data-dir", "",
 		"the directory evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
-			"empty means the embedded store's directory, or no files at all with a postgres:// store")
+			"empty means the folder \"data\" beside the embedded store (created empty), or no files at all with a postgres:// store")
 	maxJobs := fs.Int("max-jobs", 1, "how many evaluation jobs run at once")
 	pinned := fs.Int("pinned-versions", server.DefaultPinnedVersions,
 		"how many pinned model versions (requests that name a version number) stay loaded besides the served aliases; the least recently used is dropped")
@@ -234,18 +235,23 @@ func parseServeModel(s string) (leadscore.AliasRef, error) {
 	return leadscore.AliasRef{Model: model, Alias: alias}, nil
 }
 
-// dataDirFor is the directory evaluation jobs may read files from: the
-// one --data-dir names, else the embedded store's directory (where a
-// newcomer's files already are), else none for a PostgreSQL store (a
-// server's working directory is no place to read files from by accident).
-func dataDirFor(cfg serveConfig) string {
+// dataDirFor is the directory jobs may read files from: the one
+// --data-dir names, else a folder of its own beside the embedded store
+// ("data", created empty when missing), else none for a PostgreSQL store.
+// Never the working directory or the store's own folder: a caller could
+// then read whatever else lies there, and its names in errors.
+func dataDirFor(cfg serveConfig) (string, error) {
 	switch {
 	case cfg.dataDir != "":
-		return cfg.dataDir
+		return cfg.dataDir, nil
 	case isPostgresURL(cfg.store):
-		return ""
+		return "", nil
 	}
-	return filepath.Dir(cfg.store)
+	dir := filepath.Join(filepath.Dir(cfg.store), "data")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create the data directory: %w", err)
+	}
+	return dir, nil
 }
 
 // serve runs the server until ctx is cancelled, then shuts it down in
@@ -311,13 +317,17 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 	if err != nil {
 		return err
 	}
+	dataDir, err := dataDirFor(cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		Logger:          logger,
 		Store:           st,
 		TracerProvider:  tel.TracerProvider(),
 		MeterProvider:   tel.MeterProvider(),
 		Registry:        reg,
-		DataDir:         dataDirFor(cfg),
+		DataDir:         dataDir,
 		MaxJobs:         cfg.maxJobs,
 		Loader:          loader,
 		ServedAliases:   cfg.serveModels,
