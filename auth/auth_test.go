@@ -27,7 +27,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func keyStore(t *testing.T) leadscore.APIKeyStore {
+func keyStore(t testing.TB) leadscore.APIKeyStore {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "keys.db"))
 	if err != nil {
@@ -223,4 +223,38 @@ func TestJWTVerifierRefusesBadKeySets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzAuthenticate sends any bearer token: it is refused or authenticated,
+// never panics, and only a token the store issued authenticates.
+func FuzzAuthenticate(f *testing.F) {
+	s := keyStore(f)
+	token := authtest.CreateKey(f, s, "crm", t0, time.Time{}, leadscore.ScopeScore)
+	idp := authtest.NewIssuer(f, "k1")
+	v, err := auth.NewJWTVerifier(f.Context(), auth.JWTConfig{JWKS: idp.JWKS, Issuer: "https://idp.example", Now: func() time.Time { return t0 }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, err := auth.New(auth.Config{Keys: s, JWT: v, Now: func() time.Time { return t0 }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(token)
+	f.Add(token[:len(token)-1] + "x")
+	f.Add("lsk_0123456789abcdef_" + strings.Repeat("A", 43))
+	f.Add(idp.Sign(f, map[string]any{"iss": "https://idp.example", "sub": "a", "exp": t0.Add(time.Hour).Unix()}))
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, bearer string) {
+		id, err := a.Authenticate(context.Background(), auth.Credentials{Bearer: bearer})
+		if err != nil {
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("Authenticate(%q) = %v, want a refusal", bearer, err)
+			}
+			return
+		}
+		if bearer != token && id.Method == "api-key" {
+			t.Fatalf("Authenticate(%q) authenticated %+v with a token the store never issued", bearer, id)
+		}
+	})
 }

@@ -132,7 +132,7 @@ func decodePageToken(token, filter string) (pageToken, error) {
 		}
 		return leadscore.InvalidField("page_token", shown, reason)
 	}
-	data, err := base64.RawURLEncoding.DecodeString(token)
+	data, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return pageToken{}, bad("is not a page token this server issued")
 	}
