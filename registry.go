@@ -211,9 +211,9 @@ type AliasMoveState struct {
 	// Target is the version the alias would point at; nil for AliasDelete.
 	// For a rollback the store has resolved it from the history.
 	Target *ModelVersion
-	// Evaluations are the target's stored evaluations, newest first,
-	// without their reports. When the move names an evaluation, only that
-	// one is listed (or none, if it is not an evaluation of the target).
+	// Evaluations are the target's stored evaluations, newest first, with
+	// their reports. When the move names an evaluation, only that one is
+	// listed (or none, if it is not an evaluation of the target).
 	Evaluations []Evaluation
 }
 

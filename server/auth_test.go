@@ -223,6 +223,14 @@ func TestAuthenticatedActorIsAudited(t *testing.T) {
 		t.Fatalf("CreateGatePolicy(default) by the evaluator key = %v; want PERMISSION_DENIED naming admin", err)
 	}
 	jwt := f.jwt(t, f.idp, "alice@example.com", "admin openid")
+	// Not even an admin may make the default, which judges every champion,
+	// too weak to compare a candidate with the champion.
+	weak := policy("default")
+	weak.GatePolicy.Rules[0].MaxRegression, weak.GatePolicy.Rules[0].MinValue = nil, proto.Float64(0)
+	_, err = eval.CreateGatePolicy(as(ctx, jwt), weak)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "needs at least one fail rule comparing") {
+		t.Fatalf("CreateGatePolicy(a default of min_value 0 only) by an admin = %v; want INVALID_ARGUMENT", err)
+	}
 	got, err = eval.CreateGatePolicy(as(ctx, jwt), policy("default"))
 	if err != nil || got.GetGatePolicy().GetCreator() != "alice@example.com" {
 		t.Fatalf("CreateGatePolicy(default) by alice's admin JWT = %v, %v; want it created by alice@example.com", got, err)

@@ -264,8 +264,8 @@ func testGateState(t *testing.T, s RegistryStore) {
 	var ids []string
 	for _, e := range seen.Evaluations {
 		ids = append(ids, e.ID)
-		if e.Report != nil {
-			t.Errorf("state.Evaluations[%s].Report = %q, want nil", e.ID, e.Report)
+		if want := fmt.Sprintf(`{"n":%d}`, map[string]int{"ev-old": 1, "ev-new": 2}[e.ID]); string(e.Report) != want {
+			t.Errorf("state.Evaluations[%s].Report = %q, want %s: the champion gate judges it", e.ID, e.Report, want)
 		}
 		if e.Model != "churn" || e.Version != 2 || e.ChampionVersion != 1 {
 			t.Errorf("state.Evaluations[%s] = %+v, want an evaluation of version 2 against champion 1", e.ID, e)

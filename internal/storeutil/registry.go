@@ -467,8 +467,9 @@ type AliasTx interface {
 	// seq, or the newest when seq is 0; ok is false when there is none.
 	HistoryEntry(ctx context.Context, alias string, seq int64) (change leadscore.AliasChange, ok bool, err error)
 	// Evaluations lists a version's evaluations newest first (by creation
-	// time, then id), without reports; when id is not empty, only the
-	// evaluation with that id, if it is one of the version's.
+	// time, then id), with their reports (the champion gate judges them
+	// again); when id is not empty, only the evaluation with that id, if
+	// it is one of the version's.
 	Evaluations(ctx context.Context, version int64, id string) ([]leadscore.Evaluation, error)
 	// Write records a move decided by MoveAlias.
 	Write(ctx context.Context, w AliasWrite) error
