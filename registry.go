@@ -511,4 +511,9 @@ type RegistryStore interface {
 	// state (EPRECONDITION, violation type "JOB_STATE"). When fn leaves
 	// UpdatedAt as it was, it becomes the store's clock.
 	UpdateJob(ctx context.Context, id string, fn func(*Job) error) (Job, error)
+
+	// PruneRequestIDs forgets the request ids recorded before a time, and
+	// returns how many it forgot: a retry with a forgotten id is a new
+	// request. A zero time is refused.
+	PruneRequestIDs(ctx context.Context, before time.Time) (int64, error)
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -328,5 +330,33 @@ func BenchmarkAuthorize(b *testing.B) {
 		if _, err := s.authorize(ctx, leadscorev1.ScoringService_Score_FullMethodName); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPrunerForgetsOldRequestIDs: the server's pruner forgets the request
+// ids recorded before their retention window, so a retry after it is a
+// new request, and keeps the later ones.
+func TestPrunerForgetsOldRequestIDs(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	rs := st.(leadscore.RegistryStore)
+	ctx := t.Context()
+	if _, err := rs.CreateModel(ctx, leadscore.Model{ID: "m", CreatedAt: authT0}); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range []time.Time{authT0, authT0.Add(48 * time.Hour)} {
+		artifact := []byte(fmt.Sprintf("artifact %d", i))
+		nv := leadscore.NewModelVersion{Model: "m", Family: "gbdt", Artifact: artifact, ArtifactSHA256: fmt.Sprintf("%x", sha256.Sum256(artifact)),
+			CreatedBy: "ops", CreatedAt: at, RequestID: fmt.Sprintf("req-%d", i)}
+		if _, err := rs.CreateModelVersion(ctx, nv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &changePruner{store: st.(leadscore.LeadStore), retention: time.Hour, requests: rs, requestRetention: 24 * time.Hour,
+		every: time.Hour, now: func() time.Time { return authT0.Add(50 * time.Hour) }, logger: testLogger(t)}
+	p.prune(ctx)
+	n, err := rs.PruneRequestIDs(ctx, authT0.Add(49*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneRequestIDs() after the pruner = %d, %v; want only the later id left to forget", n, err)
 	}
 }

@@ -131,6 +131,11 @@ type Options struct {
 	// of the data.
 	NoReflection bool
 
+	// RequestIDRetention is how long a mutation's request id is remembered
+	// (a retry within it returns the first result); the server forgets
+	// older ones with the change log's prunes. Zero means
+	// DefaultRequestIDRetention.
+	RequestIDRetention time.Duration
 	// ChangeRetention is how long the change log behind WatchScoreChanges
 	// keeps an entry; the server prunes older entries at start and every
 	// hour. Zero means DefaultChangeRetention.
@@ -326,7 +331,12 @@ func New(opts Options) (*Server, error) {
 	if opts.ChangeRetention < 0 {
 		return nil, fmt.Errorf("new server: change retention %v must not be negative", opts.ChangeRetention)
 	}
-	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention), every: changePruneEvery, now: now, logger: opts.Logger}
+	if opts.RequestIDRetention < 0 {
+		return nil, fmt.Errorf("new server: request id retention %v must not be negative", opts.RequestIDRetention)
+	}
+	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention),
+		requests: regStore, requestRetention: cmp.Or(opts.RequestIDRetention, DefaultRequestIDRetention),
+		every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})

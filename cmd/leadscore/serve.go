@@ -61,6 +61,8 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	decayLease := fs.Duration("decay-lease", server.DefaultDecayLease, "how long leads this server claimed for rescoring are left to it before another replica may take them")
 	decayWorkers := fs.Int("decay-workers", server.DefaultDecayWorkers, "how many claimed batches of due leads this server rescores at once")
 	retention := fs.Duration("change-retention", server.DefaultChangeRetention, "how long the change log behind WatchScoreChanges keeps an entry")
+	requestRetention := fs.Duration("request-id-retention", server.DefaultRequestIDRetention,
+		"how long a mutation's request id is remembered: a retry within it returns the first result, after it is a new request")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
 	security := securityFlags(fs)
@@ -96,6 +98,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*rescoreEvery >= time.Minute, "--rescore-interval", *rescoreEvery, "must be at least 1m"},
 		{*decayTick == 0 || *decayTick >= time.Second, "--decay-tick", *decayTick, "must be 0 (off) or at least 1s"},
 		{*retention >= time.Hour, "--change-retention", *retention, "must be at least 1h"},
+		{*requestRetention >= time.Hour, "--request-id-retention", *requestRetention, "must be at least 1h"},
 		{*decayLease >= time.Second, "--decay-lease", *decayLease, "must be at least 1s"},
 		{*decayWorkers >= 1 && *decayWorkers <= 64, "--decay-workers", *decayWorkers, "must be from 1 to 64"},
 		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
@@ -107,28 +110,29 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	logger := newLogger(stderr, *level)
 	if err := serve(ctx, logger, serveConfig{
-		store:           *store,
-		grpcAddr:        *grpcAddr,
-		adminAddr:       *adminAddr,
-		pprof:           *pprofOn,
-		migrate:         *migrate,
-		shutdownTimeout: *shutdownTimeout,
-		serveModels:     serveModels.refs,
-		dataDir:         *dataDir,
-		maxJobs:         *maxJobs,
-		pinned:          *pinned,
-		maxStreams:      *maxStreams,
-		shadow:          server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
-		slowCall:        *slowCall,
-		maxCall:         *maxCall,
-		leadModel:       *leadModel,
-		rescoreEvery:    *rescoreEvery,
-		historyStep:     historyStep(*stepFlag),
-		decayTick:       decayTickOption(*decayTick),
-		decayLease:      *decayLease,
-		decayWorkers:    *decayWorkers,
-		changeRetention: *retention,
-		security:        *security,
+		store:            *store,
+		grpcAddr:         *grpcAddr,
+		adminAddr:        *adminAddr,
+		pprof:            *pprofOn,
+		migrate:          *migrate,
+		shutdownTimeout:  *shutdownTimeout,
+		serveModels:      serveModels.refs,
+		dataDir:          *dataDir,
+		maxJobs:          *maxJobs,
+		pinned:           *pinned,
+		maxStreams:       *maxStreams,
+		shadow:           server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
+		slowCall:         *slowCall,
+		maxCall:          *maxCall,
+		leadModel:        *leadModel,
+		rescoreEvery:     *rescoreEvery,
+		historyStep:      historyStep(*stepFlag),
+		decayTick:        decayTickOption(*decayTick),
+		decayLease:       *decayLease,
+		decayWorkers:     *decayWorkers,
+		changeRetention:  *retention,
+		requestRetention: *requestRetention,
+		security:         *security,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -161,8 +165,10 @@ type serveConfig struct {
 	decayTick    time.Duration
 	decayLease   time.Duration
 	decayWorkers int
-	// changeRetention is how long score changes are kept.
-	changeRetention time.Duration
+	// changeRetention is how long score changes are kept, requestRetention
+	// request ids.
+	changeRetention  time.Duration
+	requestRetention time.Duration
 	// security is how callers are authenticated and the ports protected.
 	security securityConfig
 }
@@ -322,30 +328,31 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		return err
 	}
 	srv, err := server.New(server.Options{
-		Logger:          logger,
-		Store:           st,
-		TracerProvider:  tel.TracerProvider(),
-		MeterProvider:   tel.MeterProvider(),
-		Registry:        reg,
-		DataDir:         dataDir,
-		MaxJobs:         cfg.maxJobs,
-		Loader:          loader,
-		ServedAliases:   cfg.serveModels,
-		PinnedVersions:  cfg.pinned,
-		MaxStreams:      cfg.maxStreams,
-		Shadow:          cfg.shadow,
-		SlowCall:        cfg.slowCall,
-		MaxCallDuration: cfg.maxCall,
-		LeadModel:       cfg.leadModel,
-		RescoreInterval: cfg.rescoreEvery,
-		HistoryStep:     cfg.historyStep,
-		DecayTick:       cfg.decayTick,
-		DecayLease:      cfg.decayLease,
-		DecayWorkers:    cfg.decayWorkers,
-		ChangeRetention: cfg.changeRetention,
-		Auth:            authn,
-		TLS:             tlsCfg,
-		NoReflection:    cfg.security.noReflection,
+		Logger:             logger,
+		Store:              st,
+		TracerProvider:     tel.TracerProvider(),
+		MeterProvider:      tel.MeterProvider(),
+		Registry:           reg,
+		DataDir:            dataDir,
+		MaxJobs:            cfg.maxJobs,
+		Loader:             loader,
+		ServedAliases:      cfg.serveModels,
+		PinnedVersions:     cfg.pinned,
+		MaxStreams:         cfg.maxStreams,
+		Shadow:             cfg.shadow,
+		SlowCall:           cfg.slowCall,
+		MaxCallDuration:    cfg.maxCall,
+		LeadModel:          cfg.leadModel,
+		RescoreInterval:    cfg.rescoreEvery,
+		HistoryStep:        cfg.historyStep,
+		DecayTick:          cfg.decayTick,
+		DecayLease:         cfg.decayLease,
+		DecayWorkers:       cfg.decayWorkers,
+		ChangeRetention:    cfg.changeRetention,
+		RequestIDRetention: cfg.requestRetention,
+		Auth:               authn,
+		TLS:                tlsCfg,
+		NoReflection:       cfg.security.noReflection,
 	})
 	if err != nil {
 		close(loaderDone)
