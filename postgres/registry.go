@@ -239,7 +239,7 @@ func (db *DB) CreateModelVersion(ctx context.Context, nv leadscore.NewModelVersi
 				return err
 			}
 			if ok {
-				ref, err := storeutil.DecodeVersionRecord(nv.RequestID, method, response, nv.Model)
+				ref, err := storeutil.DecodeVersionRecord(nv.RequestID, method, response, nv)
 				if err != nil {
 					return err
 				}
@@ -264,7 +264,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11)`,
 			return errorf(err, "register %s", ref.Name())
 		}
 		if nv.RequestID != "" {
-			err := recordRequest(ctx, tx, nv.RequestID, storeutil.MethodCreateModelVersion, storeutil.EncodeVersionRecord(ref), nv.CreatedAt)
+			err := recordRequest(ctx, tx, nv.RequestID, storeutil.MethodCreateModelVersion, storeutil.EncodeVersionRecord(ref, nv), nv.CreatedAt)
 			if err != nil {
 				return err
 			}

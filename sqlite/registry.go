@@ -258,7 +258,7 @@ func (db *DB) CreateModelVersion(ctx context.Context, nv leadscore.NewModelVersi
 				return err
 			}
 			if ok {
-				ref, err := storeutil.DecodeVersionRecord(nv.RequestID, method, response, nv.Model)
+				ref, err := storeutil.DecodeVersionRecord(nv.RequestID, method, response, nv)
 				if err != nil {
 					return err
 				}
@@ -283,7 +283,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
 			return errorf(err, "register %s", ref.Name())
 		}
 		if nv.RequestID != "" {
-			err := recordRequest(ctx, tx, nv.RequestID, storeutil.MethodCreateModelVersion, storeutil.EncodeVersionRecord(ref), nv.CreatedAt)
+			err := recordRequest(ctx, tx, nv.RequestID, storeutil.MethodCreateModelVersion, storeutil.EncodeVersionRecord(ref, nv), nv.CreatedAt)
 			if err != nil {
 				return err
 			}

@@ -429,13 +429,17 @@ func testVersionRequestID(t *testing.T, s RegistryStore) {
 	if err != nil {
 		t.Fatalf("first CreateModelVersion(): %v", err)
 	}
-	retry := newVersion("churn", 2) // Even with other content, the request id decides.
-	retry.RequestID = "req-1"
+	retry := newVersion("churn", 1) // The same request, sent again later.
+	retry.RequestID, retry.CreatedAt = "req-1", minute(9)
 	second, err := s.CreateModelVersion(ctx, retry)
 	if err != nil {
 		t.Fatalf("retried CreateModelVersion(): %v", err)
 	}
 	checkVersion(t, "retried CreateModelVersion()", second, first)
+	reused := newVersion("churn", 2) // Another artifact under the same id.
+	reused.RequestID = "req-1"
+	_, err = s.CreateModelVersion(ctx, reused)
+	wantCode(t, "CreateModelVersion() of another artifact with a used request id", err, leadscore.ECONFLICT)
 	m, err := s.GetModel(ctx, "churn")
 	if err != nil {
 		t.Fatal(err)

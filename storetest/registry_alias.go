@@ -375,7 +375,7 @@ func testMoveRequestID(t *testing.T, s RegistryStore) {
 		t.Errorf("change.RequestID = %q, want mv-1", c1.RequestID)
 	}
 	retry := move
-	retry.ToVersion, retry.At = 2, minute(2)
+	retry.At = minute(2)
 	a2, c2 := mustMove(t, s, retry, gate)
 	if a2 != a1 || c2 != c1 {
 		t.Errorf("replayed MoveAlias() = %+v, %+v\nwant the first result %+v, %+v", a2, c2, a1, c1)
@@ -387,6 +387,16 @@ func testMoveRequestID(t *testing.T, s RegistryStore) {
 		t.Errorf("history after a replay has %d entries, want 1", len(h))
 	}
 
+	for _, edit := range []func(m *leadscore.AliasMove){
+		func(m *leadscore.AliasMove) { m.ToVersion = 2 },
+		func(m *leadscore.AliasMove) { m.Kind, m.Reason = leadscore.AliasForce, "hotfix" },
+		func(m *leadscore.AliasMove) { m.Reason = "another reason" },
+	} {
+		reused := move
+		edit(&reused)
+		_, _, err := s.MoveAlias(ctx, reused, gate)
+		wantCode(t, fmt.Sprintf("request id reused for another move %+v", reused), err, leadscore.ECONFLICT)
+	}
 	other := move
 	other.Method = "RollbackAlias"
 	_, _, err := s.MoveAlias(ctx, other, gate)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -247,26 +248,32 @@ func HeldBy(typ, subject string, count int64, what string) leadscore.Preconditio
 	return leadscore.PreconditionViolation{Type: typ, Subject: subject, Description: desc}
 }
 
-// versionRecord is what the request_ids table remembers of a registration.
+// versionRecord is what the request_ids table remembers of a registration:
+// the version it created, and the SHA-256 of the artifact it registered,
+// which tells a retry of the same request from another request reusing
+// its id (records written before it was kept have none).
 type versionRecord struct {
-	Model   string `json:"model"`
-	Version int64  `json:"version"`
+	Model          string `json:"model"`
+	Version        int64  `json:"version"`
+	ArtifactSHA256 string `json:"artifact_sha256,omitempty"`
 }
 
 // MethodCreateModelVersion is the method recorded with the request id of a
 // registration.
 const MethodCreateModelVersion = "CreateModelVersion"
 
-// EncodeVersionRecord returns what to record for the request id of a
-// registration.
-func EncodeVersionRecord(ref leadscore.VersionRef) []byte {
-	b, _ := json.Marshal(versionRecord{Model: ref.Model, Version: ref.Version}) // Cannot fail.
+// EncodeVersionRecord returns what to record for the request id of the
+// registration of nv as ref.
+func EncodeVersionRecord(ref leadscore.VersionRef, nv leadscore.NewModelVersion) []byte {
+	b, _ := json.Marshal(versionRecord{Model: ref.Model, Version: ref.Version, ArtifactSHA256: nv.ArtifactSHA256}) // Cannot fail.
 	return b
 }
 
 // DecodeVersionRecord reads the record of a registration's request id and
-// checks that the retry is of the same request.
-func DecodeVersionRecord(requestID, method string, response []byte, model string) (leadscore.VersionRef, error) {
+// checks that nv, the retry, is of the same request: the same method, the
+// same model, the same artifact. Another request reusing the id is
+// ECONFLICT naming what differs.
+func DecodeVersionRecord(requestID, method string, response []byte, nv leadscore.NewModelVersion) (leadscore.VersionRef, error) {
 	if method != MethodCreateModelVersion {
 		return leadscore.VersionRef{}, reusedRequestID(requestID, method, MethodCreateModelVersion)
 	}
@@ -274,11 +281,36 @@ func DecodeVersionRecord(requestID, method string, response []byte, model string
 	if err := json.Unmarshal(response, &r); err != nil {
 		return leadscore.VersionRef{}, fmt.Errorf("decode the response recorded for request id %q: %w", requestID, err)
 	}
-	if r.Model != model {
+	if r.Model != nv.Model {
 		return leadscore.VersionRef{}, leadscore.Errorf(leadscore.ECONFLICT,
-			"request id %q was used to register a version of %s, not of %s", requestID, leadscore.ModelName(r.Model), leadscore.ModelName(model))
+			"request id %q was used to register a version of %s, not of %s", requestID, leadscore.ModelName(r.Model), leadscore.ModelName(nv.Model))
+	}
+	if r.ArtifactSHA256 != "" && r.ArtifactSHA256 != nv.ArtifactSHA256 {
+		return leadscore.VersionRef{}, leadscore.Errorf(leadscore.ECONFLICT,
+			"request id %q was used to register an artifact with SHA-256 %.12s as %s, not this one (%.12s): a retry sends the same request; use a new request id",
+			requestID, r.ArtifactSHA256, leadscore.VersionRef{Model: r.Model, Version: r.Version}.Name(), nv.ArtifactSHA256)
 	}
 	return leadscore.VersionRef{Model: r.Model, Version: r.Version}, nil
+}
+
+// sameMove checks that move, a retry of a request id, asks what the
+// recorded change c did: the same kind of move, to the same version (when
+// it names one), for the same reason. Another request reusing the id is
+// ECONFLICT naming what differs.
+func sameMove(move leadscore.AliasMove, c leadscore.AliasChange) error {
+	differs := func(what string, was, now any) error {
+		return leadscore.Errorf(leadscore.ECONFLICT,
+			"request id %q was used for a move with %s %v, not %v: a retry sends the same request; use a new request id", move.RequestID, what, was, now)
+	}
+	switch {
+	case c.Kind != move.Kind:
+		return differs("kind", c.Kind, move.Kind)
+	case move.ToVersion != 0 && c.ToVersion != move.ToVersion:
+		return differs("target version", c.ToVersion, move.ToVersion)
+	case c.Reason != move.Reason:
+		return differs("reason", strconv.Quote(c.Reason), strconv.Quote(move.Reason))
+	}
+	return nil
 }
 
 func reusedRequestID(requestID, was, now string) error {
@@ -608,6 +640,9 @@ func MoveAlias(ctx context.Context, tx AliasTx, move leadscore.AliasMove, gate l
 			if c.Model != move.Model || c.Alias != move.Alias {
 				return leadscore.Alias{}, leadscore.AliasChange{}, AliasWrite{}, leadscore.Errorf(leadscore.ECONFLICT,
 					"request id %q was used to move %s, not %s", move.RequestID, leadscore.AliasRef{Model: c.Model, Alias: c.Alias}.Name(), ref.Name())
+			}
+			if err := sameMove(move, c); err != nil {
+				return leadscore.Alias{}, leadscore.AliasChange{}, AliasWrite{}, err
 			}
 			return a, c, AliasWrite{}, nil
 		}
