@@ -99,95 +99,52 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			return fail("--rules: %v", err)
 		}
 	}
-	progress := func(string) {}
+	progress := func(string, float64, string) {}
 	if isTerminal(stderr) {
-		progress = func(stage string) { fmt.Fprintf(stderr, "\r\033[K%s…", stage) }
+		progress = func(_ string, _ float64, line string) { fmt.Fprintf(stderr, "\r\033[K%s…", line) }
 		defer fmt.Fprint(stderr, "\r\033[K")
 	}
 	started := time.Now()
 
-	var data *trainer.Data
-	// What reading the data decided and found, for the person training
-	// and for the artifact.
-	var notes []string
-	var reading model.Reading
-	var profile []model.ColumnProfile
-	rows := 0
+	req := registry.TrainRequest{
+		RandomSplit: *randomSplit,
+		Exclude:     exclude,
+		Progress:    progress,
+		// Told before fitting, which may take minutes.
+		Read: func(notes []string, profile []model.ColumnProfile, rows int) {
+			if isTerminal(stderr) {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			printReadingNotes(stderr, notes, profile, rows)
+		},
+	}
 	if src.history {
-		progress("reading history")
-		readOpts := dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
 		// The directory is read as backtest and score read it: CSV or
 		// JSON lines, optionally gzipped.
 		files, ferr := historyDir(src.path)
 		if ferr != nil {
 			return fail("%v", ferr)
 		}
-		h, stats, lerr := dataset.LoadHistory(ctx, files, readOpts)
-		if lerr != nil {
-			return fail("%v", lerr)
-		}
-		notes = append(append(append(notes, stats.Leads.Notes...), stats.Events.Notes...), stats.Outcomes.Notes...)
-		reading, profile, rows = readOpts.Reading(), h.Profile(), h.Len()
-		progress("computing point-in-time features")
-		observed := dataset.ObservedUntil(src.path)
+		req.Data.History = &files
+		req.Reading = dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
 		if *until != "" {
 			t, perr := parseTime(*until)
 			if perr != nil {
 				return fail("invalid --until %q: want an RFC 3339 time or a date YYYY-MM-DD", *until)
 			}
-			if first, last := h.Span(); !t.After(first) || (!observed.IsZero() && t.After(observed)) || (observed.IsZero() && t.After(last)) {
-				return fail("invalid --until %q: must fall inside the history (%s to %s)", *until, first.Format(time.RFC3339), last.Format(time.RFC3339))
-			}
-			observed = t
+			req.Until = t
 		}
-		data, err = trainer.FromHistory(ctx, h, trainer.HistoryOptions{
-			ObservedUntil: observed,
-			Spec:          model.SpecOptions{Exclude: exclude},
-		})
 	} else {
 		colMissing, cerr := columnMissing(missing)
 		if cerr != nil {
 			return fail("%v", cerr)
 		}
-		progress("reading table")
-		flatOpts := dataset.FlatOptions{
+		req.Data.Flat = &registry.FlatData{Path: src.path, Options: dataset.FlatOptions{
 			Label: *label, PositiveLabels: positive, TimeColumn: *timeColumn,
-			Exclude: exclude, ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
-		}
-		t, rerr := dataset.ReadFlatTable(ctx, src.path, flatOpts)
-		if rerr != nil {
-			return fail("%v", rerr)
-		}
-		notes, reading, profile, rows = t.Stats().Notes, t.Reading(), t.Profile(), t.Len()
-		if *testTable != "" {
-			// The held-out table is read with the training table's column
-			// types, so a column cannot change type between the two.
-			for _, c := range t.Columns() {
-				if c.Role != dataset.RoleFeature {
-					continue
-				}
-				if flatOpts.Types == nil {
-					flatOpts.Types = map[string]dataset.ColumnType{}
-				}
-				flatOpts.Types[c.Name] = c.Type
-			}
-			held, herr := dataset.ReadFlatTable(ctx, *testTable, flatOpts)
-			if herr != nil {
-				return fail("%v", herr)
-			}
-			notes = append(notes, held.Stats().Notes...)
-			if data, err = trainer.FromFlatTables(ctx, t, held, model.SpecOptions{Exclude: exclude}); err == nil {
-				data.Shuffled = *randomSplit
-			}
-		} else {
-			data, err = trainer.FromFlatTable(ctx, t, trainer.FlatSplit{Random: *randomSplit, Seed: *seed, Spec: model.SpecOptions{Exclude: exclude}})
-		}
+			ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
+		}}
+		req.TestTable = *testTable
 	}
-	if err != nil {
-		return fail("%v", err)
-	}
-	printReadingNotes(stderr, notes, profile, rows)
-	readTime := time.Since(started)
 
 	// Tuning searches what the command line left open: a value given
 	// explicitly (or by its environment variable) is the only one tried.
@@ -213,7 +170,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if *testTable != "" && given["refit"] && *refit {
 		return fail("--refit trains on the held-out rows, and the rows of --test-table are for judging only")
 	}
-	m, rep, err := trainer.Train(ctx, data, trainer.Config{
+	req.Config = trainer.Config{
 		Refit:       *refit && *testTable == "",
 		Family:      fam,
 		Seed:        *seed,
@@ -222,19 +179,23 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		PointsRules: rulesFile,
 		Calibration: *calibration,
 		Tune:        tuneOpts,
-		Progress:    progress,
-	})
+	}
+	trained, err := registry.Train(ctx, req)
 	if err != nil {
+		if isTerminal(stderr) {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
 		return fail("%v", err)
 	}
-	m.Metadata.Reading, m.Metadata.Profile = reading, profile
+	m, rep := trained.Model, trained.Report
+	notes, reading, profile := trained.Notes, trained.Reading, trained.Profile
 	if ch := rep.FamilyChoice; ch != nil {
 		if isTerminal(stderr) {
 			fmt.Fprint(stderr, "\r\033[K")
 		}
 		fmt.Fprintf(stderr, "family auto: chose %s: %s\n", ch.Chosen, ch.Reason)
 	}
-	progress("writing " + *out)
+	progress("writing", 1, "writing "+*out)
 	if err := artifact.WriteFile(*out, m); err != nil {
 		return fail("%v", err)
 	}
@@ -244,7 +205,7 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	var registered *leadscore.ModelVersion
 	if *registerModel != "" {
-		progress("registering " + *registerModel)
+		progress("registering", 1, "registering "+*registerModel)
 		reg, st, rerr := openRegistry(ctx, *store, true, stderr)
 		if rerr != nil {
 			return fail("%v", rerr)
@@ -256,7 +217,6 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		}
 		registered = &v
 	}
-	rep.Seconds["read"] = readTime.Seconds()
 	rep.Seconds["total"] = time.Since(started).Seconds()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
