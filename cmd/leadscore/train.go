@@ -44,27 +44,27 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Var(&exclude, "exclude", "columns or attributes never used as features, such as fields filled in after sales contact")
 	fs.Var(&missing, "missing", "COLUMN=VALUE pairs read as missing in a flat table, such as pdays=-1")
 	timeColumn := fs.String("time-column", "", "the flat table's time column, ordering the held-out split")
-	randomSplit := fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
+	fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
 		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
 	family := fs.String("family", string(trainer.FamilyAuto), "the model family: auto (choose among points, logistic and gbdt on the inner fold, "+
 		"the simplest within one standard error of the best fold ROC AUC), points, logistic or gbdt")
 	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: learn integer points per value, bin, event kind and window from the training rows ('leadscore rules' prints them)")
-	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
+	fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
-	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
+	fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
 		"on an inner fold of the training rows (the latest fifth by time; never the held-out rows), then refit on all of them; "+
 		"an explicit --c, --knots, --interactions or --depth is the only value tried, an explicit --trees caps the trees (default 1000); --tune=false trains with the flags' values")
-	trees := fs.Int("trees", 200, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
-	depth := fs.Int("depth", 6, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
-	rate := fs.Float64("learning-rate", 0.1, "gbdt: the learning rate")
-	catSplits := fs.String("categorical-splits", "one_vs_rest", "gbdt: one_vs_rest (as one-hot encoding) or partition (as LightGBM)")
-	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
+	fs.Int("trees", registry.DefaultTrees, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
+	fs.Int("depth", registry.DefaultDepth, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
+	fs.Float64("learning-rate", registry.DefaultLearningRate, "gbdt: the learning rate")
+	fs.String("categorical-splits", registry.DefaultCategoricalSplits, "gbdt: one_vs_rest (as one-hot encoding) or partition (as LightGBM)")
+	fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
 		"(0: off; with --tune: the patience on the inner fold, default 50)")
-	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
-	knots := fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
-	interactions := fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
-	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
+	fs.Float64("c", registry.DefaultC, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
+	fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
+	fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
+	fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
 	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
 	registerModel := fs.String("register", "", "also register the artifact as the next version of this model in --store")
@@ -89,9 +89,6 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	tokens, noDefaults := missingValues.options()
 	fam := model.Family(*family)
-	if fam != trainer.FamilyAuto && fam != model.FamilyPoints && fam != model.FamilyLogistic && fam != model.FamilyGBDT {
-		return fail("invalid --family %q: must be auto, points, logistic or gbdt", *family)
-	}
 	var rulesFile []byte
 	if *rules != "" {
 		var err error
@@ -107,7 +104,6 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	started := time.Now()
 
 	req := registry.TrainRequest{
-		RandomSplit: *randomSplit,
 		Exclude:     exclude,
 		Progress:    progress,
 		// Told before fitting, which may take minutes.
@@ -146,40 +142,23 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		req.TestTable = *testTable
 	}
 
-	// Tuning searches what the command line left open: a value given
-	// explicitly (or by its environment variable) is the only one tried.
-	var tuneOpts *trainer.TuneOptions
-	if *tune {
-		tuneOpts = &trainer.TuneOptions{EarlyStoppingRounds: *earlyStop}
-		if given["depth"] {
-			tuneOpts.Depths = []int{*depth}
-		}
-		if given["trees"] {
-			tuneOpts.MaxTrees = *trees
-		}
-		if given["c"] {
-			tuneOpts.Cs = []float64{*c}
-		}
-		if given["knots"] {
-			tuneOpts.Knots = []int{*knots}
-		}
-		if given["interactions"] {
-			tuneOpts.Interactions = []int{*interactions}
+	// The training parameters are read as a training job's are: a flag
+	// given (or set by its environment variable) is the only value tuning
+	// tries.
+	params := map[string]string{}
+	for _, name := range registry.TrainParameterNames() {
+		if f := strings.ReplaceAll(name, "_", "-"); given[f] {
+			params[name] = fs.Lookup(f).Value.String()
 		}
 	}
-	if *testTable != "" && given["refit"] && *refit {
-		return fail("--refit trains on the held-out rows, and the rows of --test-table are for judging only")
+	flagName := func(name string) string { return "--" + strings.ReplaceAll(name, "_", "-") }
+	settings, err := registry.TrainConfig(flagName, fam, *seed, params, *testTable != "")
+	if err != nil {
+		return fail("%v", err)
 	}
-	req.Config = trainer.Config{
-		Refit:       *refit && *testTable == "",
-		Family:      fam,
-		Seed:        *seed,
-		Logistic:    trainer.LogisticOptions{C: *c, Knots: *knots, Interactions: *interactions},
-		GBDT:        trainer.GBDTOptions{NumTrees: *trees, MaxDepth: *depth, LearningRate: *rate, EarlyStoppingRounds: *earlyStop, CategoricalSplits: *catSplits, Seed: *seed},
-		PointsRules: rulesFile,
-		Calibration: *calibration,
-		Tune:        tuneOpts,
-	}
+	req.Config = settings.Config
+	req.Config.PointsRules = rulesFile
+	req.RandomSplit = settings.RandomSplit
 	trained, err := registry.Train(ctx, req)
 	if err != nil {
 		if isTerminal(stderr) {
