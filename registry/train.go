@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,11 @@ type TrainRequest struct {
 	// Until, for a history, learns only from what was known before it.
 	// Zero means the whole history.
 	Until time.Time
+	// Snapshots, for a history, are the snapshot times; nil means the
+	// trainer's monthly default. Horizon is the labels' horizon; zero
+	// means 90 days.
+	Snapshots []time.Time
+	Horizon   time.Duration
 	// Exclude names columns or attributes never used as features.
 	Exclude []string
 	// Config is how to fit. Its Progress is replaced by Train's own, which
@@ -119,12 +125,15 @@ func Train(ctx context.Context, req TrainRequest) (*TrainResult, error) {
 			}
 			observed = t
 		}
-		if data, err = trainer.FromHistory(ctx, h, trainer.HistoryOptions{ObservedUntil: observed, Spec: spec}); err != nil {
+		if data, err = trainer.FromHistory(ctx, h, trainer.HistoryOptions{ObservedUntil: observed, Snapshots: req.Snapshots, Horizon: req.Horizon, Spec: spec}); err != nil {
 			return nil, err
 		}
 	} else {
 		if !req.Until.IsZero() {
 			return nil, leadscore.InvalidField("until", req.Until.Format(time.RFC3339), "applies only to a history; a flat table is split by its rows")
+		}
+		if len(req.Snapshots) > 0 || req.Horizon != 0 {
+			return nil, leadscore.InvalidField("snapshots", len(req.Snapshots), "apply only to a history; a flat table's rows are its examples")
 		}
 		flat := *req.Data.Flat
 		flat.Options.Exclude = req.Exclude
@@ -264,4 +273,54 @@ func (p *trainProgress) send(stage string, fraction float64, message string) {
 	if p.report != nil {
 		p.report(stage, p.fraction, message)
 	}
+}
+
+// SourceKind names the kind of data the request reads, as a lineage
+// records it.
+func (req TrainRequest) SourceKind() string {
+	switch {
+	case req.Data.Store:
+		return "store_history"
+	case req.Data.History != nil:
+		return "history_files"
+	case req.Data.Flat != nil:
+		return "flat_table"
+	}
+	return ""
+}
+
+// Options returns the request's options as a lineage records them: the
+// family asked for, the seed, the window and exclusions, the missing
+// values and the parameters given by name.
+func (req TrainRequest) Options(params map[string]string) map[string]string {
+	out := map[string]string{
+		"family": string(req.Config.Family),
+		"seed":   strconv.FormatUint(req.Config.Seed, 10),
+	}
+	for k, v := range params {
+		out[k] = v
+	}
+	if !req.Until.IsZero() {
+		out["until_time"] = req.Until.UTC().Format(time.RFC3339)
+	}
+	if len(req.Exclude) > 0 {
+		out["exclude_features"] = strings.Join(req.Exclude, ",")
+	}
+	if len(req.Reading.MissingTokens) > 0 || req.Reading.NoDefaultMissing {
+		out["missing_values"] = strings.Join(req.Reading.MissingTokens, ",")
+	}
+	if len(req.Snapshots) > 0 {
+		out["snapshots"] = strconv.Itoa(len(req.Snapshots))
+		out["first_snapshot"] = req.Snapshots[0].UTC().Format(time.RFC3339)
+	}
+	if req.Horizon > 0 {
+		out["horizon"] = req.Horizon.String()
+	}
+	if len(req.Config.PointsRules) > 0 {
+		out["points_rules_sha256"] = artifact.SHA256(req.Config.PointsRules)
+	}
+	if req.TestTable != "" {
+		out["test_table"] = req.TestTable
+	}
+	return out
 }

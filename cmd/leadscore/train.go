@@ -189,7 +189,8 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		if rerr != nil {
 			return fail("%v", rerr)
 		}
-		v, _, rerr := reg.RegisterVersion(ctx, registry.NewVersion{Model: *registerModel, Artifact: written, Actor: *actor, CreateModel: true})
+		source := registry.TrainingSource{Kind: req.SourceKind(), Files: trained.Files, Options: req.Options(params)}
+		v, _, rerr := reg.RegisterVersion(ctx, registry.NewVersion{Model: *registerModel, Artifact: written, Actor: *actor, Source: source, CreateModel: true})
 		st.Close()
 		if rerr != nil {
 			return fail("register %s: %s", *out, describeError(rerr))
