@@ -398,43 +398,10 @@ func (s *evaluationService) CreateEvaluationJob(ctx context.Context, req *leadsc
 	if err != nil {
 		return nil, err
 	}
-	if err := s.jobs.accepting(); err != nil {
-		return nil, err
-	}
-	data, err := protojson.Marshal(spec)
-	if err != nil {
-		return nil, fmt.Errorf("encode evaluation job spec: %w", err)
-	}
 	ref, _ := leadscore.ParseVersionName("candidate", spec.GetCandidate()) // checked by plan
-	job, created, err := s.store.CreateJob(ctx, leadscore.Job{
-		ID:        registry.NewID("job"),
-		Kind:      leadscore.JobEvaluation,
-		State:     leadscore.JobQueued,
-		Model:     ref.Model,
-		Stage:     "queued",
-		RequestID: req.GetRequestId(),
-		Spec:      data,
-		CreatedBy: actor,
-		CreatedAt: now,
-		UpdatedAt: now,
-	})
+	job, err := s.jobs.submit(ctx, leadscore.JobEvaluation, ref.Model, spec, req.GetRequestId(), actor, now)
 	if err != nil {
 		return nil, err
-	}
-	if !created {
-		// A retry: the same request id must mean the same job.
-		first := &leadscorev1.EvaluationJob{}
-		if job.Kind != leadscore.JobEvaluation ||
-			(protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(job.Spec, first) != nil ||
-			!proto.Equal(first, spec) {
-			return nil, leadscore.InvalidField("request_id", req.GetRequestId(),
-				"was already used for a different job; use a new request id for a new job")
-		}
-	} else {
-		s.jobs.enqueue(ctx, job.ID)
-		if job, err = s.store.GetJob(ctx, job.ID); err != nil {
-			return nil, err
-		}
 	}
 	out, err := evaluationJobProto(job)
 	if err != nil {
@@ -518,7 +485,7 @@ func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadsc
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.jobs.cancelJob(ctx, id, actor)
+	j, err := s.jobs.cancelJob(ctx, leadscore.JobEvaluation, id, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -529,66 +496,23 @@ func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadsc
 	return &leadscorev1.CancelEvaluationJobResponse{EvaluationJob: out}, nil
 }
 
-// WatchEvaluationJob sends the job now and after every change, and ends
-// once it has sent a final state. When the server begins to shut down,
-// the job runner first records the end of this process's jobs; the stream
-// then sends the job as it stands and ends with UNAVAILABLE (the drain
-// interceptor's status), so a watcher of a job that ran here sees it
-// failed with ABORTED "server stopped" rather than only a broken stream.
+// WatchEvaluationJob follows an evaluation job to its end (watchJob).
 func (s *evaluationService) WatchEvaluationJob(req *leadscorev1.WatchEvaluationJobRequest, stream leadscorev1.EvaluationService_WatchEvaluationJobServer) error {
 	ctx := stream.Context()
 	id, err := parseEvaluationJobName("name", req.GetName())
 	if err != nil {
 		return err
 	}
-	var last *leadscorev1.EvaluationJob
-	// emit reads the job and sends it if it changed. The read does not
-	// follow the stream's cancellation by a drain, so that the last word
-	// before a shutdown is still read.
-	emit := func() (final bool, err error) {
-		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
-		defer cancel()
-		j, err := s.evaluationJob(readCtx, id)
+	return watchJob(ctx, s.jobs, s.logger, id, func(ctx context.Context) (leadscore.Job, *leadscorev1.EvaluationJob, error) {
+		j, err := s.evaluationJob(ctx, id)
 		if err != nil {
-			return false, err
+			return j, nil, err
 		}
 		msg, err := evaluationJobProto(j)
-		if err != nil {
-			return false, err
-		}
-		// A heartbeat moves only the update time; it is not a change
-		// worth a message.
-		cmp := proto.CloneOf(msg)
-		cmp.GetProgress().UpdateTime = nil
-		if last == nil || !proto.Equal(cmp, last) {
-			if err := stream.Send(&leadscorev1.WatchEvaluationJobResponse{EvaluationJob: msg}); err != nil {
-				return false, err
-			}
-			last = cmp
-		}
-		return j.State.Final(), nil
-	}
-	tick := time.NewTicker(watchPoll)
-	defer tick.Stop()
-	for {
-		// Take the signal before reading, so a change between the read and
-		// the wait is not missed.
-		changed := s.jobs.changes()
-		if final, err := emit(); err != nil || final {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errDraining) {
-				if _, err := emit(); err != nil {
-					s.logger.Debug("last job update before shutdown", slog.String("job", id), slog.Any("error", err))
-				}
-			}
-			return ctx.Err()
-		case <-changed:
-		case <-tick.C:
-		}
-	}
+		return j, msg, err
+	}, (*leadscorev1.EvaluationJob).GetProgress, func(msg *leadscorev1.EvaluationJob) error {
+		return stream.Send(&leadscorev1.WatchEvaluationJobResponse{EvaluationJob: msg})
+	})
 }
 
 func (s *evaluationService) GetEvaluation(ctx context.Context, req *leadscorev1.GetEvaluationRequest) (*leadscorev1.GetEvaluationResponse, error) {
