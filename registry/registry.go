@@ -273,3 +273,9 @@ func checkActor(actor string) error {
 	}
 	return checkText("actor", actor, MaxActor)
 }
+
+// CheckDescription checks a version's description as registering it
+// would, so that a request can be refused before work is done for it.
+func CheckDescription(field, description string) error {
+	return checkText(field, description, MaxDescription)
+}

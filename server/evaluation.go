@@ -97,28 +97,12 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 		req.Data.Store = true
 		req.HistoryStore = p.history
 	case *leadscorev1.DataSource_HistoryFiles:
-		const g = f + "data.history_files."
-		files := src.HistoryFiles
-		leads, err := p.dir.resolve(g+"leads_path", files.GetLeadsPath())
-		if err != nil {
+		if req.Data.History, err = p.historyFiles(f+"data.history_files.", src.HistoryFiles); err != nil {
 			return nil, req, err
 		}
-		outcomes, err := p.dir.resolve(g+"outcomes_path", files.GetOutcomesPath())
-		if err != nil {
-			return nil, req, err
-		}
-		// Events are optional: a history of fit attributes alone can be
-		// backtested.
-		var events string
-		if files.GetEventsPath() != "" {
-			if events, err = p.dir.resolve(g+"events_path", files.GetEventsPath()); err != nil {
-				return nil, req, err
-			}
-		}
-		req.Data.History = &dataset.HistoryFiles{Leads: leads, Events: events, Outcomes: outcomes}
 	case *leadscorev1.DataSource_FlatTable:
 		history = false
-		flat, err := p.flatTable(src.FlatTable)
+		flat, err := p.flatTable(f+"data.flat_table.", src.FlatTable)
 		if err != nil {
 			return nil, req, err
 		}
@@ -182,9 +166,29 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 	return out, req, nil
 }
 
-// flatTable checks a flat table source.
-func (p *backtestPlanner) flatTable(t *leadscorev1.FlatTable) (*registry.FlatData, error) {
-	const g = "evaluation_job.data.flat_table."
+// historyFiles checks a history files source; g prefixes its fields.
+func (p *backtestPlanner) historyFiles(g string, files *leadscorev1.HistoryFiles) (*dataset.HistoryFiles, error) {
+	leads, err := p.dir.resolve(g+"leads_path", files.GetLeadsPath())
+	if err != nil {
+		return nil, err
+	}
+	outcomes, err := p.dir.resolve(g+"outcomes_path", files.GetOutcomesPath())
+	if err != nil {
+		return nil, err
+	}
+	// Events are optional: a history of fit attributes alone can be
+	// backtested or learned from.
+	var events string
+	if files.GetEventsPath() != "" {
+		if events, err = p.dir.resolve(g+"events_path", files.GetEventsPath()); err != nil {
+			return nil, err
+		}
+	}
+	return &dataset.HistoryFiles{Leads: leads, Events: events, Outcomes: outcomes}, nil
+}
+
+// flatTable checks a flat table source; g prefixes its fields.
+func (p *backtestPlanner) flatTable(g string, t *leadscorev1.FlatTable) (*registry.FlatData, error) {
 	path, err := p.dir.resolve(g+"path", t.GetPath())
 	if err != nil {
 		return nil, err
@@ -339,16 +343,7 @@ func evaluationJobProto(j leadscore.Job) (*leadscorev1.EvaluationJob, error) {
 		return nil, leadscore.Errorf(leadscore.EINTERNAL, "read the spec of %s: %w", evaluationJobName(j.ID), err)
 	}
 	out.Name = evaluationJobName(j.ID)
-	out.State = jobStateProto(j.State)
-	out.Progress = &leadscorev1.JobProgress{
-		Fraction:   j.Progress,
-		Stage:      j.Stage,
-		Message:    j.Message,
-		UpdateTime: timestamp(j.UpdatedAt),
-	}
-	if j.ErrorCode != "" || j.ErrorMessage != "" && j.State.Final() {
-		out.Error = &leadscorev1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
-	}
+	out.State, out.Progress, out.Error = jobStatusProto(j)
 	if len(j.Result) > 0 {
 		var res jobResult
 		if err := json.Unmarshal(j.Result, &res); err != nil {
@@ -431,49 +426,11 @@ func (s *evaluationService) ListEvaluationJobs(ctx context.Context, req *leadsco
 	if err != nil {
 		return nil, err
 	}
-	filter := leadscore.JobFilter{Kind: leadscore.JobEvaluation}
-	if req.GetModel() != "" {
-		if filter.Model, err = leadscore.ParseModelName("model", req.GetModel()); err != nil {
-			return nil, err
-		}
-	}
-	for i, st := range req.GetStates() {
-		state, err := jobStateDomain(fmt.Sprintf("states[%d]", i), st)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(filter.States, state) {
-			filter.States = append(filter.States, state)
-		}
-	}
-	states := make([]string, len(filter.States))
-	for i, st := range filter.States {
-		states[i] = string(st)
-	}
-	slices.Sort(states)
-	fingerprint := listFilter("ListEvaluationJobs", filter.Model, strings.Join(states, ","))
-	token, err := decodePageToken(req.GetPageToken(), fingerprint)
+	jobs, next, err := listJobs(ctx, s.store, leadscore.JobEvaluation, "ListEvaluationJobs", req.GetModel(), req.GetStates(), size, req.GetPageToken(), evaluationJobProto)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := s.store.ListJobs(ctx, filter, leadscore.Page{Time: token.Time, ID: token.ID}, size+1)
-	if err != nil {
-		return nil, err
-	}
-	resp := &leadscorev1.ListEvaluationJobsResponse{}
-	if len(jobs) > size {
-		jobs = jobs[:size]
-		last := jobs[size-1]
-		resp.NextPageToken = pageToken{Filter: fingerprint, Time: last.CreatedAt, ID: last.ID}.encode()
-	}
-	for _, j := range jobs {
-		out, err := evaluationJobProto(j)
-		if err != nil {
-			return nil, err
-		}
-		resp.EvaluationJobs = append(resp.EvaluationJobs, out)
-	}
-	return resp, nil
+	return &leadscorev1.ListEvaluationJobsResponse{EvaluationJobs: jobs, NextPageToken: next}, nil
 }
 
 func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadscorev1.CancelEvaluationJobRequest) (*leadscorev1.CancelEvaluationJobResponse, error) {

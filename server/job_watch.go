@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -71,4 +74,72 @@ func watchJob[M proto.Message](ctx context.Context, jobs *jobRunner, logger *slo
 		case <-tick.C:
 		}
 	}
+}
+
+// jobStatusProto converts a job's state, progress and error, which every
+// kind of job shows alike.
+func jobStatusProto(j leadscore.Job) (leadscorev1.JobState, *leadscorev1.JobProgress, *leadscorev1.JobError) {
+	progress := &leadscorev1.JobProgress{
+		Fraction:   j.Progress,
+		Stage:      j.Stage,
+		Message:    j.Message,
+		UpdateTime: timestamp(j.UpdatedAt),
+	}
+	var jobErr *leadscorev1.JobError
+	if j.ErrorCode != "" || j.ErrorMessage != "" && j.State.Final() {
+		jobErr = &leadscorev1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	return jobStateProto(j.State), progress, jobErr
+}
+
+// listJobs lists one kind of job newest first, a page at a time, filtered
+// by model and states; method names the rpc in the page token.
+func listJobs[M any](ctx context.Context, store leadscore.RegistryStore, kind leadscore.JobKind, method, model string,
+	states []leadscorev1.JobState, size int, token string, convert func(leadscore.Job) (M, error),
+) ([]M, string, error) {
+	filter := leadscore.JobFilter{Kind: kind}
+	if model != "" {
+		var err error
+		if filter.Model, err = leadscore.ParseModelName("model", model); err != nil {
+			return nil, "", err
+		}
+	}
+	for i, st := range states {
+		state, err := jobStateDomain(fmt.Sprintf("states[%d]", i), st)
+		if err != nil {
+			return nil, "", err
+		}
+		if !slices.Contains(filter.States, state) {
+			filter.States = append(filter.States, state)
+		}
+	}
+	names := make([]string, len(filter.States))
+	for i, st := range filter.States {
+		names[i] = string(st)
+	}
+	slices.Sort(names)
+	fingerprint := listFilter(method, filter.Model, strings.Join(names, ","))
+	page, err := decodePageToken(token, fingerprint)
+	if err != nil {
+		return nil, "", err
+	}
+	jobs, err := store.ListJobs(ctx, filter, leadscore.Page{Time: page.Time, ID: page.ID}, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	var next string
+	if len(jobs) > size {
+		jobs = jobs[:size]
+		last := jobs[size-1]
+		next = pageToken{Filter: fingerprint, Time: last.CreatedAt, ID: last.ID}.encode()
+	}
+	out := make([]M, 0, len(jobs))
+	for _, j := range jobs {
+		m, err := convert(j)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, m)
+	}
+	return out, next, nil
 }

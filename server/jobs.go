@@ -115,6 +115,7 @@ func newJobRunner(store leadscore.RegistryStore, reg *registry.Registry, planner
 	}
 	r.kinds = map[leadscore.JobKind]jobKind{
 		leadscore.JobEvaluation: {collection: "evaluationJobs", run: r.evaluate},
+		leadscore.JobTraining:   {collection: "trainingJobs", run: r.train},
 	}
 	return r
 }

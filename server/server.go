@@ -174,12 +174,12 @@ var (
 	storeServiceNames = []string{
 		leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
 		leadscorev1.EvaluationService_ServiceDesc.ServiceName,
+		leadscorev1.TrainingService_ServiceDesc.ServiceName,
 		leadscorev1.LeadService_ServiceDesc.ServiceName,
 	}
-	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are built.
-	unbuiltServiceNames = []string{
-		leadscorev1.TrainingService_ServiceDesc.ServiceName,
-	}
+	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are
+	// built; every service is built now.
+	unbuiltServiceNames = []string{}
 )
 
 // New returns a server with every service registered. It reports
@@ -304,7 +304,7 @@ func New(opts Options) (*Server, error) {
 	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention), every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
-	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
+	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
 		reg: opts.Registry, store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger,
 	})
