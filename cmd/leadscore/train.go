@@ -104,8 +104,8 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	started := time.Now()
 
 	req := registry.TrainRequest{
-		Exclude:     exclude,
-		Progress:    progress,
+		Exclude:  exclude,
+		Progress: progress,
 		// Told before fitting, which may take minutes.
 		Read: func(notes []string, profile []model.ColumnProfile, rows int) {
 			if isTerminal(stderr) {
