@@ -78,7 +78,7 @@ func TrainConfig(field func(name string) string, family model.Family, seed uint6
 	}
 	p := paramReader{field: field, params: params}
 	tune := p.bool(ParamTune, true)
-	trees := p.int(ParamTrees, DefaultTrees, 1, 1000000)
+	trees := p.int(ParamTrees, DefaultTrees, 1, 100000)
 	depth := p.int(ParamDepth, DefaultDepth, 1, 32)
 	rate := p.float(ParamLearningRate, DefaultLearningRate, 0, 1)
 	splits := p.oneOf(ParamCategoricalSplits, DefaultCategoricalSplits, "one_vs_rest", "partition")

@@ -192,7 +192,7 @@ func TestCancelTrainingJobStopsItsWork(t *testing.T) {
 		ctx := asActor(testContext(t), "dana")
 		in := historyTraining("slow")
 		in.Family = leadscorev1.ModelFamily_MODEL_FAMILY_GBDT
-		in.Parameters = map[string]string{"tune": "false", "trees": "1000000", "learning_rate": "0.001"}
+		in.Parameters = map[string]string{"tune": "false", "trees": "100000", "learning_rate": "0.001"}
 		created, err := client.CreateTrainingJob(ctx, &leadscorev1.CreateTrainingJobRequest{TrainingJob: in})
 		if err != nil {
 			t.Fatalf("create: %v", err)
