@@ -112,6 +112,10 @@ type Options struct {
 	// DecayWorkers is how many claimed batches the scheduler rescores at
 	// once. Zero means DefaultDecayWorkers.
 	DecayWorkers int
+	// TrainSchedules retrain models at fixed intervals, each run a training
+	// job (see TrainSchedule); replicas sharing a store create each run
+	// once.
+	TrainSchedules []TrainSchedule
 	// ChangeRetention is how long the change log behind WatchScoreChanges
 	// keeps an entry; the server prunes older entries at start and every
 	// hour. Zero means DefaultChangeRetention.
@@ -139,6 +143,10 @@ type Server struct {
 	shadow    *shadow
 	decay     *decayScheduler // nil when off
 	decayDone chan struct{}   // closed when the scheduler has stopped
+	// trainSchedule creates scheduled training jobs; nil when none are
+	// configured.
+	trainSchedule *trainScheduler
+	trainDone     chan struct{} // closed when trainSchedule has stopped
 	pruner    *changePruner
 	pruneDone chan struct{} // closed when the pruner has stopped
 	// leadChampion is the alias live leads are scored with; leadVersion
@@ -303,6 +311,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention), every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
+	if len(opts.TrainSchedules) > 0 {
+		s.trainSchedule = &trainScheduler{jobs: s.jobs, schedules: slices.Clone(opts.TrainSchedules), now: now, logger: opts.Logger}
+	}
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
@@ -346,6 +357,13 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.pruner.run(ctx)
 	}()
 	s.jobs.start()
+	if s.trainSchedule != nil {
+		s.trainDone = make(chan struct{})
+		go func() {
+			defer close(s.trainDone)
+			s.trainSchedule.run(ctx)
+		}()
+	}
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve grpc on %s: %w", lis.Addr(), err)
 	}
@@ -504,7 +522,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// job running here receives the job's final state (failed, ABORTED
 	// "server stopped") rather than only UNAVAILABLE.
 	if err := s.jobs.stop(ctx); err != nil {
-		s.logger.Warn("evaluation jobs did not stop in time", slog.Any("error", err))
+		s.logger.Warn("jobs did not stop in time", slog.Any("error", err))
 	}
 	s.drain()
 	if stopCheck != nil {
@@ -512,6 +530,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-checkDone
 		if s.decayDone != nil {
 			<-s.decayDone
+		}
+		if s.trainDone != nil {
+			<-s.trainDone
 		}
 		if s.pruneDone != nil {
 			<-s.pruneDone

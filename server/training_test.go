@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,4 +334,107 @@ func TestOrphanedTrainingJobIsFailed(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// TestTrainScheduleCreatesEachRunOnce serves one schedule from two
+// replicas sharing a store: each period gets one training job, whichever
+// replica creates it, and each run trains and registers a version.
+func TestTrainScheduleCreatesEachRunOnce(t *testing.T) {
+	t.Parallel()
+	dir := trainingDataDir(t)
+	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
+		sched, err := ParseTrainSchedule("model=weekly,every=168h,family=logistic,data=history,tune=false")
+		if err != nil {
+			t.Fatalf("parse schedule: %v", err)
+		}
+		// The replicas' clock moves a week when the test says.
+		var clock atomic.Int64
+		clock.Store(time.Now().UnixNano())
+		now := func() time.Time { return time.Unix(0, clock.Load()) }
+		var conns []leadscorev1.TrainingServiceClient
+		for range 2 {
+			s := newServerWith(t, st, func(o *Options) {
+				o.DataDir = dir
+				o.TrainSchedules = []TrainSchedule{sched}
+				o.Now = now
+			})
+			s.trainSchedule.tick = 20 * time.Millisecond
+			conns = append(conns, leadscorev1.NewTrainingServiceClient(start(t, s)))
+		}
+		ctx := testContext(t)
+		// waitRuns waits for n scheduled jobs, all finished, and returns
+		// them newest first.
+		waitRuns := func(n int) []*leadscorev1.TrainingJob {
+			t.Helper()
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				list, err := conns[0].ListTrainingJobs(ctx, &leadscorev1.ListTrainingJobsRequest{Model: "models/weekly"})
+				if err != nil {
+					t.Fatalf("list: %v", err)
+				}
+				jobs := list.GetTrainingJobs()
+				finished := 0
+				for _, j := range jobs {
+					if isFinal(j.GetState()) {
+						finished++
+					}
+				}
+				if len(jobs) > n {
+					t.Fatalf("got %d scheduled jobs, want %d: %v", len(jobs), n, jobs)
+				}
+				if len(jobs) == n && finished == n {
+					return jobs
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("still %d jobs (%d finished) after 2m, want %d", len(jobs), finished, n)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		first := waitRuns(1)
+		clock.Add(int64(7 * 24 * time.Hour))
+		runs := waitRuns(2)
+		// Both replicas have checked the new period many times by now.
+		time.Sleep(200 * time.Millisecond)
+		runs = waitRuns(2)
+		if runs[1].GetName() != first[0].GetName() {
+			t.Errorf("the first run changed: got %s, want %s", runs[1].GetName(), first[0].GetName())
+		}
+		for i, j := range runs {
+			if j.GetState() != leadscorev1.JobState_JOB_STATE_SUCCEEDED || j.GetSchedule() != sched.Text || j.GetCreator() != scheduleActor || j.GetModelVersion() == "" {
+				t.Errorf("run %d: got %v", i, j)
+			}
+		}
+		if runs[0].GetModelVersion() == runs[1].GetModelVersion() {
+			t.Errorf("both runs registered %s, want a version each", runs[0].GetModelVersion())
+		}
+	})
+}
+
+func TestParseTrainSchedule(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, text string
+		ok         bool
+	}{
+		{"a weekly auto schedule reads", "model=churn,every=168h,family=auto", true},
+		{"training parameters are taken", "model=churn,every=24h,tune=false,c=0.5", true},
+		{"a missing model is refused", "every=24h", false},
+		{"a missing interval is refused", "model=churn", false},
+		{"an interval under a second is refused", "model=churn,every=10ms", false},
+		{"an unknown family is refused", "model=churn,every=24h,family=forest", false},
+		{"an unknown key is refused", "model=churn,every=24h,colour=blue", false},
+		{"a pair without = is refused", "model=churn,every=24h,weekly", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTrainSchedule(tt.text)
+			if got := err == nil; got != tt.ok {
+				t.Errorf("ParseTrainSchedule(%q): got error %v, want ok=%v", tt.text, err, tt.ok)
+			}
+			if err != nil && leadscore.ErrorCode(err) != leadscore.EINVALID {
+				t.Errorf("ParseTrainSchedule(%q): got %v, want an invalid-argument error", tt.text, err)
+			}
+		})
+	}
 }
