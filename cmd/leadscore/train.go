@@ -83,12 +83,25 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if *out == "" {
 		return fail("--out is required")
 	}
+	// The training parameters are read as a training job's are: a flag
+	// given (or set by its environment variable) is the only value tuning
+	// tries.
+	params := map[string]string{}
+	for _, name := range registry.TrainParameterNames() {
+		if f := strings.ReplaceAll(name, "_", "-"); given[f] {
+			params[name] = fs.Lookup(f).Value.String()
+		}
+	}
+	flagName := func(name string) string { return "--" + strings.ReplaceAll(name, "_", "-") }
+	settings, err := registry.TrainConfig(flagName, model.Family(*family), *seed, params, *testTable != "")
+	if err != nil {
+		return fail("%v", err)
+	}
 	src, err := resolveTrainData(*dataPath, *history, *table, *label, stderr)
 	if err != nil {
 		return fail("%v", err)
 	}
 	tokens, noDefaults := missingValues.options()
-	fam := model.Family(*family)
 	var rulesFile []byte
 	if *rules != "" {
 		var err error
@@ -142,20 +155,6 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		req.TestTable = *testTable
 	}
 
-	// The training parameters are read as a training job's are: a flag
-	// given (or set by its environment variable) is the only value tuning
-	// tries.
-	params := map[string]string{}
-	for _, name := range registry.TrainParameterNames() {
-		if f := strings.ReplaceAll(name, "_", "-"); given[f] {
-			params[name] = fs.Lookup(f).Value.String()
-		}
-	}
-	flagName := func(name string) string { return "--" + strings.ReplaceAll(name, "_", "-") }
-	settings, err := registry.TrainConfig(flagName, fam, *seed, params, *testTable != "")
-	if err != nil {
-		return fail("%v", err)
-	}
 	req.Config = settings.Config
 	req.Config.PointsRules = rulesFile
 	req.RandomSplit = settings.RandomSplit
