@@ -84,15 +84,8 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 	history := true
 	switch src := in.GetData().GetSource().(type) {
 	case *leadscorev1.DataSource_StoreHistory:
-		const g = f + "data.store_history."
-		if ts := src.StoreHistory.GetLeadCreateTimeStart(); ts != nil {
-			return nil, req, leadscore.InvalidField(g+"lead_create_time_start", ts.AsTime().Format(time.RFC3339), "is not supported by evaluation jobs yet; leave it unset to score every lead eligible at the cut-off")
-		}
-		if ts := src.StoreHistory.GetLeadCreateTimeEnd(); ts != nil {
-			return nil, req, leadscore.InvalidField(g+"lead_create_time_end", ts.AsTime().Format(time.RFC3339), "is not supported by evaluation jobs yet; leave it unset to score every lead eligible at the cut-off")
-		}
-		if p.history == nil {
-			return nil, req, leadscore.Errorf(leadscore.EPRECONDITION, "%sdata.store_history: this server's store keeps no lead history", f)
+		if err := p.checkStoreHistory(f+"data.store_history", src.StoreHistory, "evaluation jobs", "score every lead eligible at the cut-off"); err != nil {
+			return nil, req, err
 		}
 		req.Data.Store = true
 		req.HistoryStore = p.history
@@ -164,6 +157,22 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 	// "gatePolicies/..." is far less likely than "default" to name a file
 	// in the server's working directory.
 	return out, req, nil
+}
+
+// checkStoreHistory checks a store history source: the store must keep
+// history, and the lead creation bounds are not read yet by jobs (named,
+// with what leaving them unset does, in the error).
+func (p *backtestPlanner) checkStoreHistory(field string, src *leadscorev1.StoreHistory, jobs, unset string) error {
+	if ts := src.GetLeadCreateTimeStart(); ts != nil {
+		return leadscore.InvalidField(field+".lead_create_time_start", ts.AsTime().Format(time.RFC3339), "is not supported by "+jobs+" yet; leave it unset to "+unset)
+	}
+	if ts := src.GetLeadCreateTimeEnd(); ts != nil {
+		return leadscore.InvalidField(field+".lead_create_time_end", ts.AsTime().Format(time.RFC3339), "is not supported by "+jobs+" yet; leave it unset to "+unset)
+	}
+	if p.history == nil {
+		return leadscore.Errorf(leadscore.EPRECONDITION, "%s: this server's store keeps no lead history", field)
+	}
+	return nil
 }
 
 // historyFiles checks a history files source; g prefixes its fields.
@@ -277,9 +286,14 @@ func evaluationJobName(id string) string { return "evaluationJobs/" + id }
 
 // parseEvaluationJobName reads "evaluationJobs/{id}".
 func parseEvaluationJobName(field, name string) (string, error) {
-	id, ok := strings.CutPrefix(name, "evaluationJobs/")
+	return parseJobName(field, "evaluationJobs", name)
+}
+
+// parseJobName reads "{collection}/{id}".
+func parseJobName(field, collection, name string) (string, error) {
+	id, ok := strings.CutPrefix(name, collection+"/")
 	if !ok || strings.Contains(id, "/") {
-		return "", leadscore.InvalidField(field, name, "must have the form evaluationJobs/{job_id}")
+		return "", leadscore.InvalidField(field, name, "must have the form "+collection+"/{job_id}")
 	}
 	if err := leadscore.ValidateID(field, id); err != nil {
 		return "", err

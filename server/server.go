@@ -147,8 +147,8 @@ type Server struct {
 	// configured.
 	trainSchedule *trainScheduler
 	trainDone     chan struct{} // closed when trainSchedule has stopped
-	pruner    *changePruner
-	pruneDone chan struct{} // closed when the pruner has stopped
+	pruner        *changePruner
+	pruneDone     chan struct{} // closed when the pruner has stopped
 	// leadChampion is the alias live leads are scored with; leadVersion
 	// the version it was last seen at (guarded by mu), so that a
 	// promotion makes every live lead due for rescoring.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/leadscore/leadscore"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
@@ -37,14 +36,7 @@ func trainingJobName(id string) string { return "trainingJobs/" + id }
 
 // parseTrainingJobName reads "trainingJobs/{id}".
 func parseTrainingJobName(field, name string) (string, error) {
-	id, ok := strings.CutPrefix(name, "trainingJobs/")
-	if !ok || strings.Contains(id, "/") {
-		return "", leadscore.InvalidField(field, name, "must have the form trainingJobs/{job_id}")
-	}
-	if err := leadscore.ValidateID(field, id); err != nil {
-		return "", err
-	}
-	return id, nil
+	return parseJobName(field, "trainingJobs", name)
 }
 
 // train is the job runner's work for a training job: plan it again (the

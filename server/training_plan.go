@@ -69,15 +69,8 @@ func (p *backtestPlanner) planTraining(ctx context.Context, in *leadscorev1.Trai
 	history := true
 	switch src := in.GetData().GetSource().(type) {
 	case *leadscorev1.DataSource_StoreHistory:
-		const g = f + "data.store_history."
-		if ts := src.StoreHistory.GetLeadCreateTimeStart(); ts != nil {
-			return nil, nil, leadscore.InvalidField(g+"lead_create_time_start", ts.AsTime().Format(time.RFC3339), "is not supported by training jobs yet; leave it unset to learn from every lead")
-		}
-		if ts := src.StoreHistory.GetLeadCreateTimeEnd(); ts != nil {
-			return nil, nil, leadscore.InvalidField(g+"lead_create_time_end", ts.AsTime().Format(time.RFC3339), "is not supported by training jobs yet; leave it unset to learn from every lead")
-		}
-		if p.history == nil {
-			return nil, nil, leadscore.Errorf(leadscore.EPRECONDITION, "%sdata.store_history: this server's store keeps no lead history", f)
+		if err := p.checkStoreHistory(f+"data.store_history", src.StoreHistory, "training jobs", "learn from every lead"); err != nil {
+			return nil, nil, err
 		}
 		req.Data.Store = true
 		req.HistoryStore = p.history
@@ -227,8 +220,8 @@ func (p *backtestPlanner) checkChainedEvaluation(ctx context.Context, g string, 
 		switch src := d.GetSource().(type) {
 		case *leadscorev1.DataSource_StoreHistory:
 			history = true
-			if p.history == nil {
-				return nil, leadscore.Errorf(leadscore.EPRECONDITION, "%sdata.store_history: this server's store keeps no lead history", g)
+			if err := p.checkStoreHistory(g+"data.store_history", src.StoreHistory, "evaluation jobs", "score every lead eligible at the cut-off"); err != nil {
+				return nil, err
 			}
 		case *leadscorev1.DataSource_HistoryFiles:
 			history = true

@@ -18,6 +18,7 @@ import (
 	"github.com/leadscore/leadscore/dataset/synth"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"github.com/leadscore/leadscore/registry"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -83,6 +84,15 @@ func watchTraining(ctx context.Context, t *testing.T, client leadscorev1.Trainin
 	}
 }
 
+// trainingServer serves over st with the training history's directory as
+// its data directory, and returns a training client acting as "dana".
+func trainingServer(t *testing.T, st leadscore.Store) (*grpc.ClientConn, leadscorev1.TrainingServiceClient, context.Context) {
+	t.Helper()
+	dir := trainingDataDir(t)
+	conn := start(t, newServerWith(t, st, func(o *Options) { o.DataDir = dir }))
+	return conn, leadscorev1.NewTrainingServiceClient(conn), asActor(testContext(t), "dana")
+}
+
 func fileSum(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -98,11 +108,8 @@ func fileSum(t *testing.T, path string) string {
 // chained evaluation it starts.
 func TestTrainingJobEndToEnd(t *testing.T) {
 	t.Parallel()
-	dir := trainingDataDir(t)
 	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
-		conn := start(t, newServerWith(t, st, func(o *Options) { o.DataDir = dir }))
-		client := leadscorev1.NewTrainingServiceClient(conn)
-		ctx := asActor(testContext(t), "dana")
+		conn, client, ctx := trainingServer(t, st)
 
 		in := historyTraining("churn")
 		in.Description = "monthly retrain"
@@ -149,7 +156,7 @@ func TestTrainingJobEndToEnd(t *testing.T) {
 			t.Fatalf("get version: %v", err)
 		}
 		l := v.GetModelVersion().GetLineage()
-		hist := filepath.Join(dir, "history")
+		hist := filepath.Join(trainingDataDir(t), "history")
 		wantFiles := map[string]string{
 			"history/" + synth.LeadsFile:    fileSum(t, filepath.Join(hist, synth.LeadsFile)),
 			"history/" + synth.EventsFile:   fileSum(t, filepath.Join(hist, synth.EventsFile)),
@@ -173,7 +180,9 @@ func TestTrainingJobEndToEnd(t *testing.T) {
 
 		// The chained evaluation judges the version after its window.
 		evClient := leadscorev1.NewEvaluationServiceClient(conn)
-		ev := waitJob(ctx, t, evClient, job.GetEvaluationJob(), func(j *leadscorev1.EvaluationJob) bool { return j.GetState() == leadscorev1.JobState_JOB_STATE_SUCCEEDED || j.GetEndTime() != nil })
+		ev := waitJob(ctx, t, evClient, job.GetEvaluationJob(), func(j *leadscorev1.EvaluationJob) bool {
+			return j.GetState() == leadscorev1.JobState_JOB_STATE_SUCCEEDED || j.GetEndTime() != nil
+		})
 		if ev.GetState() != leadscorev1.JobState_JOB_STATE_SUCCEEDED || ev.GetCandidate() != job.GetModelVersion() ||
 			!ev.GetCutoffTime().AsTime().Equal(trainedUntil) || ev.GetCreator() != "dana" {
 			t.Errorf("chained evaluation: got %v", ev)
@@ -186,11 +195,8 @@ func TestTrainingJobEndToEnd(t *testing.T) {
 // registered.
 func TestCancelTrainingJobStopsItsWork(t *testing.T) {
 	t.Parallel()
-	dir := trainingDataDir(t)
 	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
-		conn := start(t, newServerWith(t, st, func(o *Options) { o.DataDir = dir }))
-		client := leadscorev1.NewTrainingServiceClient(conn)
-		ctx := asActor(testContext(t), "dana")
+		conn, client, ctx := trainingServer(t, st)
 		in := historyTraining("slow")
 		in.Family = leadscorev1.ModelFamily_MODEL_FAMILY_GBDT
 		in.Parameters = map[string]string{"tune": "false", "trees": "100000", "learning_rate": "0.001"}
