@@ -104,7 +104,6 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	tokens, noDefaults := missingValues.options()
 	var rulesFile []byte
 	if *rules != "" {
-		var err error
 		if rulesFile, err = os.ReadFile(*rules); err != nil {
 			return fail("--rules: %v", err)
 		}
