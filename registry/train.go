@@ -172,7 +172,7 @@ func Train(ctx context.Context, req TrainRequest) (*TrainResult, error) {
 	// The files are hashed once read, as they stand when the model is
 	// made from them; the lineage names these bytes.
 	for _, f := range files {
-		sum, err := fileSHA256(f)
+		sum, err := fileSHA256(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -216,18 +216,32 @@ func trainFiles(req TrainRequest) []string {
 	return out
 }
 
-// fileSHA256 is the hex SHA-256 of a file's bytes.
-func fileSHA256(path string) (string, error) {
+// fileSHA256 is the hex SHA-256 of a file's bytes. It stops when ctx
+// ends: a file of gigabytes takes seconds to hash.
+func fileSHA256(ctx context.Context, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader fails its reads once ctx has ended.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // trainProgress turns the trainer's stage lines into stages and a
