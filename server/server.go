@@ -52,12 +52,12 @@ type Options struct {
 	// registry and evaluation services serve it, and their reads go to
 	// its store (Registry.Store). Required.
 	Registry *registry.Registry
-	// DataDir is the directory evaluation jobs may read history files and
-	// flat tables from; requests name paths relative to it. Empty means
-	// jobs may read only the store's own history.
+	// DataDir is the directory training and evaluation jobs may read
+	// history files and flat tables from; requests name paths relative to
+	// it. Empty means jobs may read only the store's own history.
 	DataDir string
-	// MaxJobs is how many evaluation jobs run at once. Zero means one:
-	// a backtest uses every core it is given.
+	// MaxJobs is how many training and evaluation jobs run at once. Zero
+	// means one: a fit or a backtest uses every core it is given.
 	MaxJobs int
 	// JobHeartbeat is how often the server touches the jobs it holds, so
 	// that other servers sharing the store can tell them from jobs
