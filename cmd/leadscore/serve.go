@@ -257,10 +257,11 @@ func parseServeModel(s string) (leadscore.AliasRef, error) {
 	return leadscore.AliasRef{Model: model, Alias: alias}, nil
 }
 
-// dataDirFor is the directory training and evaluation jobs may read files from: the
-// one --data-dir names, else the embedded store's directory (where a
-// newcomer's files already are), else none for a PostgreSQL store (a
-// server's working directory is no place to read files from by accident).
+// dataDirFor is the directory training and evaluation jobs may read files
+// from: the one --data-dir names, else the embedded store's directory
+// (where a newcomer's files already are), else none for a PostgreSQL store
+// (a server's working directory is no place to read files from by
+// accident).
 func dataDirFor(cfg serveConfig) string {
 	switch {
 	case cfg.dataDir != "":
