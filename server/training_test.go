@@ -277,6 +277,11 @@ func TestCreateTrainingJobValidates(t *testing.T) {
 		{"an until time in the future is refused", func(j *leadscorev1.TrainingJob) {
 			j.UntilTime = timestamppb.New(time.Now().Add(time.Hour))
 		}, "training_job.until_time"},
+		{"a missing value with a NUL is refused", func(j *leadscorev1.TrainingJob) { j.MissingValues = []string{"n/a", "x\x00"} }, "training_job.missing_values[1]"},
+		{"missing values of the store's history are refused", func(j *leadscorev1.TrainingJob) {
+			j.Data = &leadscorev1.DataSource{Source: &leadscorev1.DataSource_StoreHistory{StoreHistory: &leadscorev1.StoreHistory{}}}
+			j.MissingValues = []string{"n/a"}
+		}, "training_job.missing_values"},
 		{"a random split of a history is refused", func(j *leadscorev1.TrainingJob) { j.Parameters["random_split"] = "true" }, "training_job.parameters.random_split"},
 		{"snapshots without an interval are refused", func(j *leadscorev1.TrainingJob) {
 			j.Snapshots = &leadscorev1.SnapshotSpec{StartTime: timestamppb.New(historyStart), EndTime: timestamppb.New(trainedUntil)}
