@@ -519,10 +519,10 @@ func (r *jobRunner) outcome(ctx context.Context, job leadscore.Job, result []byt
 }
 
 // progressWriter writes a running job's progress at most every
-// progressInterval, and touches the job every heartbeat while the
-// backtest is quiet. Each write also reads the job's state back: a
-// CANCELLING written by another process cancels the job here, and a job
-// someone else finished is dropped.
+// progressInterval, and touches the job every heartbeat while the work is
+// quiet. Each write also reads the job's state back, and a quiet tick
+// reads it: a CANCELLING written by another process cancels the job here,
+// and a job someone else finished is dropped.
 type progressWriter struct {
 	r      *jobRunner
 	ctx    context.Context
@@ -576,6 +576,13 @@ func (w *progressWriter) loop(ctx context.Context) {
 		w.dirty = false
 		w.mu.Unlock()
 		if !dirty && time.Since(last) < w.r.heartbeat {
+			// A quiet stretch (thousands of boosting rounds report
+			// nothing) still reads the job each tick, so that a
+			// cancellation asked of another process stops the work here
+			// within a tick, not a heartbeat.
+			if j, err := w.r.store.GetJob(ctx, w.id); err == nil && j.State == leadscore.JobCancelling {
+				w.cancel(errJobCancelled)
+			}
 			continue
 		}
 		_, err := w.r.update(ctx, w.id, func(j *leadscore.Job) error {

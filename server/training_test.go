@@ -191,60 +191,76 @@ func TestTrainingJobEndToEnd(t *testing.T) {
 }
 
 // TestCancelTrainingJobStopsItsWork cancels a job while it fits far more
-// trees than it could finish: it ends CANCELLED, and no version is
+// trees than it could finish, through the server running it and through
+// another sharing its store: it ends CANCELLED, and no version is
 // registered.
 func TestCancelTrainingJobStopsItsWork(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
-		conn, client, ctx := trainingServer(t, st)
-		in := historyTraining("slow")
-		in.Family = leadscorev1.ModelFamily_MODEL_FAMILY_GBDT
-		in.Parameters = map[string]string{"tune": "false", "trees": "100000", "learning_rate": "0.001"}
-		created, err := client.CreateTrainingJob(ctx, &leadscorev1.CreateTrainingJobRequest{TrainingJob: in})
-		if err != nil {
-			t.Fatalf("create: %v", err)
-		}
-		name := created.GetTrainingJob().GetName()
-		watch, err := client.WatchTrainingJob(ctx, &leadscorev1.WatchTrainingJobRequest{Name: name})
-		if err != nil {
-			t.Fatalf("watch: %v", err)
-		}
-		var last *leadscorev1.TrainingJob
-		for last.GetProgress().GetStage() != "fitting" {
-			msg, err := watch.Recv()
-			if err != nil {
-				t.Fatalf("watch until fitting: %v (last %v)", err, last)
-			}
-			last = msg.GetTrainingJob()
-		}
-		asked := time.Now()
-		resp, err := client.CancelTrainingJob(ctx, &leadscorev1.CancelTrainingJobRequest{Name: name})
-		if err != nil {
-			t.Fatalf("cancel: %v", err)
-		}
-		if s := resp.GetTrainingJob().GetState(); s != leadscorev1.JobState_JOB_STATE_CANCELLING && s != leadscorev1.JobState_JOB_STATE_CANCELLED {
-			t.Errorf("cancel answered %v, want CANCELLING or CANCELLED", s)
-		}
-		for !isFinal(last.GetState()) {
-			msg, err := watch.Recv()
-			if err != nil {
-				t.Fatalf("watch until the end: %v (last %v)", err, last)
-			}
-			last = msg.GetTrainingJob()
-		}
-		// Measured for the log only: a unit test asserts no timings.
-		t.Logf("cancelled %s after %s", name, time.Since(asked).Round(time.Millisecond))
-		if last.GetState() != leadscorev1.JobState_JOB_STATE_CANCELLED || last.GetError().GetCode() != "CANCELLED" ||
-			last.GetError().GetMessage() != "cancelled by dana" || last.GetModelVersion() != "" {
-			t.Errorf("cancelled job: got %v", last)
-		}
-		versions, err := leadscorev1.NewModelRegistryServiceClient(conn).ListModelVersions(ctx, &leadscorev1.ListModelVersionsRequest{Parent: "models/slow"})
-		if code := status.Code(err); code != codes.NotFound && (err != nil || len(versions.GetModelVersions()) != 0) {
-			t.Errorf("versions of the cancelled job's model: got %v, %v; want none", versions.GetModelVersions(), err)
-		}
-		_, err = client.CancelTrainingJob(ctx, &leadscorev1.CancelTrainingJobRequest{Name: name})
-		wantStatus(t, "cancel a cancelled job", err, codes.FailedPrecondition)
+		t.Run("through the server running it", func(t *testing.T) {
+			conn, client, ctx := trainingServer(t, st)
+			cancelRunningJob(ctx, t, conn, client, client, "slow")
+		})
+		t.Run("through another server sharing the store", func(t *testing.T) {
+			conn, client, ctx := trainingServer(t, st)
+			_, other, _ := trainingServer(t, st)
+			cancelRunningJob(ctx, t, conn, client, other, "slow-elsewhere")
+		})
 	})
+}
+
+// cancelRunningJob creates a long gbdt job through client, cancels it
+// through canceller once it fits, and checks it ends cancelled with no
+// version of model registered.
+func cancelRunningJob(ctx context.Context, t *testing.T, conn *grpc.ClientConn, client, canceller leadscorev1.TrainingServiceClient, model string) {
+	t.Helper()
+	in := historyTraining(model)
+	in.Family = leadscorev1.ModelFamily_MODEL_FAMILY_GBDT
+	in.Parameters = map[string]string{"tune": "false", "trees": "100000", "learning_rate": "0.001"}
+	created, err := client.CreateTrainingJob(ctx, &leadscorev1.CreateTrainingJobRequest{TrainingJob: in})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	name := created.GetTrainingJob().GetName()
+	watch, err := client.WatchTrainingJob(ctx, &leadscorev1.WatchTrainingJobRequest{Name: name})
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	var last *leadscorev1.TrainingJob
+	for last.GetProgress().GetStage() != "fitting" {
+		msg, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch until fitting: %v (last %v)", err, last)
+		}
+		last = msg.GetTrainingJob()
+	}
+	asked := time.Now()
+	resp, err := canceller.CancelTrainingJob(ctx, &leadscorev1.CancelTrainingJobRequest{Name: name})
+	if err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if s := resp.GetTrainingJob().GetState(); s != leadscorev1.JobState_JOB_STATE_CANCELLING && s != leadscorev1.JobState_JOB_STATE_CANCELLED {
+		t.Errorf("cancel answered %v, want CANCELLING or CANCELLED", s)
+	}
+	for !isFinal(last.GetState()) {
+		msg, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch until the end: %v (last %v)", err, last)
+		}
+		last = msg.GetTrainingJob()
+	}
+	// Measured for the log only: a unit test asserts no timings.
+	t.Logf("cancelled %s after %s", name, time.Since(asked).Round(time.Millisecond))
+	if last.GetState() != leadscorev1.JobState_JOB_STATE_CANCELLED || last.GetError().GetCode() != "CANCELLED" ||
+		last.GetError().GetMessage() != "cancelled by dana" || last.GetModelVersion() != "" {
+		t.Errorf("cancelled job: got %v", last)
+	}
+	versions, err := leadscorev1.NewModelRegistryServiceClient(conn).ListModelVersions(ctx, &leadscorev1.ListModelVersionsRequest{Parent: "models/" + model})
+	if code := status.Code(err); code != codes.NotFound && (err != nil || len(versions.GetModelVersions()) != 0) {
+		t.Errorf("versions of the cancelled job's model: got %v, %v; want none", versions.GetModelVersions(), err)
+	}
+	_, err = client.CancelTrainingJob(ctx, &leadscorev1.CancelTrainingJobRequest{Name: name})
+	wantStatus(t, "cancel a cancelled job", err, codes.FailedPrecondition)
 }
 
 func isFinal(s leadscorev1.JobState) bool {
