@@ -49,6 +49,16 @@ type Lineage struct {
 	Seed uint64 `json:"seed"`
 	// ValidationMetrics are measured on held-out rows at training time.
 	ValidationMetrics map[string]float64 `json:"validation_metrics,omitempty"`
+	// DataSource is the kind of data training read: "store_history",
+	// "history_files" or "flat_table"; empty for an imported artifact.
+	DataSource string `json:"data_source,omitempty"`
+	// DataFiles are the files training read, by the path the training
+	// named them with, each with the hex SHA-256 of its bytes.
+	DataFiles map[string]string `json:"data_files,omitempty"`
+	// Options are the training options as requested (the family asked
+	// for, the parameters given, exclusions, the window); Parameters are
+	// what training chose.
+	Options map[string]string `json:"options,omitempty"`
 }
 
 // HasWindow reports whether the training data window is known.

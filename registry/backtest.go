@@ -146,7 +146,7 @@ func (r *Registry) Backtest(ctx context.Context, req BacktestRequest) (*Backtest
 		flat.Options = flat.Options.WithReading(reading)
 		req.Data.Flat = &flat
 	}
-	h, table, source, err := loadData(ctx, req, dataset.ReadOptions{}.WithReading(reading))
+	h, table, source, _, err := loadData(ctx, req.Data, req.HistoryStore, dataset.ReadOptions{}.WithReading(reading))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -217,10 +218,10 @@ func policyName(rec leadscore.GatePolicyRecord) string {
 	return fmt.Sprintf("gatePolicies/%s/revisions/%d", rec.Name, rec.Revision)
 }
 
-// loadData reads what a backtest scores; read says how to read a history's
-// files.
-func loadData(ctx context.Context, req BacktestRequest, read dataset.ReadOptions) (*dataset.History, *dataset.FlatTable, string, error) {
-	d := req.Data
+// loadData reads what a backtest scores or training learns from; read
+// says how to read a history's files. It returns the notes reading made
+// (a column dropped) and names the source for reports.
+func loadData(ctx context.Context, d BacktestData, hs leadscore.HistoryStore, read dataset.ReadOptions) (*dataset.History, *dataset.FlatTable, string, []string, error) {
 	n := 0
 	for _, set := range []bool{d.History != nil, d.Store, d.Flat != nil} {
 		if set {
@@ -228,30 +229,31 @@ func loadData(ctx context.Context, req BacktestRequest, read dataset.ReadOptions
 		}
 	}
 	if n != 1 {
-		return nil, nil, "", leadscore.InvalidField("data", n, "exactly one data source must be named")
+		return nil, nil, "", nil, leadscore.InvalidField("data", n, "exactly one data source must be named")
 	}
 	switch {
 	case d.History != nil:
-		h, _, err := dataset.LoadHistory(ctx, *d.History, read)
+		h, stats, err := dataset.LoadHistory(ctx, *d.History, read)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
-		return h, nil, d.History.Leads, nil
+		notes := slices.Concat(stats.Leads.Notes, stats.Events.Notes, stats.Outcomes.Notes)
+		return h, nil, d.History.Leads, notes, nil
 	case d.Store:
-		if req.HistoryStore == nil {
-			return nil, nil, "", leadscore.InvalidField("data", "store", "no history store is open")
+		if hs == nil {
+			return nil, nil, "", nil, leadscore.InvalidField("data", "store", "no history store is open")
 		}
-		h, err := dataset.LoadHistoryFromStore(ctx, req.HistoryStore)
+		h, err := dataset.LoadHistoryFromStore(ctx, hs)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
-		return h, nil, "store", nil
+		return h, nil, "store", nil, nil
 	default:
 		t, err := dataset.ReadFlatTable(ctx, d.Flat.Path, d.Flat.Options)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
-		return nil, t, d.Flat.Path, nil
+		return nil, t, d.Flat.Path, t.Stats().Notes, nil
 	}
 }
 

@@ -87,7 +87,10 @@ type NewVersion struct {
 	Tags        map[string]string
 	Actor       string
 	TrainingJob string
-	RequestID   string
+	// Source says where a trained artifact's data came from and how it
+	// was trained, for its lineage; zero for an imported artifact.
+	Source    TrainingSource
+	RequestID string
 	// CreateModel creates the model when it does not exist yet.
 	CreateModel bool
 }
@@ -139,7 +142,7 @@ func (r *Registry) RegisterVersion(ctx context.Context, nv NewVersion) (leadscor
 		Artifact:       nv.Artifact,
 		ArtifactSHA256: sum,
 		Features:       Features(m),
-		Lineage:        LineageOf(m, nv.TrainingJob),
+		Lineage:        nv.Source.lineage(LineageOf(m, nv.TrainingJob)),
 		Description:    nv.Description,
 		Tags:           nv.Tags,
 		CreatedBy:      nv.Actor,
@@ -159,6 +162,29 @@ func Features(m *model.Model) []leadscore.FeatureInfo {
 		out = append(out, leadscore.FeatureInfo{Name: f.Name, Kind: string(f.Kind), Group: string(f.Group)})
 	}
 	return out
+}
+
+// TrainingSource is what a version's lineage records of its training
+// beyond the artifact's own metadata.
+type TrainingSource struct {
+	// Kind is "store_history", "history_files" or "flat_table".
+	Kind string
+	// Files are the files read, by the names the caller gave them.
+	Files []DataFile
+	// Options are the options as requested.
+	Options map[string]string
+}
+
+func (s TrainingSource) lineage(l leadscore.Lineage) leadscore.Lineage {
+	l.DataSource = s.Kind
+	for _, f := range s.Files {
+		if l.DataFiles == nil {
+			l.DataFiles = map[string]string{}
+		}
+		l.DataFiles[f.Path] = f.SHA256
+	}
+	l.Options = maps.Clone(s.Options)
+	return l
 }
 
 // LineageOf reads a version's lineage from its artifact's metadata.
@@ -246,4 +272,10 @@ func checkActor(actor string) error {
 		return leadscore.InvalidField("actor", actor, "is required: every registry change records who made it")
 	}
 	return checkText("actor", actor, MaxActor)
+}
+
+// CheckDescription checks a version's description as registering it
+// would, so that a request can be refused before work is done for it.
+func CheckDescription(field, description string) error {
+	return checkText(field, description, MaxDescription)
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# python-client.sh: a Python client generated from the protos scores a lead.
+# python-client.sh: a Python client generated from the protos scores a lead
+# and trains a model version.
 #
 # Generates Python code for proto/leadscore/v1/*.proto (and grpc.health.v1)
 # into a temp dir, builds leadscore, runs `leadscore quickstart` on a free
-# port until it serves, runs clients/python/score_lead.py against it, then
+# port until it serves, runs clients/python/score_lead.py and
+# clients/python/train_model.py against it, then
 # stops the server with SIGINT and checks that it exits 0. Uses Debian's
 # /usr/bin/python3 with python3-grpcio and python3-protobuf; installs the
 # missing Debian packages when run as root.
@@ -91,6 +93,14 @@ echo "python-client: quickstart serving on $addr after $((SECONDS - start))s"
 # Score.
 if ! PYTHONPATH=$gen "$PY" clients/python/score_lead.py --addr "$addr"; then
 	echo "python-client: score_lead.py failed; server log:" >&2
+	tail -n 30 "$log" >&2
+	exit 1
+fi
+
+# Train: a training job from the store's history, watched to its end, its
+# version and lineage read back.
+if ! PYTHONPATH=$gen "$PY" clients/python/train_model.py --addr "$addr"; then
+	echo "python-client: train_model.py failed; server log:" >&2
 	tail -n 30 "$log" >&2
 	exit 1
 fi

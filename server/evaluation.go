@@ -84,41 +84,18 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 	history := true
 	switch src := in.GetData().GetSource().(type) {
 	case *leadscorev1.DataSource_StoreHistory:
-		const g = f + "data.store_history."
-		if ts := src.StoreHistory.GetLeadCreateTimeStart(); ts != nil {
-			return nil, req, leadscore.InvalidField(g+"lead_create_time_start", ts.AsTime().Format(time.RFC3339), "is not supported by evaluation jobs yet; leave it unset to score every lead eligible at the cut-off")
-		}
-		if ts := src.StoreHistory.GetLeadCreateTimeEnd(); ts != nil {
-			return nil, req, leadscore.InvalidField(g+"lead_create_time_end", ts.AsTime().Format(time.RFC3339), "is not supported by evaluation jobs yet; leave it unset to score every lead eligible at the cut-off")
-		}
-		if p.history == nil {
-			return nil, req, leadscore.Errorf(leadscore.EPRECONDITION, "%sdata.store_history: this server's store keeps no lead history", f)
+		if err := p.checkStoreHistory(f+"data.store_history", src.StoreHistory, "evaluation jobs", "score every lead eligible at the cut-off"); err != nil {
+			return nil, req, err
 		}
 		req.Data.Store = true
 		req.HistoryStore = p.history
 	case *leadscorev1.DataSource_HistoryFiles:
-		const g = f + "data.history_files."
-		files := src.HistoryFiles
-		leads, err := p.dir.resolve(g+"leads_path", files.GetLeadsPath())
-		if err != nil {
+		if req.Data.History, err = p.historyFiles(f+"data.history_files.", src.HistoryFiles); err != nil {
 			return nil, req, err
 		}
-		outcomes, err := p.dir.resolve(g+"outcomes_path", files.GetOutcomesPath())
-		if err != nil {
-			return nil, req, err
-		}
-		// Events are optional: a history of fit attributes alone can be
-		// backtested.
-		var events string
-		if files.GetEventsPath() != "" {
-			if events, err = p.dir.resolve(g+"events_path", files.GetEventsPath()); err != nil {
-				return nil, req, err
-			}
-		}
-		req.Data.History = &dataset.HistoryFiles{Leads: leads, Events: events, Outcomes: outcomes}
 	case *leadscorev1.DataSource_FlatTable:
 		history = false
-		flat, err := p.flatTable(src.FlatTable)
+		flat, err := p.flatTable(f+"data.flat_table.", src.FlatTable)
 		if err != nil {
 			return nil, req, err
 		}
@@ -182,9 +159,45 @@ func (p *backtestPlanner) plan(ctx context.Context, in *leadscorev1.EvaluationJo
 	return out, req, nil
 }
 
-// flatTable checks a flat table source.
-func (p *backtestPlanner) flatTable(t *leadscorev1.FlatTable) (*registry.FlatData, error) {
-	const g = "evaluation_job.data.flat_table."
+// checkStoreHistory checks a store history source: the store must keep
+// history, and the lead creation bounds are not read yet by jobs (named,
+// with what leaving them unset does, in the error).
+func (p *backtestPlanner) checkStoreHistory(field string, src *leadscorev1.StoreHistory, jobs, unset string) error {
+	if ts := src.GetLeadCreateTimeStart(); ts != nil {
+		return leadscore.InvalidField(field+".lead_create_time_start", ts.AsTime().Format(time.RFC3339), "is not supported by "+jobs+" yet; leave it unset to "+unset)
+	}
+	if ts := src.GetLeadCreateTimeEnd(); ts != nil {
+		return leadscore.InvalidField(field+".lead_create_time_end", ts.AsTime().Format(time.RFC3339), "is not supported by "+jobs+" yet; leave it unset to "+unset)
+	}
+	if p.history == nil {
+		return leadscore.Errorf(leadscore.EPRECONDITION, "%s: this server's store keeps no lead history", field)
+	}
+	return nil
+}
+
+// historyFiles checks a history files source; g prefixes its fields.
+func (p *backtestPlanner) historyFiles(g string, files *leadscorev1.HistoryFiles) (*dataset.HistoryFiles, error) {
+	leads, err := p.dir.resolve(g+"leads_path", files.GetLeadsPath())
+	if err != nil {
+		return nil, err
+	}
+	outcomes, err := p.dir.resolve(g+"outcomes_path", files.GetOutcomesPath())
+	if err != nil {
+		return nil, err
+	}
+	// Events are optional: a history of fit attributes alone can be
+	// backtested or learned from.
+	var events string
+	if files.GetEventsPath() != "" {
+		if events, err = p.dir.resolve(g+"events_path", files.GetEventsPath()); err != nil {
+			return nil, err
+		}
+	}
+	return &dataset.HistoryFiles{Leads: leads, Events: events, Outcomes: outcomes}, nil
+}
+
+// flatTable checks a flat table source; g prefixes its fields.
+func (p *backtestPlanner) flatTable(g string, t *leadscorev1.FlatTable) (*registry.FlatData, error) {
 	path, err := p.dir.resolve(g+"path", t.GetPath())
 	if err != nil {
 		return nil, err
@@ -273,9 +286,14 @@ func evaluationJobName(id string) string { return "evaluationJobs/" + id }
 
 // parseEvaluationJobName reads "evaluationJobs/{id}".
 func parseEvaluationJobName(field, name string) (string, error) {
-	id, ok := strings.CutPrefix(name, "evaluationJobs/")
+	return parseJobName(field, "evaluationJobs", name)
+}
+
+// parseJobName reads "{collection}/{id}".
+func parseJobName(field, collection, name string) (string, error) {
+	id, ok := strings.CutPrefix(name, collection+"/")
 	if !ok || strings.Contains(id, "/") {
-		return "", leadscore.InvalidField(field, name, "must have the form evaluationJobs/{job_id}")
+		return "", leadscore.InvalidField(field, name, "must have the form "+collection+"/{job_id}")
 	}
 	if err := leadscore.ValidateID(field, id); err != nil {
 		return "", err
@@ -339,16 +357,7 @@ func evaluationJobProto(j leadscore.Job) (*leadscorev1.EvaluationJob, error) {
 		return nil, leadscore.Errorf(leadscore.EINTERNAL, "read the spec of %s: %w", evaluationJobName(j.ID), err)
 	}
 	out.Name = evaluationJobName(j.ID)
-	out.State = jobStateProto(j.State)
-	out.Progress = &leadscorev1.JobProgress{
-		Fraction:   j.Progress,
-		Stage:      j.Stage,
-		Message:    j.Message,
-		UpdateTime: timestamp(j.UpdatedAt),
-	}
-	if j.ErrorCode != "" || j.ErrorMessage != "" && j.State.Final() {
-		out.Error = &leadscorev1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
-	}
+	out.State, out.Progress, out.Error = jobStatusProto(j)
 	if len(j.Result) > 0 {
 		var res jobResult
 		if err := json.Unmarshal(j.Result, &res); err != nil {
@@ -398,43 +407,10 @@ func (s *evaluationService) CreateEvaluationJob(ctx context.Context, req *leadsc
 	if err != nil {
 		return nil, err
 	}
-	if err := s.jobs.accepting(); err != nil {
-		return nil, err
-	}
-	data, err := protojson.Marshal(spec)
-	if err != nil {
-		return nil, fmt.Errorf("encode evaluation job spec: %w", err)
-	}
 	ref, _ := leadscore.ParseVersionName("candidate", spec.GetCandidate()) // checked by plan
-	job, created, err := s.store.CreateJob(ctx, leadscore.Job{
-		ID:        registry.NewID("job"),
-		Kind:      leadscore.JobEvaluation,
-		State:     leadscore.JobQueued,
-		Model:     ref.Model,
-		Stage:     "queued",
-		RequestID: req.GetRequestId(),
-		Spec:      data,
-		CreatedBy: actor,
-		CreatedAt: now,
-		UpdatedAt: now,
-	})
+	job, err := s.jobs.submit(ctx, leadscore.JobEvaluation, ref.Model, spec, req.GetRequestId(), actor, now)
 	if err != nil {
 		return nil, err
-	}
-	if !created {
-		// A retry: the same request id must mean the same job.
-		first := &leadscorev1.EvaluationJob{}
-		if job.Kind != leadscore.JobEvaluation ||
-			(protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(job.Spec, first) != nil ||
-			!proto.Equal(first, spec) {
-			return nil, leadscore.InvalidField("request_id", req.GetRequestId(),
-				"was already used for a different job; use a new request id for a new job")
-		}
-	} else {
-		s.jobs.enqueue(ctx, job.ID)
-		if job, err = s.store.GetJob(ctx, job.ID); err != nil {
-			return nil, err
-		}
 	}
 	out, err := evaluationJobProto(job)
 	if err != nil {
@@ -464,49 +440,11 @@ func (s *evaluationService) ListEvaluationJobs(ctx context.Context, req *leadsco
 	if err != nil {
 		return nil, err
 	}
-	filter := leadscore.JobFilter{Kind: leadscore.JobEvaluation}
-	if req.GetModel() != "" {
-		if filter.Model, err = leadscore.ParseModelName("model", req.GetModel()); err != nil {
-			return nil, err
-		}
-	}
-	for i, st := range req.GetStates() {
-		state, err := jobStateDomain(fmt.Sprintf("states[%d]", i), st)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(filter.States, state) {
-			filter.States = append(filter.States, state)
-		}
-	}
-	states := make([]string, len(filter.States))
-	for i, st := range filter.States {
-		states[i] = string(st)
-	}
-	slices.Sort(states)
-	fingerprint := listFilter("ListEvaluationJobs", filter.Model, strings.Join(states, ","))
-	token, err := decodePageToken(req.GetPageToken(), fingerprint)
+	jobs, next, err := listJobs(ctx, s.store, leadscore.JobEvaluation, "ListEvaluationJobs", req.GetModel(), req.GetStates(), size, req.GetPageToken(), evaluationJobProto)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := s.store.ListJobs(ctx, filter, leadscore.Page{Time: token.Time, ID: token.ID}, size+1)
-	if err != nil {
-		return nil, err
-	}
-	resp := &leadscorev1.ListEvaluationJobsResponse{}
-	if len(jobs) > size {
-		jobs = jobs[:size]
-		last := jobs[size-1]
-		resp.NextPageToken = pageToken{Filter: fingerprint, Time: last.CreatedAt, ID: last.ID}.encode()
-	}
-	for _, j := range jobs {
-		out, err := evaluationJobProto(j)
-		if err != nil {
-			return nil, err
-		}
-		resp.EvaluationJobs = append(resp.EvaluationJobs, out)
-	}
-	return resp, nil
+	return &leadscorev1.ListEvaluationJobsResponse{EvaluationJobs: jobs, NextPageToken: next}, nil
 }
 
 func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadscorev1.CancelEvaluationJobRequest) (*leadscorev1.CancelEvaluationJobResponse, error) {
@@ -518,7 +456,7 @@ func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadsc
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.jobs.cancelJob(ctx, id, actor)
+	j, err := s.jobs.cancelJob(ctx, leadscore.JobEvaluation, id, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -529,66 +467,23 @@ func (s *evaluationService) CancelEvaluationJob(ctx context.Context, req *leadsc
 	return &leadscorev1.CancelEvaluationJobResponse{EvaluationJob: out}, nil
 }
 
-// WatchEvaluationJob sends the job now and after every change, and ends
-// once it has sent a final state. When the server begins to shut down,
-// the job runner first records the end of this process's jobs; the stream
-// then sends the job as it stands and ends with UNAVAILABLE (the drain
-// interceptor's status), so a watcher of a job that ran here sees it
-// failed with ABORTED "server stopped" rather than only a broken stream.
+// WatchEvaluationJob follows an evaluation job to its end (watchJob).
 func (s *evaluationService) WatchEvaluationJob(req *leadscorev1.WatchEvaluationJobRequest, stream leadscorev1.EvaluationService_WatchEvaluationJobServer) error {
 	ctx := stream.Context()
 	id, err := parseEvaluationJobName("name", req.GetName())
 	if err != nil {
 		return err
 	}
-	var last *leadscorev1.EvaluationJob
-	// emit reads the job and sends it if it changed. The read does not
-	// follow the stream's cancellation by a drain, so that the last word
-	// before a shutdown is still read.
-	emit := func() (final bool, err error) {
-		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
-		defer cancel()
-		j, err := s.evaluationJob(readCtx, id)
+	return watchJob(ctx, s.jobs, s.logger, id, func(ctx context.Context) (leadscore.Job, *leadscorev1.EvaluationJob, error) {
+		j, err := s.evaluationJob(ctx, id)
 		if err != nil {
-			return false, err
+			return j, nil, err
 		}
 		msg, err := evaluationJobProto(j)
-		if err != nil {
-			return false, err
-		}
-		// A heartbeat moves only the update time; it is not a change
-		// worth a message.
-		cmp := proto.CloneOf(msg)
-		cmp.GetProgress().UpdateTime = nil
-		if last == nil || !proto.Equal(cmp, last) {
-			if err := stream.Send(&leadscorev1.WatchEvaluationJobResponse{EvaluationJob: msg}); err != nil {
-				return false, err
-			}
-			last = cmp
-		}
-		return j.State.Final(), nil
-	}
-	tick := time.NewTicker(watchPoll)
-	defer tick.Stop()
-	for {
-		// Take the signal before reading, so a change between the read and
-		// the wait is not missed.
-		changed := s.jobs.changes()
-		if final, err := emit(); err != nil || final {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errDraining) {
-				if _, err := emit(); err != nil {
-					s.logger.Debug("last job update before shutdown", slog.String("job", id), slog.Any("error", err))
-				}
-			}
-			return ctx.Err()
-		case <-changed:
-		case <-tick.C:
-		}
-	}
+		return j, msg, err
+	}, (*leadscorev1.EvaluationJob).GetProgress, func(msg *leadscorev1.EvaluationJob) error {
+		return stream.Send(&leadscorev1.WatchEvaluationJobResponse{EvaluationJob: msg})
+	})
 }
 
 func (s *evaluationService) GetEvaluation(ctx context.Context, req *leadscorev1.GetEvaluationRequest) (*leadscorev1.GetEvaluationResponse, error) {

@@ -609,7 +609,12 @@ func TestEvaluationJobEndToEnd(t *testing.T) {
 		conn := start(t, newServerWith(t, st, func(o *Options) { o.DataDir = fx.historyDir }))
 		client := leadscorev1.NewEvaluationServiceClient(conn)
 		registryClient := leadscorev1.NewModelRegistryServiceClient(conn)
-		ctx := asActor(testContext(t), "erin")
+		// Two backtests and a job's life take 20-35 s under -race on a
+		// loaded 2-core machine: this bound only keeps a hang from waiting
+		// for the package's timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		t.Cleanup(cancel)
+		ctx = asActor(ctx, "erin")
 		candidate := importVersion(ctx, t, conn, "m", fx.artifacts[0])
 
 		job := runJob(ctx, t, client, historyJob(candidate))

@@ -17,6 +17,7 @@ import (
 	"github.com/leadscore/leadscore/registry"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // The causes a running job's context is cancelled with; outcome tells
@@ -48,8 +49,10 @@ const (
 	finalWriteTimeout = 10 * time.Second
 )
 
-// jobRunner runs evaluation jobs in the background, a bounded number at a
-// time, owning their goroutines and cancel funcs.
+// jobRunner runs training and evaluation jobs in the background, a
+// bounded number at a time, owning their goroutines and cancel funcs. One
+// runner, one cancel path and one watch serve every kind of job; a kind
+// brings only its work (jobKind).
 //
 // The store is the truth about a job; the runner's memory is only which
 // jobs this process holds. Several processes may share a store, so the
@@ -69,6 +72,8 @@ type jobRunner struct {
 	// runBacktest runs a planned backtest: reg.Backtest, or in tests of
 	// the runner's lifecycle a backtest that waits to be told to end.
 	runBacktest func(context.Context, registry.BacktestRequest) (*registry.BacktestResult, error)
+	// kinds are the kinds of job the runner runs, with their work.
+	kinds map[leadscore.JobKind]jobKind
 
 	heartbeat  time.Duration
 	staleAfter time.Duration
@@ -94,7 +99,7 @@ func newJobRunner(store leadscore.RegistryStore, reg *registry.Registry, planner
 	if heartbeat <= 0 {
 		heartbeat = defaultJobHeartbeat
 	}
-	return &jobRunner{
+	r := &jobRunner{
 		store:       store,
 		reg:         reg,
 		planner:     planner,
@@ -108,6 +113,26 @@ func newJobRunner(store leadscore.RegistryStore, reg *registry.Registry, planner
 		changed:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 	}
+	r.kinds = map[leadscore.JobKind]jobKind{
+		leadscore.JobEvaluation: {collection: "evaluationJobs", run: r.evaluate},
+		leadscore.JobTraining:   {collection: "trainingJobs", run: r.train},
+	}
+	return r
+}
+
+// jobKind is what the runner knows of one kind of job.
+type jobKind struct {
+	// collection is the API's name for the kind's jobs, such as
+	// "evaluationJobs".
+	collection string
+	// run does a job's work, telling progress how far it has come, and
+	// returns the job's result as JSON.
+	run func(ctx context.Context, job leadscore.Job, progress func(stage string, fraction float64, message string)) ([]byte, error)
+}
+
+// jobName is a job's resource name, such as "trainingJobs/{id}".
+func (r *jobRunner) jobName(kind leadscore.JobKind, id string) string {
+	return r.kinds[kind].collection + "/" + id
 }
 
 // start starts the workers and the keeper (heartbeats and the orphan
@@ -190,7 +215,48 @@ func (r *jobRunner) accepting() error {
 }
 
 // errTooManyJobs is the status of a submission to a full queue.
-var errTooManyJobs = resourceExhausted(fmt.Sprintf("%d evaluation jobs are already queued on this server; wait for some to finish", maxQueuedJobs))
+var errTooManyJobs = resourceExhausted(fmt.Sprintf("%d jobs are already queued on this server; wait for some to finish", maxQueuedJobs))
+
+// submit stores a new queued job of a kind, with its checked spec, and
+// queues it here. A request id seen before returns the job it created,
+// if that job had the same kind and spec; otherwise the request id is
+// refused, as a retry must mean the same job.
+func (r *jobRunner) submit(ctx context.Context, kind leadscore.JobKind, model string, spec proto.Message, requestID, actor string, now time.Time) (leadscore.Job, error) {
+	if err := r.accepting(); err != nil {
+		return leadscore.Job{}, err
+	}
+	data, err := protojson.Marshal(spec)
+	if err != nil {
+		return leadscore.Job{}, fmt.Errorf("encode %s job spec: %w", kind, err)
+	}
+	job, created, err := r.store.CreateJob(ctx, leadscore.Job{
+		ID:        registry.NewID("job"),
+		Kind:      kind,
+		State:     leadscore.JobQueued,
+		Model:     model,
+		Stage:     "queued",
+		RequestID: requestID,
+		Spec:      data,
+		CreatedBy: actor,
+		CreatedAt: now,
+		UpdatedAt: now,
+	})
+	if err != nil {
+		return leadscore.Job{}, err
+	}
+	if !created {
+		first := spec.ProtoReflect().New().Interface()
+		if job.Kind != kind ||
+			(protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(job.Spec, first) != nil ||
+			!proto.Equal(first, spec) {
+			return leadscore.Job{}, leadscore.InvalidField("request_id", requestID,
+				"was already used for a different job; use a new request id for a new job")
+		}
+		return job, nil
+	}
+	r.enqueue(ctx, job.ID)
+	return r.store.GetJob(ctx, job.ID)
+}
 
 // enqueue adds a stored, queued job to the queue.
 func (r *jobRunner) enqueue(ctx context.Context, id string) {
@@ -351,16 +417,16 @@ func (r *jobRunner) run(id string) {
 	case err != nil:
 		msg := "server stopped"
 		if ctx.Err() == nil {
-			r.logger.Error("start evaluation job", slog.String("job", id), slog.Any("error", err))
+			r.logger.Error("start job", slog.String("job", id), slog.Any("error", err))
 			msg = "the job could not be started; submit it again"
 		}
 		r.abandon(ctx, id, msg)
 		return
 	}
-	r.logger.Info("evaluation job started", slog.String("job", id))
+	r.logger.Info("job started", slog.String("job", id), slog.String("kind", string(job.Kind)))
 
 	progress := newProgressWriter(r, ctx, cancel, id)
-	result, err := r.backtest(ctx, job, progress.report)
+	result, err := r.execute(ctx, job, progress.report)
 	progress.close()
 
 	end := r.outcome(ctx, job, result, err)
@@ -377,21 +443,30 @@ func (r *jobRunner) run(id string) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errSkip) {
-		r.logger.Error("record the end of an evaluation job", slog.String("job", id), slog.Any("error", err))
+		r.logger.Error("record the end of a job", slog.String("job", id), slog.Any("error", err))
 	}
-	r.logger.Info("evaluation job ended", slog.String("job", id), slog.String("state", string(end.state)), slog.String("code", end.code.String()))
+	r.logger.Info("job ended", slog.String("job", id), slog.String("kind", string(job.Kind)), slog.String("state", string(end.state)), slog.String("code", end.code.String()))
 }
 
-// backtest runs the job's backtest, turning a panic into an error so that
-// one bad job cannot take the server down.
-func (r *jobRunner) backtest(ctx context.Context, job leadscore.Job, progress func(string, float64, string)) (res *registry.BacktestResult, err error) {
+// execute runs the job's work, turning a panic into an error so that one
+// bad job cannot take the server down.
+func (r *jobRunner) execute(ctx context.Context, job leadscore.Job, progress func(string, float64, string)) (res []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.logger.Error("panic in evaluation job", slog.String("job", job.ID),
+			r.logger.Error("panic in job", slog.String("job", job.ID), slog.String("kind", string(job.Kind)),
 				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
 			res, err = nil, leadscore.Errorf(leadscore.EINTERNAL, "panic: %v", p)
 		}
 	}()
+	kind, ok := r.kinds[job.Kind]
+	if !ok {
+		return nil, leadscore.Errorf(leadscore.EINTERNAL, "job %s is of kind %q, which this server does not run", job.ID, job.Kind)
+	}
+	return kind.run(ctx, job, progress)
+}
+
+// evaluate runs an evaluation job's backtest and returns its result.
+func (r *jobRunner) evaluate(ctx context.Context, job leadscore.Job, progress func(string, float64, string)) ([]byte, error) {
 	spec := &leadscorev1.EvaluationJob{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(job.Spec, spec); err != nil {
 		return nil, leadscore.Errorf(leadscore.EINTERNAL, "read the spec of job %s: %w", job.ID, err)
@@ -406,24 +481,28 @@ func (r *jobRunner) backtest(ctx context.Context, job leadscore.Job, progress fu
 	req.JobID = job.ID
 	req.Actor = job.CreatedBy
 	req.Progress = progress
-	return r.runBacktest(ctx, req)
+	res, err := r.runBacktest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := jobResult{}
+	if res != nil && res.Evaluation != nil {
+		out.Evaluation = res.Evaluation.ID
+	}
+	if res != nil && res.Report != nil {
+		out.Verdict = res.Report.Verdict
+	}
+	data, _ := json.Marshal(out) // two strings cannot fail
+	return data, nil
 }
 
-// outcome decides how a job ended from what its backtest returned.
-func (r *jobRunner) outcome(ctx context.Context, job leadscore.Job, res *registry.BacktestResult, err error) jobEnd {
+// outcome decides how a job ended from what its work returned.
+func (r *jobRunner) outcome(ctx context.Context, job leadscore.Job, result []byte, err error) jobEnd {
 	if err == nil {
-		// A backtest that finished stored its evaluation, even if a
-		// cancellation arrived meanwhile: the job succeeded, and says so,
-		// rather than hiding an evaluation that counts for promotion.
-		out := jobResult{}
-		if res != nil && res.Evaluation != nil {
-			out.Evaluation = res.Evaluation.ID
-		}
-		if res != nil && res.Report != nil {
-			out.Verdict = res.Report.Verdict
-		}
-		data, _ := json.Marshal(out) // two strings cannot fail
-		return jobEnd{state: leadscore.JobSucceeded, result: data}
+		// Work that finished stored what it made (an evaluation, a
+		// version), even if a cancellation arrived meanwhile: the job
+		// succeeded, and says so, rather than hiding what it stored.
+		return jobEnd{state: leadscore.JobSucceeded, result: result}
 	}
 	switch cause := context.Cause(ctx); {
 	case ctx.Err() == nil:
@@ -434,16 +513,16 @@ func (r *jobRunner) outcome(ctx context.Context, job leadscore.Job, res *registr
 	}
 	c := leadscore.ErrorCode(err)
 	if c == leadscore.EINTERNAL {
-		r.logger.Error("evaluation job failed", slog.String("job", job.ID), slog.Any("error", err))
+		r.logger.Error("job failed", slog.String("job", job.ID), slog.String("kind", string(job.Kind)), slog.Any("error", err))
 	}
 	return jobEnd{state: leadscore.JobFailed, code: code.Code(codeOf[c]), message: leadscore.ErrorMessage(err)}
 }
 
 // progressWriter writes a running job's progress at most every
-// progressInterval, and touches the job every heartbeat while the
-// backtest is quiet. Each write also reads the job's state back: a
-// CANCELLING written by another process cancels the job here, and a job
-// someone else finished is dropped.
+// progressInterval, and touches the job every heartbeat while the work is
+// quiet. Each write also reads the job's state back, and a quiet tick
+// reads it: a CANCELLING written by another process cancels the job here,
+// and a job someone else finished is dropped.
 type progressWriter struct {
 	r      *jobRunner
 	ctx    context.Context
@@ -497,6 +576,13 @@ func (w *progressWriter) loop(ctx context.Context) {
 		w.dirty = false
 		w.mu.Unlock()
 		if !dirty && time.Since(last) < w.r.heartbeat {
+			// A quiet stretch (thousands of boosting rounds report
+			// nothing) still reads the job each tick, so that a
+			// cancellation asked of another process stops the work here
+			// within a tick, not a heartbeat.
+			if j, err := w.r.store.GetJob(ctx, w.id); err == nil && j.State == leadscore.JobCancelling {
+				w.cancel(errJobCancelled)
+			}
 			continue
 		}
 		_, err := w.r.update(ctx, w.id, func(j *leadscore.Job) error {
@@ -513,11 +599,11 @@ func (w *progressWriter) loop(ctx context.Context) {
 		})
 		switch {
 		case errors.Is(err, errJobGone):
-			w.r.logger.Warn("evaluation job was finished by another process; stopping it here", slog.String("job", w.id))
+			w.r.logger.Warn("job was finished by another process; stopping it here", slog.String("job", w.id))
 			w.cancel(errJobGone)
 			return
 		case err != nil && ctx.Err() == nil:
-			w.r.logger.Warn("write evaluation job progress", slog.String("job", w.id), slog.Any("error", err))
+			w.r.logger.Warn("write job progress", slog.String("job", w.id), slog.Any("error", err))
 		}
 		last = time.Now()
 	}
@@ -532,11 +618,13 @@ func (w *progressWriter) close() {
 // cancelJob asks a job to stop: a queued job is cancelled at once, a
 // running one turns CANCELLING and its context is cancelled (here, or by
 // its owner at the owner's next write).
-func (r *jobRunner) cancelJob(ctx context.Context, id, actor string) (leadscore.Job, error) {
+func (r *jobRunner) cancelJob(ctx context.Context, kind leadscore.JobKind, id, actor string) (leadscore.Job, error) {
 	by := "cancelled by " + actor
+	name := r.jobName(kind, id)
+	notFound := leadscore.Errorf(leadscore.ENOTFOUND, "%s not found", name)
 	job, err := r.update(ctx, id, func(j *leadscore.Job) error {
-		if j.Kind != leadscore.JobEvaluation {
-			return jobNotFound(id)
+		if j.Kind != kind {
+			return notFound
 		}
 		switch j.State {
 		case leadscore.JobQueued:
@@ -548,16 +636,16 @@ func (r *jobRunner) cancelJob(ctx context.Context, id, actor string) (leadscore.
 		default:
 			return &leadscore.Error{
 				Code:    leadscore.EPRECONDITION,
-				Message: fmt.Sprintf("%s already finished (%s); only a queued or running job can be cancelled", evaluationJobName(id), j.State),
+				Message: fmt.Sprintf("%s already finished (%s); only a queued or running job can be cancelled", name, j.State),
 				Preconditions: []leadscore.PreconditionViolation{{
-					Type: "JOB_STATE", Subject: evaluationJobName(id), Description: fmt.Sprintf("the job is %s", j.State),
+					Type: "JOB_STATE", Subject: name, Description: fmt.Sprintf("the job is %s", j.State),
 				}},
 			}
 		}
 		return nil
 	})
 	if leadscore.ErrorCode(err) == leadscore.ENOTFOUND {
-		return leadscore.Job{}, jobNotFound(id)
+		return leadscore.Job{}, notFound
 	}
 	if err != nil {
 		return leadscore.Job{}, err
@@ -610,17 +698,16 @@ func (r *jobRunner) touchQueued() {
 			r.queue = slices.DeleteFunc(r.queue, func(q string) bool { return q == id })
 			r.mu.Unlock()
 		} else if err != nil && r.ctx.Err() == nil {
-			r.logger.Warn("touch queued evaluation job", slog.String("job", id), slog.Any("error", err))
+			r.logger.Warn("touch queued job", slog.String("job", id), slog.Any("error", err))
 		}
 	}
 }
 
-// sweep fails the unfinished evaluation jobs nobody has touched for
+// sweep fails the unfinished jobs, of every kind, nobody has touched for
 // staleAfter: their process stopped without recording their end.
 func (r *jobRunner) sweep() {
 	ctx := r.ctx
 	filter := leadscore.JobFilter{
-		Kind:   leadscore.JobEvaluation,
 		States: []leadscore.JobState{leadscore.JobQueued, leadscore.JobRunning, leadscore.JobCancelling},
 	}
 	var page leadscore.Page
@@ -628,7 +715,7 @@ func (r *jobRunner) sweep() {
 		jobs, err := r.store.ListJobs(ctx, filter, page, 100)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.logger.Warn("look for orphaned evaluation jobs", slog.Any("error", err))
+				r.logger.Warn("look for orphaned jobs", slog.Any("error", err))
 			}
 			return
 		}
@@ -647,10 +734,10 @@ func (r *jobRunner) sweep() {
 			})
 			switch {
 			case err == nil:
-				r.logger.Warn("evaluation job orphaned by a stopped server; marked failed",
+				r.logger.Warn("job orphaned by a stopped server; marked failed", slog.String("kind", string(j.Kind)),
 					slog.String("job", j.ID), slog.Time("last_update", j.UpdatedAt))
 			case !errors.Is(err, errSkip) && ctx.Err() == nil:
-				r.logger.Warn("mark orphaned evaluation job failed", slog.String("job", j.ID), slog.Any("error", err))
+				r.logger.Warn("mark orphaned job failed", slog.String("job", j.ID), slog.Any("error", err))
 			}
 		}
 		if len(jobs) < 100 {

@@ -55,12 +55,12 @@ type Options struct {
 	// registry and evaluation services serve it, and their reads go to
 	// its store (Registry.Store). Required.
 	Registry *registry.Registry
-	// DataDir is the directory evaluation jobs may read history files and
-	// flat tables from; requests name paths relative to it. Empty means
-	// jobs may read only the store's own history.
+	// DataDir is the directory training and evaluation jobs may read
+	// history files and flat tables from; requests name paths relative to
+	// it. Empty means jobs may read only the store's own history.
 	DataDir string
-	// MaxJobs is how many evaluation jobs run at once. Zero means one:
-	// a backtest uses every core it is given.
+	// MaxJobs is how many training and evaluation jobs run at once. Zero
+	// means one: a fit or a backtest uses every core it is given.
 	MaxJobs int
 	// JobHeartbeat is how often the server touches the jobs it holds, so
 	// that other servers sharing the store can tell them from jobs
@@ -136,6 +136,10 @@ type Options struct {
 	// older ones with the change log's prunes. Zero means
 	// DefaultRequestIDRetention.
 	RequestIDRetention time.Duration
+	// TrainSchedules retrain models at fixed intervals, each run a training
+	// job (see TrainSchedule); replicas sharing a store create each run
+	// once.
+	TrainSchedules []TrainSchedule
 	// ChangeRetention is how long the change log behind WatchScoreChanges
 	// keeps an entry; the server prunes older entries at start and every
 	// hour. Zero means DefaultChangeRetention.
@@ -164,8 +168,12 @@ type Server struct {
 	shadow    *shadow
 	decay     *decayScheduler // nil when off
 	decayDone chan struct{}   // closed when the scheduler has stopped
-	pruner    *changePruner
-	pruneDone chan struct{} // closed when the pruner has stopped
+	// trainSchedule creates scheduled training jobs; nil when none are
+	// configured.
+	trainSchedule *trainScheduler
+	trainDone     chan struct{} // closed when trainSchedule has stopped
+	pruner        *changePruner
+	pruneDone     chan struct{} // closed when the pruner has stopped
 	// leadChampion is the alias live leads are scored with; leadVersion
 	// the version it was last seen at (guarded by mu), so that a
 	// promotion makes every live lead due for rescoring.
@@ -199,12 +207,12 @@ var (
 	storeServiceNames = []string{
 		leadscorev1.ModelRegistryService_ServiceDesc.ServiceName,
 		leadscorev1.EvaluationService_ServiceDesc.ServiceName,
+		leadscorev1.TrainingService_ServiceDesc.ServiceName,
 		leadscorev1.LeadService_ServiceDesc.ServiceName,
 	}
-	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are built.
-	unbuiltServiceNames = []string{
-		leadscorev1.TrainingService_ServiceDesc.ServiceName,
-	}
+	// unbuiltServiceNames answer UNIMPLEMENTED until their issues are
+	// built; every service is built now.
+	unbuiltServiceNames = []string{}
 )
 
 // New returns a server with every service registered. It reports
@@ -338,8 +346,11 @@ func New(opts Options) (*Server, error) {
 		requests: regStore, requestRetention: cmp.Or(opts.RequestIDRetention, DefaultRequestIDRetention),
 		every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
+	if len(opts.TrainSchedules) > 0 {
+		s.trainSchedule = &trainScheduler{jobs: s.jobs, schedules: slices.Clone(opts.TrainSchedules), now: now, logger: opts.Logger}
+	}
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
-	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
+	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
 		reg: opts.Registry, store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger,
 	})
@@ -383,6 +394,13 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.pruner.run(ctx)
 	}()
 	s.jobs.start()
+	if s.trainSchedule != nil {
+		s.trainDone = make(chan struct{})
+		go func() {
+			defer close(s.trainDone)
+			s.trainSchedule.run(ctx)
+		}()
+	}
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve grpc on %s: %w", lis.Addr(), err)
 	}
@@ -541,7 +559,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// job running here receives the job's final state (failed, ABORTED
 	// "server stopped") rather than only UNAVAILABLE.
 	if err := s.jobs.stop(ctx); err != nil {
-		s.logger.Warn("evaluation jobs did not stop in time", slog.Any("error", err))
+		s.logger.Warn("jobs did not stop in time", slog.Any("error", err))
 	}
 	s.drain()
 	if stopCheck != nil {
@@ -549,6 +567,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-checkDone
 		if s.decayDone != nil {
 			<-s.decayDone
+		}
+		if s.trainDone != nil {
+			<-s.trainDone
 		}
 		if s.pruneDone != nil {
 			<-s.pruneDone

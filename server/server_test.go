@@ -138,6 +138,7 @@ var implemented = map[string]bool{
 	leadscorev1.ModelRegistryService_ServiceDesc.ServiceName: true,
 	leadscorev1.EvaluationService_ServiceDesc.ServiceName:    true,
 	leadscorev1.LeadService_ServiceDesc.ServiceName:          true,
+	leadscorev1.TrainingService_ServiceDesc.ServiceName:      true,
 }
 
 func TestEveryRPCIsReachable(t *testing.T) {

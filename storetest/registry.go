@@ -173,6 +173,10 @@ func newVersion(model string, n int) leadscore.NewModelVersion {
 			TrainerVersion:    "test",
 			Seed:              18446744073709551615,
 			ValidationMetrics: map[string]float64{"auc": 0.8125, "log_loss": 0.4375},
+			// What a training job records of its data and options.
+			DataSource: "history_files",
+			DataFiles:  map[string]string{"history/leads.csv": strings.Repeat("cd", 32)},
+			Options:    map[string]string{"family": "auto", "until_time": "2025-04-01T00:00:00Z"},
 		},
 		Description: fmt.Sprintf("version %d", n),
 		Tags:        map[string]string{"team": "growth"},

@@ -361,10 +361,11 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
-	// An rpc of a later issue answers Unimplemented, naming itself.
-	err = conn.Invoke(ctx, "/leadscore.v1.TrainingService/CreateTrainingJob", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CreateTrainingJob") {
-		t.Errorf("CreateTrainingJob: got %v, want Unimplemented naming CreateTrainingJob", err)
+	// CreateTrainingJob is built: an empty request is refused naming the
+	// field.
+	_, err = leadscorev1.NewTrainingServiceClient(conn).CreateTrainingJob(ctx, &leadscorev1.CreateTrainingJobRequest{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "training_job") {
+		t.Errorf("CreateTrainingJob of nothing: got %v, want InvalidArgument naming training_job", err)
 	}
 	// UpsertLeads is built: an empty request is refused naming the field.
 	_, err = leadscorev1.NewLeadServiceClient(conn).UpsertLeads(ctx, &leadscorev1.UpsertLeadsRequest{})

@@ -41,9 +41,14 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Var(serveModels, "serve-model",
 		"the aliases this process keeps loaded for scoring, as MODEL@ALIAS; repeat the flag or separate with commas; an empty value serves none")
 	dataDir := fs.String("data-dir", "",
-		"the directory evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
+		"the directory training and evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
 			"empty means the folder \"data\" beside the embedded store (created empty), or no files at all with a postgres:// store")
-	maxJobs := fs.Int("max-jobs", 1, "how many evaluation jobs run at once")
+	maxJobs := fs.Int("max-jobs", 1, "how many training and evaluation jobs run at once")
+	var schedules trainScheduleFlag
+	fs.Var(&schedules, "train-schedule",
+		"retrain a model at an interval, each run a training job: model=ID,every=DURATION[,family=auto|points|logistic|gbdt][,data=store|DIR][,PARAMETER=VALUE...], "+
+			"such as model=churn,every=168h,family=auto; data is the store's history (default) or a history directory under --data-dir; "+
+			"repeat the flag for several models; replicas sharing a store create each run once")
 	pinned := fs.Int("pinned-versions", server.DefaultPinnedVersions,
 		"how many pinned model versions (requests that name a version number) stay loaded besides the served aliases; the least recently used is dropped")
 	maxStreams := fs.Int("max-streams", server.DefaultMaxStreams, "how many StreamScore calls run at once; more are refused with RESOURCE_EXHAUSTED")
@@ -133,6 +138,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		changeRetention:  *retention,
 		requestRetention: *requestRetention,
 		security:         *security,
+		trainSchedules:   schedules,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -171,6 +177,32 @@ type serveConfig struct {
 	requestRetention time.Duration
 	// security is how callers are authenticated and the ports protected.
 	security securityConfig
+	// trainSchedules are the --train-schedule runs.
+	trainSchedules []server.TrainSchedule
+}
+
+// trainScheduleFlag is --train-schedule, repeated: each value is one
+// schedule, whose own commas separate its keys.
+type trainScheduleFlag []server.TrainSchedule
+
+func (f *trainScheduleFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	texts := make([]string, len(*f))
+	for i, s := range *f {
+		texts[i] = s.Text
+	}
+	return strings.Join(texts, " ")
+}
+
+func (f *trainScheduleFlag) Set(v string) error {
+	s, err := server.ParseTrainSchedule(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, s)
+	return nil
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -241,11 +273,12 @@ func parseServeModel(s string) (leadscore.AliasRef, error) {
 	return leadscore.AliasRef{Model: model, Alias: alias}, nil
 }
 
-// dataDirFor is the directory jobs may read files from: the one
-// --data-dir names, else a folder of its own beside the embedded store
-// ("data", created empty when missing), else none for a PostgreSQL store.
-// Never the working directory or the store's own folder: a caller could
-// then read whatever else lies there, and its names in errors.
+// dataDirFor is the directory training and evaluation jobs may read files
+// from: the one --data-dir names, else a folder of its own beside the
+// embedded store ("data", created empty when missing), else none for a
+// PostgreSQL store. Never the working directory or the store's own
+// folder: a caller could then read whatever else lies there, and its
+// names in errors.
 func dataDirFor(cfg serveConfig) (string, error) {
 	switch {
 	case cfg.dataDir != "":
@@ -334,6 +367,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		MeterProvider:      tel.MeterProvider(),
 		Registry:           reg,
 		DataDir:            dataDir,
+		TrainSchedules:     cfg.trainSchedules,
 		MaxJobs:            cfg.maxJobs,
 		Loader:             loader,
 		ServedAliases:      cfg.serveModels,

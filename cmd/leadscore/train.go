@@ -44,27 +44,27 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Var(&exclude, "exclude", "columns or attributes never used as features, such as fields filled in after sales contact")
 	fs.Var(&missing, "missing", "COLUMN=VALUE pairs read as missing in a flat table, such as pdays=-1")
 	timeColumn := fs.String("time-column", "", "the flat table's time column, ordering the held-out split")
-	randomSplit := fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
+	fs.Bool("random-split", false, "split a flat table at random (seeded) instead of in order; "+
 		"with --test-table, say that the two tables were split at random, so that --tune's inner fold is drawn at random too")
 	testTable := fs.String("test-table", "", "a held-out flat table with the same columns, instead of splitting --table")
 	family := fs.String("family", string(trainer.FamilyAuto), "the model family: auto (choose among points, logistic and gbdt on the inner fold, "+
 		"the simplest within one standard error of the best fold ROC AUC), points, logistic or gbdt")
 	rules := fs.String("rules", "", "the points rules file (YAML or JSON), for --family points; default: learn integer points per value, bin, event kind and window from the training rows ('leadscore rules' prints them)")
-	calibration := fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
+	fs.String("calibration", model.CalibrationPlatt, "how raw outputs map to probabilities: platt or isotonic")
 	seed := fs.Uint64("seed", 1, "the random seed; the same seed and data give a byte-identical artifact")
-	tune := fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
+	fs.Bool("tune", true, "logistic and gbdt: choose C, knots (0, 8) and interactions (0, 8), or the depth (2, 3, 4, 6), min child weight (1, 5) and number of trees, "+
 		"on an inner fold of the training rows (the latest fifth by time; never the held-out rows), then refit on all of them; "+
 		"an explicit --c, --knots, --interactions or --depth is the only value tried, an explicit --trees caps the trees (default 1000); --tune=false trains with the flags' values")
-	trees := fs.Int("trees", 200, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
-	depth := fs.Int("depth", 6, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
-	rate := fs.Float64("learning-rate", 0.1, "gbdt: the learning rate")
-	catSplits := fs.String("categorical-splits", "one_vs_rest", "gbdt: one_vs_rest (as one-hot encoding) or partition (as LightGBM)")
-	earlyStop := fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
+	fs.Int("trees", registry.DefaultTrees, "gbdt: the number of trees (with --tune: the most early stopping may keep, default 1000)")
+	fs.Int("depth", registry.DefaultDepth, "gbdt: the maximum depth of a tree (with --tune: chosen unless given)")
+	fs.Float64("learning-rate", registry.DefaultLearningRate, "gbdt: the learning rate")
+	fs.String("categorical-splits", registry.DefaultCategoricalSplits, "gbdt: one_vs_rest (as one-hot encoding) or partition (as LightGBM)")
+	fs.Int("early-stopping", 0, "gbdt: stop when the log loss on the latest fifth of the training rows has not improved for this many trees "+
 		"(0: off; with --tune: the patience on the inner fold, default 50)")
-	c := fs.Float64("c", 1, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
-	knots := fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
-	interactions := fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
-	refit := fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
+	fs.Float64("c", registry.DefaultC, "logistic: the inverse L2 regularisation strength, as scikit-learn's C (with --tune: chosen from 0.01 to 10 unless given)")
+	fs.Int("knots", 0, fmt.Sprintf("logistic: hinge knots per numeric feature, at its training quantiles, so its effect can bend (0 to %d; with --tune: 0 or 8 unless given)", model.MaxKnots))
+	fs.Int("interactions", 0, fmt.Sprintf("logistic: the most pairs of interacting features to add, each only if the additive fit's residuals show its interaction significantly (0 to %d; with --tune: 0 or 8 unless given)", model.MaxPairs))
+	fs.Bool("refit", true, "logistic and gbdt: after the held-out rows have measured the model, fit it again with the same parameters on the training and held-out rows, keeping the calibration (the held-out figures then describe the first fit); off with --test-table, whose rows are for judging only")
 	until := fs.String("until", "", "history: learn only from what was known before this time (RFC 3339 or YYYY-MM-DD), so a backtest can judge the model on what came after; default: the whole history")
 	out := fs.String("out", "", "the artifact file to write")
 	registerModel := fs.String("register", "", "also register the artifact as the next version of this model in --store")
@@ -83,158 +83,96 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if *out == "" {
 		return fail("--out is required")
 	}
+	// The training parameters are read as a training job's are: a flag
+	// given (or set by its environment variable) is the only value tuning
+	// tries.
+	params := map[string]string{}
+	for _, name := range registry.TrainParameterNames() {
+		if f := strings.ReplaceAll(name, "_", "-"); given[f] {
+			params[name] = fs.Lookup(f).Value.String()
+		}
+	}
+	flagName := func(name string) string { return "--" + strings.ReplaceAll(name, "_", "-") }
+	settings, err := registry.TrainConfig(flagName, model.Family(*family), *seed, params, *testTable != "")
+	if err != nil {
+		return fail("%v", err)
+	}
 	src, err := resolveTrainData(*dataPath, *history, *table, *label, stderr)
 	if err != nil {
 		return fail("%v", err)
 	}
 	tokens, noDefaults := missingValues.options()
-	fam := model.Family(*family)
-	if fam != trainer.FamilyAuto && fam != model.FamilyPoints && fam != model.FamilyLogistic && fam != model.FamilyGBDT {
-		return fail("invalid --family %q: must be auto, points, logistic or gbdt", *family)
-	}
 	var rulesFile []byte
 	if *rules != "" {
-		var err error
 		if rulesFile, err = os.ReadFile(*rules); err != nil {
 			return fail("--rules: %v", err)
 		}
 	}
-	progress := func(string) {}
+	progress := func(string, float64, string) {}
 	if isTerminal(stderr) {
-		progress = func(stage string) { fmt.Fprintf(stderr, "\r\033[K%s…", stage) }
+		progress = func(_ string, _ float64, line string) { fmt.Fprintf(stderr, "\r\033[K%s…", line) }
 		defer fmt.Fprint(stderr, "\r\033[K")
 	}
 	started := time.Now()
 
-	var data *trainer.Data
-	// What reading the data decided and found, for the person training
-	// and for the artifact.
-	var notes []string
-	var reading model.Reading
-	var profile []model.ColumnProfile
-	rows := 0
+	req := registry.TrainRequest{
+		Exclude:  exclude,
+		Progress: progress,
+		// Told before fitting, which may take minutes.
+		Read: func(notes []string, profile []model.ColumnProfile, rows int) {
+			if isTerminal(stderr) {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			printReadingNotes(stderr, notes, profile, rows)
+		},
+	}
 	if src.history {
-		progress("reading history")
-		readOpts := dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
 		// The directory is read as backtest and score read it: CSV or
 		// JSON lines, optionally gzipped.
 		files, ferr := historyDir(src.path)
 		if ferr != nil {
 			return fail("%v", ferr)
 		}
-		h, stats, lerr := dataset.LoadHistory(ctx, files, readOpts)
-		if lerr != nil {
-			return fail("%v", lerr)
-		}
-		notes = append(append(append(notes, stats.Leads.Notes...), stats.Events.Notes...), stats.Outcomes.Notes...)
-		reading, profile, rows = readOpts.Reading(), h.Profile(), h.Len()
-		progress("computing point-in-time features")
-		observed := dataset.ObservedUntil(src.path)
+		req.Data.History = &files
+		req.Reading = dataset.ReadOptions{MissingTokens: tokens, NoDefaultMissing: noDefaults}
 		if *until != "" {
 			t, perr := parseTime(*until)
 			if perr != nil {
 				return fail("invalid --until %q: want an RFC 3339 time or a date YYYY-MM-DD", *until)
 			}
-			if first, last := h.Span(); !t.After(first) || (!observed.IsZero() && t.After(observed)) || (observed.IsZero() && t.After(last)) {
-				return fail("invalid --until %q: must fall inside the history (%s to %s)", *until, first.Format(time.RFC3339), last.Format(time.RFC3339))
-			}
-			observed = t
+			req.Until = t
 		}
-		data, err = trainer.FromHistory(ctx, h, trainer.HistoryOptions{
-			ObservedUntil: observed,
-			Spec:          model.SpecOptions{Exclude: exclude},
-		})
 	} else {
 		colMissing, cerr := columnMissing(missing)
 		if cerr != nil {
 			return fail("%v", cerr)
 		}
-		progress("reading table")
-		flatOpts := dataset.FlatOptions{
+		req.Data.Flat = &registry.FlatData{Path: src.path, Options: dataset.FlatOptions{
 			Label: *label, PositiveLabels: positive, TimeColumn: *timeColumn,
-			Exclude: exclude, ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
-		}
-		t, rerr := dataset.ReadFlatTable(ctx, src.path, flatOpts)
-		if rerr != nil {
-			return fail("%v", rerr)
-		}
-		notes, reading, profile, rows = t.Stats().Notes, t.Reading(), t.Profile(), t.Len()
-		if *testTable != "" {
-			// The held-out table is read with the training table's column
-			// types, so a column cannot change type between the two.
-			for _, c := range t.Columns() {
-				if c.Role != dataset.RoleFeature {
-					continue
-				}
-				if flatOpts.Types == nil {
-					flatOpts.Types = map[string]dataset.ColumnType{}
-				}
-				flatOpts.Types[c.Name] = c.Type
-			}
-			held, herr := dataset.ReadFlatTable(ctx, *testTable, flatOpts)
-			if herr != nil {
-				return fail("%v", herr)
-			}
-			notes = append(notes, held.Stats().Notes...)
-			if data, err = trainer.FromFlatTables(ctx, t, held, model.SpecOptions{Exclude: exclude}); err == nil {
-				data.Shuffled = *randomSplit
-			}
-		} else {
-			data, err = trainer.FromFlatTable(ctx, t, trainer.FlatSplit{Random: *randomSplit, Seed: *seed, Spec: model.SpecOptions{Exclude: exclude}})
-		}
+			ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
+		}}
+		req.TestTable = *testTable
 	}
-	if err != nil {
-		return fail("%v", err)
-	}
-	printReadingNotes(stderr, notes, profile, rows)
-	readTime := time.Since(started)
 
-	// Tuning searches what the command line left open: a value given
-	// explicitly (or by its environment variable) is the only one tried.
-	var tuneOpts *trainer.TuneOptions
-	if *tune {
-		tuneOpts = &trainer.TuneOptions{EarlyStoppingRounds: *earlyStop}
-		if given["depth"] {
-			tuneOpts.Depths = []int{*depth}
-		}
-		if given["trees"] {
-			tuneOpts.MaxTrees = *trees
-		}
-		if given["c"] {
-			tuneOpts.Cs = []float64{*c}
-		}
-		if given["knots"] {
-			tuneOpts.Knots = []int{*knots}
-		}
-		if given["interactions"] {
-			tuneOpts.Interactions = []int{*interactions}
-		}
-	}
-	if *testTable != "" && given["refit"] && *refit {
-		return fail("--refit trains on the held-out rows, and the rows of --test-table are for judging only")
-	}
-	m, rep, err := trainer.Train(ctx, data, trainer.Config{
-		Refit:       *refit && *testTable == "",
-		Family:      fam,
-		Seed:        *seed,
-		Logistic:    trainer.LogisticOptions{C: *c, Knots: *knots, Interactions: *interactions},
-		GBDT:        trainer.GBDTOptions{NumTrees: *trees, MaxDepth: *depth, LearningRate: *rate, EarlyStoppingRounds: *earlyStop, CategoricalSplits: *catSplits, Seed: *seed},
-		PointsRules: rulesFile,
-		Calibration: *calibration,
-		Tune:        tuneOpts,
-		Progress:    progress,
-	})
+	req.Config = settings.Config
+	req.Config.PointsRules = rulesFile
+	req.RandomSplit = settings.RandomSplit
+	trained, err := registry.Train(ctx, req)
 	if err != nil {
+		if isTerminal(stderr) {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
 		return fail("%v", err)
 	}
-	m.Metadata.Reading, m.Metadata.Profile = reading, profile
+	m, rep := trained.Model, trained.Report
+	notes, reading, profile := trained.Notes, trained.Reading, trained.Profile
 	if ch := rep.FamilyChoice; ch != nil {
 		if isTerminal(stderr) {
 			fmt.Fprint(stderr, "\r\033[K")
 		}
 		fmt.Fprintf(stderr, "family auto: chose %s: %s\n", ch.Chosen, ch.Reason)
 	}
-	progress("writing " + *out)
+	progress("writing", 1, "writing "+*out)
 	if err := artifact.WriteFile(*out, m); err != nil {
 		return fail("%v", err)
 	}
@@ -244,19 +182,19 @@ func runTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	var registered *leadscore.ModelVersion
 	if *registerModel != "" {
-		progress("registering " + *registerModel)
+		progress("registering", 1, "registering "+*registerModel)
 		reg, st, rerr := openRegistry(ctx, *store, true, stderr)
 		if rerr != nil {
 			return fail("%v", rerr)
 		}
-		v, _, rerr := reg.RegisterVersion(ctx, registry.NewVersion{Model: *registerModel, Artifact: written, Actor: *actor, CreateModel: true})
+		source := registry.TrainingSource{Kind: req.SourceKind(), Files: trained.Files, Options: req.Options(params)}
+		v, _, rerr := reg.RegisterVersion(ctx, registry.NewVersion{Model: *registerModel, Artifact: written, Actor: *actor, Source: source, CreateModel: true})
 		st.Close()
 		if rerr != nil {
 			return fail("register %s: %s", *out, describeError(rerr))
 		}
 		registered = &v
 	}
-	rep.Seconds["read"] = readTime.Seconds()
 	rep.Seconds["total"] = time.Since(started).Seconds()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

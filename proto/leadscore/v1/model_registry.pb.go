@@ -324,7 +324,17 @@ type Lineage struct {
 	// The version of the trainer that made the artifact.
 	TrainerVersion string `protobuf:"bytes,6,opt,name=trainer_version,json=trainerVersion,proto3" json:"trainer_version,omitempty"`
 	// The random seed of training.
-	Seed          uint64 `protobuf:"varint,7,opt,name=seed,proto3" json:"seed,omitempty"`
+	Seed uint64 `protobuf:"varint,7,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Where the training data came from: "store_history", "history_files"
+	// or "flat_table", or empty for an imported version.
+	DataSource string `protobuf:"bytes,8,opt,name=data_source,json=dataSource,proto3" json:"data_source,omitempty"`
+	// The files training read, by the path the training named, each with
+	// the hex SHA-256 of its bytes as read. Empty for the store's history.
+	DataFiles map[string]string `protobuf:"bytes,9,rep,name=data_files,json=dataFiles,proto3" json:"data_files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The training options as requested, such as "family" => "auto",
+	// "until_time", "exclude_features" and the training parameters; the
+	// parameters training chose are in parameters.
+	Options       map[string]string `protobuf:"bytes,10,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -406,6 +416,27 @@ func (x *Lineage) GetSeed() uint64 {
 		return x.Seed
 	}
 	return 0
+}
+
+func (x *Lineage) GetDataSource() string {
+	if x != nil {
+		return x.DataSource
+	}
+	return ""
+}
+
+func (x *Lineage) GetDataFiles() map[string]string {
+	if x != nil {
+		return x.DataFiles
+	}
+	return nil
+}
+
+func (x *Lineage) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
 }
 
 // ModelVersion is one immutable trained, imported or rule-based model.
@@ -2747,7 +2778,7 @@ const file_leadscore_v1_model_registry_proto_rawDesc = "" +
 	"\vFeatureInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05group\x18\x03 \x01(\tR\x05group\"\x9c\x03\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\"\xba\x05\n" +
 	"\aLineage\x12!\n" +
 	"\ftraining_job\x18\x01 \x01(\tR\vtrainingJob\x12F\n" +
 	"\x11data_window_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdataWindowStart\x12B\n" +
@@ -2758,8 +2789,20 @@ const file_leadscore_v1_model_registry_proto_rawDesc = "" +
 	"parameters\x18\x05 \x03(\v2%.leadscore.v1.Lineage.ParametersEntryR\n" +
 	"parameters\x12'\n" +
 	"\x0ftrainer_version\x18\x06 \x01(\tR\x0etrainerVersion\x12\x12\n" +
-	"\x04seed\x18\a \x01(\x04R\x04seed\x1a=\n" +
+	"\x04seed\x18\a \x01(\x04R\x04seed\x12\x1f\n" +
+	"\vdata_source\x18\b \x01(\tR\n" +
+	"dataSource\x12C\n" +
+	"\n" +
+	"data_files\x18\t \x03(\v2$.leadscore.v1.Lineage.DataFilesEntryR\tdataFiles\x12<\n" +
+	"\aoptions\x18\n" +
+	" \x03(\v2\".leadscore.v1.Lineage.OptionsEntryR\aoptions\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a<\n" +
+	"\x0eDataFilesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x06\n" +
 	"\fModelVersion\x12\x12\n" +
@@ -2969,7 +3012,7 @@ func file_leadscore_v1_model_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_leadscore_v1_model_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadscore_v1_model_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_leadscore_v1_model_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_leadscore_v1_model_registry_proto_goTypes = []any{
 	(ModelVersionState)(0),                  // 0: leadscore.v1.ModelVersionState
 	(AliasChangeKind)(0),                    // 1: leadscore.v1.AliasChangeKind
@@ -3016,94 +3059,98 @@ var file_leadscore_v1_model_registry_proto_goTypes = []any{
 	(*ListAliasHistoryRequest)(nil),         // 42: leadscore.v1.ListAliasHistoryRequest
 	(*ListAliasHistoryResponse)(nil),        // 43: leadscore.v1.ListAliasHistoryResponse
 	nil,                                     // 44: leadscore.v1.Lineage.ParametersEntry
-	nil,                                     // 45: leadscore.v1.ModelVersion.ValidationMetricsEntry
-	nil,                                     // 46: leadscore.v1.ModelVersion.TagsEntry
-	nil,                                     // 47: leadscore.v1.ImportModelVersionRequest.TagsEntry
-	(*timestamppb.Timestamp)(nil),           // 48: google.protobuf.Timestamp
-	(ModelFamily)(0),                        // 49: leadscore.v1.ModelFamily
-	(*fieldmaskpb.FieldMask)(nil),           // 50: google.protobuf.FieldMask
+	nil,                                     // 45: leadscore.v1.Lineage.DataFilesEntry
+	nil,                                     // 46: leadscore.v1.Lineage.OptionsEntry
+	nil,                                     // 47: leadscore.v1.ModelVersion.ValidationMetricsEntry
+	nil,                                     // 48: leadscore.v1.ModelVersion.TagsEntry
+	nil,                                     // 49: leadscore.v1.ImportModelVersionRequest.TagsEntry
+	(*timestamppb.Timestamp)(nil),           // 50: google.protobuf.Timestamp
+	(ModelFamily)(0),                        // 51: leadscore.v1.ModelFamily
+	(*fieldmaskpb.FieldMask)(nil),           // 52: google.protobuf.FieldMask
 }
 var file_leadscore_v1_model_registry_proto_depIdxs = []int32{
 	6,  // 0: leadscore.v1.Model.aliases:type_name -> leadscore.v1.Alias
-	48, // 1: leadscore.v1.Model.create_time:type_name -> google.protobuf.Timestamp
-	48, // 2: leadscore.v1.Model.update_time:type_name -> google.protobuf.Timestamp
-	48, // 3: leadscore.v1.Lineage.data_window_start:type_name -> google.protobuf.Timestamp
-	48, // 4: leadscore.v1.Lineage.data_window_end:type_name -> google.protobuf.Timestamp
+	50, // 1: leadscore.v1.Model.create_time:type_name -> google.protobuf.Timestamp
+	50, // 2: leadscore.v1.Model.update_time:type_name -> google.protobuf.Timestamp
+	50, // 3: leadscore.v1.Lineage.data_window_start:type_name -> google.protobuf.Timestamp
+	50, // 4: leadscore.v1.Lineage.data_window_end:type_name -> google.protobuf.Timestamp
 	44, // 5: leadscore.v1.Lineage.parameters:type_name -> leadscore.v1.Lineage.ParametersEntry
-	49, // 6: leadscore.v1.ModelVersion.family:type_name -> leadscore.v1.ModelFamily
-	3,  // 7: leadscore.v1.ModelVersion.features:type_name -> leadscore.v1.FeatureInfo
-	4,  // 8: leadscore.v1.ModelVersion.lineage:type_name -> leadscore.v1.Lineage
-	45, // 9: leadscore.v1.ModelVersion.validation_metrics:type_name -> leadscore.v1.ModelVersion.ValidationMetricsEntry
-	46, // 10: leadscore.v1.ModelVersion.tags:type_name -> leadscore.v1.ModelVersion.TagsEntry
-	0,  // 11: leadscore.v1.ModelVersion.state:type_name -> leadscore.v1.ModelVersionState
-	48, // 12: leadscore.v1.ModelVersion.create_time:type_name -> google.protobuf.Timestamp
-	48, // 13: leadscore.v1.Alias.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 14: leadscore.v1.AliasHistoryEntry.kind:type_name -> leadscore.v1.AliasChangeKind
-	48, // 15: leadscore.v1.AliasHistoryEntry.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 16: leadscore.v1.CreateModelResponse.model:type_name -> leadscore.v1.Model
-	2,  // 17: leadscore.v1.GetModelResponse.model:type_name -> leadscore.v1.Model
-	2,  // 18: leadscore.v1.ListModelsResponse.models:type_name -> leadscore.v1.Model
-	2,  // 19: leadscore.v1.UpdateModelRequest.model:type_name -> leadscore.v1.Model
-	50, // 20: leadscore.v1.UpdateModelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 21: leadscore.v1.UpdateModelResponse.model:type_name -> leadscore.v1.Model
-	47, // 22: leadscore.v1.ImportModelVersionRequest.tags:type_name -> leadscore.v1.ImportModelVersionRequest.TagsEntry
-	5,  // 23: leadscore.v1.ImportModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 24: leadscore.v1.GetModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 25: leadscore.v1.ListModelVersionsResponse.model_versions:type_name -> leadscore.v1.ModelVersion
-	5,  // 26: leadscore.v1.UpdateModelVersionRequest.model_version:type_name -> leadscore.v1.ModelVersion
-	50, // 27: leadscore.v1.UpdateModelVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 28: leadscore.v1.UpdateModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 29: leadscore.v1.ArchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 30: leadscore.v1.UnarchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	6,  // 31: leadscore.v1.GetAliasResponse.alias:type_name -> leadscore.v1.Alias
-	6,  // 32: leadscore.v1.ListAliasesResponse.aliases:type_name -> leadscore.v1.Alias
-	6,  // 33: leadscore.v1.PromoteModelVersionResponse.alias:type_name -> leadscore.v1.Alias
-	7,  // 34: leadscore.v1.PromoteModelVersionResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	6,  // 35: leadscore.v1.RollbackAliasResponse.alias:type_name -> leadscore.v1.Alias
-	7,  // 36: leadscore.v1.RollbackAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	7,  // 37: leadscore.v1.DeleteAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	7,  // 38: leadscore.v1.ListAliasHistoryResponse.entries:type_name -> leadscore.v1.AliasHistoryEntry
-	8,  // 39: leadscore.v1.ModelRegistryService.CreateModel:input_type -> leadscore.v1.CreateModelRequest
-	10, // 40: leadscore.v1.ModelRegistryService.GetModel:input_type -> leadscore.v1.GetModelRequest
-	12, // 41: leadscore.v1.ModelRegistryService.ListModels:input_type -> leadscore.v1.ListModelsRequest
-	14, // 42: leadscore.v1.ModelRegistryService.UpdateModel:input_type -> leadscore.v1.UpdateModelRequest
-	16, // 43: leadscore.v1.ModelRegistryService.ImportModelVersion:input_type -> leadscore.v1.ImportModelVersionRequest
-	18, // 44: leadscore.v1.ModelRegistryService.GetModelVersion:input_type -> leadscore.v1.GetModelVersionRequest
-	20, // 45: leadscore.v1.ModelRegistryService.ListModelVersions:input_type -> leadscore.v1.ListModelVersionsRequest
-	22, // 46: leadscore.v1.ModelRegistryService.UpdateModelVersion:input_type -> leadscore.v1.UpdateModelVersionRequest
-	24, // 47: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:input_type -> leadscore.v1.GetModelVersionArtifactRequest
-	26, // 48: leadscore.v1.ModelRegistryService.ArchiveModelVersion:input_type -> leadscore.v1.ArchiveModelVersionRequest
-	28, // 49: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:input_type -> leadscore.v1.UnarchiveModelVersionRequest
-	30, // 50: leadscore.v1.ModelRegistryService.DeleteModelVersion:input_type -> leadscore.v1.DeleteModelVersionRequest
-	32, // 51: leadscore.v1.ModelRegistryService.GetAlias:input_type -> leadscore.v1.GetAliasRequest
-	34, // 52: leadscore.v1.ModelRegistryService.ListAliases:input_type -> leadscore.v1.ListAliasesRequest
-	36, // 53: leadscore.v1.ModelRegistryService.PromoteModelVersion:input_type -> leadscore.v1.PromoteModelVersionRequest
-	38, // 54: leadscore.v1.ModelRegistryService.RollbackAlias:input_type -> leadscore.v1.RollbackAliasRequest
-	40, // 55: leadscore.v1.ModelRegistryService.DeleteAlias:input_type -> leadscore.v1.DeleteAliasRequest
-	42, // 56: leadscore.v1.ModelRegistryService.ListAliasHistory:input_type -> leadscore.v1.ListAliasHistoryRequest
-	9,  // 57: leadscore.v1.ModelRegistryService.CreateModel:output_type -> leadscore.v1.CreateModelResponse
-	11, // 58: leadscore.v1.ModelRegistryService.GetModel:output_type -> leadscore.v1.GetModelResponse
-	13, // 59: leadscore.v1.ModelRegistryService.ListModels:output_type -> leadscore.v1.ListModelsResponse
-	15, // 60: leadscore.v1.ModelRegistryService.UpdateModel:output_type -> leadscore.v1.UpdateModelResponse
-	17, // 61: leadscore.v1.ModelRegistryService.ImportModelVersion:output_type -> leadscore.v1.ImportModelVersionResponse
-	19, // 62: leadscore.v1.ModelRegistryService.GetModelVersion:output_type -> leadscore.v1.GetModelVersionResponse
-	21, // 63: leadscore.v1.ModelRegistryService.ListModelVersions:output_type -> leadscore.v1.ListModelVersionsResponse
-	23, // 64: leadscore.v1.ModelRegistryService.UpdateModelVersion:output_type -> leadscore.v1.UpdateModelVersionResponse
-	25, // 65: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:output_type -> leadscore.v1.GetModelVersionArtifactResponse
-	27, // 66: leadscore.v1.ModelRegistryService.ArchiveModelVersion:output_type -> leadscore.v1.ArchiveModelVersionResponse
-	29, // 67: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:output_type -> leadscore.v1.UnarchiveModelVersionResponse
-	31, // 68: leadscore.v1.ModelRegistryService.DeleteModelVersion:output_type -> leadscore.v1.DeleteModelVersionResponse
-	33, // 69: leadscore.v1.ModelRegistryService.GetAlias:output_type -> leadscore.v1.GetAliasResponse
-	35, // 70: leadscore.v1.ModelRegistryService.ListAliases:output_type -> leadscore.v1.ListAliasesResponse
-	37, // 71: leadscore.v1.ModelRegistryService.PromoteModelVersion:output_type -> leadscore.v1.PromoteModelVersionResponse
-	39, // 72: leadscore.v1.ModelRegistryService.RollbackAlias:output_type -> leadscore.v1.RollbackAliasResponse
-	41, // 73: leadscore.v1.ModelRegistryService.DeleteAlias:output_type -> leadscore.v1.DeleteAliasResponse
-	43, // 74: leadscore.v1.ModelRegistryService.ListAliasHistory:output_type -> leadscore.v1.ListAliasHistoryResponse
-	57, // [57:75] is the sub-list for method output_type
-	39, // [39:57] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	45, // 6: leadscore.v1.Lineage.data_files:type_name -> leadscore.v1.Lineage.DataFilesEntry
+	46, // 7: leadscore.v1.Lineage.options:type_name -> leadscore.v1.Lineage.OptionsEntry
+	51, // 8: leadscore.v1.ModelVersion.family:type_name -> leadscore.v1.ModelFamily
+	3,  // 9: leadscore.v1.ModelVersion.features:type_name -> leadscore.v1.FeatureInfo
+	4,  // 10: leadscore.v1.ModelVersion.lineage:type_name -> leadscore.v1.Lineage
+	47, // 11: leadscore.v1.ModelVersion.validation_metrics:type_name -> leadscore.v1.ModelVersion.ValidationMetricsEntry
+	48, // 12: leadscore.v1.ModelVersion.tags:type_name -> leadscore.v1.ModelVersion.TagsEntry
+	0,  // 13: leadscore.v1.ModelVersion.state:type_name -> leadscore.v1.ModelVersionState
+	50, // 14: leadscore.v1.ModelVersion.create_time:type_name -> google.protobuf.Timestamp
+	50, // 15: leadscore.v1.Alias.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: leadscore.v1.AliasHistoryEntry.kind:type_name -> leadscore.v1.AliasChangeKind
+	50, // 17: leadscore.v1.AliasHistoryEntry.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 18: leadscore.v1.CreateModelResponse.model:type_name -> leadscore.v1.Model
+	2,  // 19: leadscore.v1.GetModelResponse.model:type_name -> leadscore.v1.Model
+	2,  // 20: leadscore.v1.ListModelsResponse.models:type_name -> leadscore.v1.Model
+	2,  // 21: leadscore.v1.UpdateModelRequest.model:type_name -> leadscore.v1.Model
+	52, // 22: leadscore.v1.UpdateModelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 23: leadscore.v1.UpdateModelResponse.model:type_name -> leadscore.v1.Model
+	49, // 24: leadscore.v1.ImportModelVersionRequest.tags:type_name -> leadscore.v1.ImportModelVersionRequest.TagsEntry
+	5,  // 25: leadscore.v1.ImportModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	5,  // 26: leadscore.v1.GetModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	5,  // 27: leadscore.v1.ListModelVersionsResponse.model_versions:type_name -> leadscore.v1.ModelVersion
+	5,  // 28: leadscore.v1.UpdateModelVersionRequest.model_version:type_name -> leadscore.v1.ModelVersion
+	52, // 29: leadscore.v1.UpdateModelVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 30: leadscore.v1.UpdateModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	5,  // 31: leadscore.v1.ArchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	5,  // 32: leadscore.v1.UnarchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	6,  // 33: leadscore.v1.GetAliasResponse.alias:type_name -> leadscore.v1.Alias
+	6,  // 34: leadscore.v1.ListAliasesResponse.aliases:type_name -> leadscore.v1.Alias
+	6,  // 35: leadscore.v1.PromoteModelVersionResponse.alias:type_name -> leadscore.v1.Alias
+	7,  // 36: leadscore.v1.PromoteModelVersionResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	6,  // 37: leadscore.v1.RollbackAliasResponse.alias:type_name -> leadscore.v1.Alias
+	7,  // 38: leadscore.v1.RollbackAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	7,  // 39: leadscore.v1.DeleteAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	7,  // 40: leadscore.v1.ListAliasHistoryResponse.entries:type_name -> leadscore.v1.AliasHistoryEntry
+	8,  // 41: leadscore.v1.ModelRegistryService.CreateModel:input_type -> leadscore.v1.CreateModelRequest
+	10, // 42: leadscore.v1.ModelRegistryService.GetModel:input_type -> leadscore.v1.GetModelRequest
+	12, // 43: leadscore.v1.ModelRegistryService.ListModels:input_type -> leadscore.v1.ListModelsRequest
+	14, // 44: leadscore.v1.ModelRegistryService.UpdateModel:input_type -> leadscore.v1.UpdateModelRequest
+	16, // 45: leadscore.v1.ModelRegistryService.ImportModelVersion:input_type -> leadscore.v1.ImportModelVersionRequest
+	18, // 46: leadscore.v1.ModelRegistryService.GetModelVersion:input_type -> leadscore.v1.GetModelVersionRequest
+	20, // 47: leadscore.v1.ModelRegistryService.ListModelVersions:input_type -> leadscore.v1.ListModelVersionsRequest
+	22, // 48: leadscore.v1.ModelRegistryService.UpdateModelVersion:input_type -> leadscore.v1.UpdateModelVersionRequest
+	24, // 49: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:input_type -> leadscore.v1.GetModelVersionArtifactRequest
+	26, // 50: leadscore.v1.ModelRegistryService.ArchiveModelVersion:input_type -> leadscore.v1.ArchiveModelVersionRequest
+	28, // 51: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:input_type -> leadscore.v1.UnarchiveModelVersionRequest
+	30, // 52: leadscore.v1.ModelRegistryService.DeleteModelVersion:input_type -> leadscore.v1.DeleteModelVersionRequest
+	32, // 53: leadscore.v1.ModelRegistryService.GetAlias:input_type -> leadscore.v1.GetAliasRequest
+	34, // 54: leadscore.v1.ModelRegistryService.ListAliases:input_type -> leadscore.v1.ListAliasesRequest
+	36, // 55: leadscore.v1.ModelRegistryService.PromoteModelVersion:input_type -> leadscore.v1.PromoteModelVersionRequest
+	38, // 56: leadscore.v1.ModelRegistryService.RollbackAlias:input_type -> leadscore.v1.RollbackAliasRequest
+	40, // 57: leadscore.v1.ModelRegistryService.DeleteAlias:input_type -> leadscore.v1.DeleteAliasRequest
+	42, // 58: leadscore.v1.ModelRegistryService.ListAliasHistory:input_type -> leadscore.v1.ListAliasHistoryRequest
+	9,  // 59: leadscore.v1.ModelRegistryService.CreateModel:output_type -> leadscore.v1.CreateModelResponse
+	11, // 60: leadscore.v1.ModelRegistryService.GetModel:output_type -> leadscore.v1.GetModelResponse
+	13, // 61: leadscore.v1.ModelRegistryService.ListModels:output_type -> leadscore.v1.ListModelsResponse
+	15, // 62: leadscore.v1.ModelRegistryService.UpdateModel:output_type -> leadscore.v1.UpdateModelResponse
+	17, // 63: leadscore.v1.ModelRegistryService.ImportModelVersion:output_type -> leadscore.v1.ImportModelVersionResponse
+	19, // 64: leadscore.v1.ModelRegistryService.GetModelVersion:output_type -> leadscore.v1.GetModelVersionResponse
+	21, // 65: leadscore.v1.ModelRegistryService.ListModelVersions:output_type -> leadscore.v1.ListModelVersionsResponse
+	23, // 66: leadscore.v1.ModelRegistryService.UpdateModelVersion:output_type -> leadscore.v1.UpdateModelVersionResponse
+	25, // 67: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:output_type -> leadscore.v1.GetModelVersionArtifactResponse
+	27, // 68: leadscore.v1.ModelRegistryService.ArchiveModelVersion:output_type -> leadscore.v1.ArchiveModelVersionResponse
+	29, // 69: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:output_type -> leadscore.v1.UnarchiveModelVersionResponse
+	31, // 70: leadscore.v1.ModelRegistryService.DeleteModelVersion:output_type -> leadscore.v1.DeleteModelVersionResponse
+	33, // 71: leadscore.v1.ModelRegistryService.GetAlias:output_type -> leadscore.v1.GetAliasResponse
+	35, // 72: leadscore.v1.ModelRegistryService.ListAliases:output_type -> leadscore.v1.ListAliasesResponse
+	37, // 73: leadscore.v1.ModelRegistryService.PromoteModelVersion:output_type -> leadscore.v1.PromoteModelVersionResponse
+	39, // 74: leadscore.v1.ModelRegistryService.RollbackAlias:output_type -> leadscore.v1.RollbackAliasResponse
+	41, // 75: leadscore.v1.ModelRegistryService.DeleteAlias:output_type -> leadscore.v1.DeleteAliasResponse
+	43, // 76: leadscore.v1.ModelRegistryService.ListAliasHistory:output_type -> leadscore.v1.ListAliasHistoryResponse
+	59, // [59:77] is the sub-list for method output_type
+	41, // [41:59] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_model_registry_proto_init() }
@@ -3118,7 +3165,7 @@ func file_leadscore_v1_model_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_model_registry_proto_rawDesc), len(file_leadscore_v1_model_registry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   46,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ package leadscorev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -29,15 +30,23 @@ type TrainingJob struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The model to register the trained version in: "models/{model_id}".
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	// The model family to train.
+	// The model family to train. Unset means auto: points, logistic and gbdt
+	// are each fitted on an inner fold of the training rows, and the simplest
+	// whose fold ROC AUC is within one standard error of the best wins.
 	Family ModelFamily `protobuf:"varint,3,opt,name=family,proto3,enum=leadscore.v1.ModelFamily" json:"family,omitempty"`
 	// Where to read history.
 	Data *DataSource `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	// When to take snapshots, for three-table history. Ignored for a flat
-	// table.
+	// When to take snapshots, for three-table history. Unset means the first
+	// of every month from the history's third month while a whole horizon
+	// fits before the end of what is learned from. Refused for a flat table.
 	Snapshots *SnapshotSpec `protobuf:"bytes,5,opt,name=snapshots,proto3" json:"snapshots,omitempty"`
-	// Family parameters by name, such as "max_depth" => "6" or
-	// "learning_rate" => "0.1". Unknown names are rejected.
+	// Training parameters by name, as the train command's flags of the same
+	// names (a dash for the underscore): "tune" (default "true"), "trees",
+	// "depth", "learning_rate", "categorical_splits", "early_stopping", "c",
+	// "knots", "interactions", "refit" (default "true"), "calibration"
+	// ("platt" or "isotonic") and "random_split" (a flat table's split). A
+	// parameter given is the only value tuning tries. Unknown names are
+	// rejected.
 	Parameters map[string]string `protobuf:"bytes,6,rep,name=parameters,proto3" json:"parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Features never used, such as fields written after sales contact.
 	ExcludeFeatures []string `protobuf:"bytes,7,rep,name=exclude_features,json=excludeFeatures,proto3" json:"exclude_features,omitempty"`
@@ -66,7 +75,26 @@ type TrainingJob struct {
 	// Output only. When the job started running.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Output only. When the job reached a final state.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// For a history: learn only from what was known before this time, so
+	// that a backtest can judge the version on what came after. Unset means
+	// the whole history.
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// For history files: the values read as missing in every column. Set,
+	// they replace the defaults (the empty value, "NA", "null", "Select"
+	// and the like; the empty value is always missing). A flat table names
+	// its own in FlatTable.missing_tokens.
+	MissingValues []string `protobuf:"bytes,21,rep,name=missing_values,json=missingValues,proto3" json:"missing_values,omitempty"`
+	// When set, a backtest evaluation of the registered version against the
+	// model's champion starts once the version is registered, as
+	// EvaluationService's CreateEvaluationJob would start it.
+	Evaluation *ChainedEvaluation `protobuf:"bytes,22,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	// Output only. The evaluation job the chained evaluation started,
+	// "evaluationJobs/{job_id}", once it has been started.
+	EvaluationJob string `protobuf:"bytes,23,opt,name=evaluation_job,json=evaluationJob,proto3" json:"evaluation_job,omitempty"`
+	// Output only. The schedule that created the job, such as
+	// "model=churn,every=168h", or empty for a job a caller created.
+	Schedule      string `protobuf:"bytes,24,opt,name=schedule,proto3" json:"schedule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +262,127 @@ func (x *TrainingJob) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TrainingJob) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
+}
+
+func (x *TrainingJob) GetMissingValues() []string {
+	if x != nil {
+		return x.MissingValues
+	}
+	return nil
+}
+
+func (x *TrainingJob) GetEvaluation() *ChainedEvaluation {
+	if x != nil {
+		return x.Evaluation
+	}
+	return nil
+}
+
+func (x *TrainingJob) GetEvaluationJob() string {
+	if x != nil {
+		return x.EvaluationJob
+	}
+	return ""
+}
+
+func (x *TrainingJob) GetSchedule() string {
+	if x != nil {
+		return x.Schedule
+	}
+	return ""
+}
+
+// ChainedEvaluation is the backtest a training job starts after it
+// registered its version.
+type ChainedEvaluation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data to judge on. Unset means the training job's own data.
+	Data *DataSource `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The cut-off of a history backtest. Unset means the training job's
+	// until_time; a history backtest needs one or the other.
+	CutoffTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=cutoff_time,json=cutoffTime,proto3" json:"cutoff_time,omitempty"`
+	// The horizon of a history backtest. Unset means 90 days.
+	Horizon *durationpb.Duration `protobuf:"bytes,3,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// The gate policy, "gatePolicies/{policy_id}" (its newest revision) or
+	// "gatePolicies/{policy_id}/revisions/{revision}". Unset means the
+	// default policy.
+	GatePolicy string `protobuf:"bytes,4,opt,name=gate_policy,json=gatePolicy,proto3" json:"gate_policy,omitempty"`
+	// The seed of the bootstrap confidence intervals.
+	Seed          uint64 `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainedEvaluation) Reset() {
+	*x = ChainedEvaluation{}
+	mi := &file_leadscore_v1_training_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainedEvaluation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainedEvaluation) ProtoMessage() {}
+
+func (x *ChainedEvaluation) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_training_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainedEvaluation.ProtoReflect.Descriptor instead.
+func (*ChainedEvaluation) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChainedEvaluation) GetData() *DataSource {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ChainedEvaluation) GetCutoffTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CutoffTime
+	}
+	return nil
+}
+
+func (x *ChainedEvaluation) GetHorizon() *durationpb.Duration {
+	if x != nil {
+		return x.Horizon
+	}
+	return nil
+}
+
+func (x *ChainedEvaluation) GetGatePolicy() string {
+	if x != nil {
+		return x.GatePolicy
+	}
+	return ""
+}
+
+func (x *ChainedEvaluation) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
 // CreateTrainingJobRequest is the request of CreateTrainingJob.
 type CreateTrainingJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -247,7 +396,7 @@ type CreateTrainingJobRequest struct {
 
 func (x *CreateTrainingJobRequest) Reset() {
 	*x = CreateTrainingJobRequest{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[1]
+	mi := &file_leadscore_v1_training_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +408,7 @@ func (x *CreateTrainingJobRequest) String() string {
 func (*CreateTrainingJobRequest) ProtoMessage() {}
 
 func (x *CreateTrainingJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[1]
+	mi := &file_leadscore_v1_training_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +421,7 @@ func (x *CreateTrainingJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTrainingJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateTrainingJobRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{1}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateTrainingJobRequest) GetTrainingJob() *TrainingJob {
@@ -300,7 +449,7 @@ type CreateTrainingJobResponse struct {
 
 func (x *CreateTrainingJobResponse) Reset() {
 	*x = CreateTrainingJobResponse{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[2]
+	mi := &file_leadscore_v1_training_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +461,7 @@ func (x *CreateTrainingJobResponse) String() string {
 func (*CreateTrainingJobResponse) ProtoMessage() {}
 
 func (x *CreateTrainingJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[2]
+	mi := &file_leadscore_v1_training_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +474,7 @@ func (x *CreateTrainingJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTrainingJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateTrainingJobResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{2}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTrainingJobResponse) GetTrainingJob() *TrainingJob {
@@ -346,7 +495,7 @@ type GetTrainingJobRequest struct {
 
 func (x *GetTrainingJobRequest) Reset() {
 	*x = GetTrainingJobRequest{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[3]
+	mi := &file_leadscore_v1_training_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +507,7 @@ func (x *GetTrainingJobRequest) String() string {
 func (*GetTrainingJobRequest) ProtoMessage() {}
 
 func (x *GetTrainingJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[3]
+	mi := &file_leadscore_v1_training_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +520,7 @@ func (x *GetTrainingJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrainingJobRequest.ProtoReflect.Descriptor instead.
 func (*GetTrainingJobRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{3}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetTrainingJobRequest) GetName() string {
@@ -392,7 +541,7 @@ type GetTrainingJobResponse struct {
 
 func (x *GetTrainingJobResponse) Reset() {
 	*x = GetTrainingJobResponse{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[4]
+	mi := &file_leadscore_v1_training_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +553,7 @@ func (x *GetTrainingJobResponse) String() string {
 func (*GetTrainingJobResponse) ProtoMessage() {}
 
 func (x *GetTrainingJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[4]
+	mi := &file_leadscore_v1_training_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +566,7 @@ func (x *GetTrainingJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrainingJobResponse.ProtoReflect.Descriptor instead.
 func (*GetTrainingJobResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{4}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTrainingJobResponse) GetTrainingJob() *TrainingJob {
@@ -444,7 +593,7 @@ type ListTrainingJobsRequest struct {
 
 func (x *ListTrainingJobsRequest) Reset() {
 	*x = ListTrainingJobsRequest{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[5]
+	mi := &file_leadscore_v1_training_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +605,7 @@ func (x *ListTrainingJobsRequest) String() string {
 func (*ListTrainingJobsRequest) ProtoMessage() {}
 
 func (x *ListTrainingJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[5]
+	mi := &file_leadscore_v1_training_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +618,7 @@ func (x *ListTrainingJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrainingJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrainingJobsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{5}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTrainingJobsRequest) GetPageSize() int32 {
@@ -513,7 +662,7 @@ type ListTrainingJobsResponse struct {
 
 func (x *ListTrainingJobsResponse) Reset() {
 	*x = ListTrainingJobsResponse{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[6]
+	mi := &file_leadscore_v1_training_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +674,7 @@ func (x *ListTrainingJobsResponse) String() string {
 func (*ListTrainingJobsResponse) ProtoMessage() {}
 
 func (x *ListTrainingJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[6]
+	mi := &file_leadscore_v1_training_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +687,7 @@ func (x *ListTrainingJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrainingJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrainingJobsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{6}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListTrainingJobsResponse) GetTrainingJobs() []*TrainingJob {
@@ -566,7 +715,7 @@ type CancelTrainingJobRequest struct {
 
 func (x *CancelTrainingJobRequest) Reset() {
 	*x = CancelTrainingJobRequest{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[7]
+	mi := &file_leadscore_v1_training_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +727,7 @@ func (x *CancelTrainingJobRequest) String() string {
 func (*CancelTrainingJobRequest) ProtoMessage() {}
 
 func (x *CancelTrainingJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[7]
+	mi := &file_leadscore_v1_training_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +740,7 @@ func (x *CancelTrainingJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTrainingJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelTrainingJobRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{7}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CancelTrainingJobRequest) GetName() string {
@@ -612,7 +761,7 @@ type CancelTrainingJobResponse struct {
 
 func (x *CancelTrainingJobResponse) Reset() {
 	*x = CancelTrainingJobResponse{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[8]
+	mi := &file_leadscore_v1_training_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +773,7 @@ func (x *CancelTrainingJobResponse) String() string {
 func (*CancelTrainingJobResponse) ProtoMessage() {}
 
 func (x *CancelTrainingJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[8]
+	mi := &file_leadscore_v1_training_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +786,7 @@ func (x *CancelTrainingJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTrainingJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelTrainingJobResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{8}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelTrainingJobResponse) GetTrainingJob() *TrainingJob {
@@ -658,7 +807,7 @@ type WatchTrainingJobRequest struct {
 
 func (x *WatchTrainingJobRequest) Reset() {
 	*x = WatchTrainingJobRequest{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[9]
+	mi := &file_leadscore_v1_training_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +819,7 @@ func (x *WatchTrainingJobRequest) String() string {
 func (*WatchTrainingJobRequest) ProtoMessage() {}
 
 func (x *WatchTrainingJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[9]
+	mi := &file_leadscore_v1_training_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +832,7 @@ func (x *WatchTrainingJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTrainingJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchTrainingJobRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{9}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchTrainingJobRequest) GetName() string {
@@ -704,7 +853,7 @@ type WatchTrainingJobResponse struct {
 
 func (x *WatchTrainingJobResponse) Reset() {
 	*x = WatchTrainingJobResponse{}
-	mi := &file_leadscore_v1_training_proto_msgTypes[10]
+	mi := &file_leadscore_v1_training_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +865,7 @@ func (x *WatchTrainingJobResponse) String() string {
 func (*WatchTrainingJobResponse) ProtoMessage() {}
 
 func (x *WatchTrainingJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_training_proto_msgTypes[10]
+	mi := &file_leadscore_v1_training_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +878,7 @@ func (x *WatchTrainingJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTrainingJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchTrainingJobResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{10}
+	return file_leadscore_v1_training_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchTrainingJobResponse) GetTrainingJob() *TrainingJob {
@@ -743,7 +892,7 @@ var File_leadscore_v1_training_proto protoreflect.FileDescriptor
 
 const file_leadscore_v1_training_proto_rawDesc = "" +
 	"\n" +
-	"\x1bleadscore/v1/training.proto\x12\fleadscore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16leadscore/v1/job.proto\"\x88\b\n" +
+	"\x1bleadscore/v1/training.proto\x12\fleadscore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16leadscore/v1/job.proto\"\xee\t\n" +
 	"\vTrainingJob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x121\n" +
@@ -768,13 +917,29 @@ const file_leadscore_v1_training_proto_rawDesc = "" +
 	"createTime\x129\n" +
 	"\n" +
 	"start_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x1a=\n" +
+	"\bend_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x129\n" +
+	"\n" +
+	"until_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x12%\n" +
+	"\x0emissing_values\x18\x15 \x03(\tR\rmissingValues\x12?\n" +
+	"\n" +
+	"evaluation\x18\x16 \x01(\v2\x1f.leadscore.v1.ChainedEvaluationR\n" +
+	"evaluation\x12%\n" +
+	"\x0eevaluation_job\x18\x17 \x01(\tR\revaluationJob\x12\x1a\n" +
+	"\bschedule\x18\x18 \x01(\tR\bschedule\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16ValidationMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"w\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xe8\x01\n" +
+	"\x11ChainedEvaluation\x12,\n" +
+	"\x04data\x18\x01 \x01(\v2\x18.leadscore.v1.DataSourceR\x04data\x12;\n" +
+	"\vcutoff_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"cutoffTime\x123\n" +
+	"\ahorizon\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ahorizon\x12\x1f\n" +
+	"\vgate_policy\x18\x04 \x01(\tR\n" +
+	"gatePolicy\x12\x12\n" +
+	"\x04seed\x18\x05 \x01(\x04R\x04seed\"w\n" +
 	"\x18CreateTrainingJobRequest\x12<\n" +
 	"\ftraining_job\x18\x01 \x01(\v2\x19.leadscore.v1.TrainingJobR\vtrainingJob\x12\x1d\n" +
 	"\n" +
@@ -821,63 +986,70 @@ func file_leadscore_v1_training_proto_rawDescGZIP() []byte {
 	return file_leadscore_v1_training_proto_rawDescData
 }
 
-var file_leadscore_v1_training_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_leadscore_v1_training_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_leadscore_v1_training_proto_goTypes = []any{
 	(*TrainingJob)(nil),               // 0: leadscore.v1.TrainingJob
-	(*CreateTrainingJobRequest)(nil),  // 1: leadscore.v1.CreateTrainingJobRequest
-	(*CreateTrainingJobResponse)(nil), // 2: leadscore.v1.CreateTrainingJobResponse
-	(*GetTrainingJobRequest)(nil),     // 3: leadscore.v1.GetTrainingJobRequest
-	(*GetTrainingJobResponse)(nil),    // 4: leadscore.v1.GetTrainingJobResponse
-	(*ListTrainingJobsRequest)(nil),   // 5: leadscore.v1.ListTrainingJobsRequest
-	(*ListTrainingJobsResponse)(nil),  // 6: leadscore.v1.ListTrainingJobsResponse
-	(*CancelTrainingJobRequest)(nil),  // 7: leadscore.v1.CancelTrainingJobRequest
-	(*CancelTrainingJobResponse)(nil), // 8: leadscore.v1.CancelTrainingJobResponse
-	(*WatchTrainingJobRequest)(nil),   // 9: leadscore.v1.WatchTrainingJobRequest
-	(*WatchTrainingJobResponse)(nil),  // 10: leadscore.v1.WatchTrainingJobResponse
-	nil,                               // 11: leadscore.v1.TrainingJob.ParametersEntry
-	nil,                               // 12: leadscore.v1.TrainingJob.ValidationMetricsEntry
-	(ModelFamily)(0),                  // 13: leadscore.v1.ModelFamily
-	(*DataSource)(nil),                // 14: leadscore.v1.DataSource
-	(*SnapshotSpec)(nil),              // 15: leadscore.v1.SnapshotSpec
-	(JobState)(0),                     // 16: leadscore.v1.JobState
-	(*JobProgress)(nil),               // 17: leadscore.v1.JobProgress
-	(*JobError)(nil),                  // 18: leadscore.v1.JobError
-	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(*ChainedEvaluation)(nil),         // 1: leadscore.v1.ChainedEvaluation
+	(*CreateTrainingJobRequest)(nil),  // 2: leadscore.v1.CreateTrainingJobRequest
+	(*CreateTrainingJobResponse)(nil), // 3: leadscore.v1.CreateTrainingJobResponse
+	(*GetTrainingJobRequest)(nil),     // 4: leadscore.v1.GetTrainingJobRequest
+	(*GetTrainingJobResponse)(nil),    // 5: leadscore.v1.GetTrainingJobResponse
+	(*ListTrainingJobsRequest)(nil),   // 6: leadscore.v1.ListTrainingJobsRequest
+	(*ListTrainingJobsResponse)(nil),  // 7: leadscore.v1.ListTrainingJobsResponse
+	(*CancelTrainingJobRequest)(nil),  // 8: leadscore.v1.CancelTrainingJobRequest
+	(*CancelTrainingJobResponse)(nil), // 9: leadscore.v1.CancelTrainingJobResponse
+	(*WatchTrainingJobRequest)(nil),   // 10: leadscore.v1.WatchTrainingJobRequest
+	(*WatchTrainingJobResponse)(nil),  // 11: leadscore.v1.WatchTrainingJobResponse
+	nil,                               // 12: leadscore.v1.TrainingJob.ParametersEntry
+	nil,                               // 13: leadscore.v1.TrainingJob.ValidationMetricsEntry
+	(ModelFamily)(0),                  // 14: leadscore.v1.ModelFamily
+	(*DataSource)(nil),                // 15: leadscore.v1.DataSource
+	(*SnapshotSpec)(nil),              // 16: leadscore.v1.SnapshotSpec
+	(JobState)(0),                     // 17: leadscore.v1.JobState
+	(*JobProgress)(nil),               // 18: leadscore.v1.JobProgress
+	(*JobError)(nil),                  // 19: leadscore.v1.JobError
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 21: google.protobuf.Duration
 }
 var file_leadscore_v1_training_proto_depIdxs = []int32{
-	13, // 0: leadscore.v1.TrainingJob.family:type_name -> leadscore.v1.ModelFamily
-	14, // 1: leadscore.v1.TrainingJob.data:type_name -> leadscore.v1.DataSource
-	15, // 2: leadscore.v1.TrainingJob.snapshots:type_name -> leadscore.v1.SnapshotSpec
-	11, // 3: leadscore.v1.TrainingJob.parameters:type_name -> leadscore.v1.TrainingJob.ParametersEntry
-	16, // 4: leadscore.v1.TrainingJob.state:type_name -> leadscore.v1.JobState
-	17, // 5: leadscore.v1.TrainingJob.progress:type_name -> leadscore.v1.JobProgress
-	18, // 6: leadscore.v1.TrainingJob.error:type_name -> leadscore.v1.JobError
-	12, // 7: leadscore.v1.TrainingJob.validation_metrics:type_name -> leadscore.v1.TrainingJob.ValidationMetricsEntry
-	19, // 8: leadscore.v1.TrainingJob.create_time:type_name -> google.protobuf.Timestamp
-	19, // 9: leadscore.v1.TrainingJob.start_time:type_name -> google.protobuf.Timestamp
-	19, // 10: leadscore.v1.TrainingJob.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 11: leadscore.v1.CreateTrainingJobRequest.training_job:type_name -> leadscore.v1.TrainingJob
-	0,  // 12: leadscore.v1.CreateTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
-	0,  // 13: leadscore.v1.GetTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
-	16, // 14: leadscore.v1.ListTrainingJobsRequest.states:type_name -> leadscore.v1.JobState
-	0,  // 15: leadscore.v1.ListTrainingJobsResponse.training_jobs:type_name -> leadscore.v1.TrainingJob
-	0,  // 16: leadscore.v1.CancelTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
-	0,  // 17: leadscore.v1.WatchTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
-	1,  // 18: leadscore.v1.TrainingService.CreateTrainingJob:input_type -> leadscore.v1.CreateTrainingJobRequest
-	3,  // 19: leadscore.v1.TrainingService.GetTrainingJob:input_type -> leadscore.v1.GetTrainingJobRequest
-	5,  // 20: leadscore.v1.TrainingService.ListTrainingJobs:input_type -> leadscore.v1.ListTrainingJobsRequest
-	7,  // 21: leadscore.v1.TrainingService.CancelTrainingJob:input_type -> leadscore.v1.CancelTrainingJobRequest
-	9,  // 22: leadscore.v1.TrainingService.WatchTrainingJob:input_type -> leadscore.v1.WatchTrainingJobRequest
-	2,  // 23: leadscore.v1.TrainingService.CreateTrainingJob:output_type -> leadscore.v1.CreateTrainingJobResponse
-	4,  // 24: leadscore.v1.TrainingService.GetTrainingJob:output_type -> leadscore.v1.GetTrainingJobResponse
-	6,  // 25: leadscore.v1.TrainingService.ListTrainingJobs:output_type -> leadscore.v1.ListTrainingJobsResponse
-	8,  // 26: leadscore.v1.TrainingService.CancelTrainingJob:output_type -> leadscore.v1.CancelTrainingJobResponse
-	10, // 27: leadscore.v1.TrainingService.WatchTrainingJob:output_type -> leadscore.v1.WatchTrainingJobResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	14, // 0: leadscore.v1.TrainingJob.family:type_name -> leadscore.v1.ModelFamily
+	15, // 1: leadscore.v1.TrainingJob.data:type_name -> leadscore.v1.DataSource
+	16, // 2: leadscore.v1.TrainingJob.snapshots:type_name -> leadscore.v1.SnapshotSpec
+	12, // 3: leadscore.v1.TrainingJob.parameters:type_name -> leadscore.v1.TrainingJob.ParametersEntry
+	17, // 4: leadscore.v1.TrainingJob.state:type_name -> leadscore.v1.JobState
+	18, // 5: leadscore.v1.TrainingJob.progress:type_name -> leadscore.v1.JobProgress
+	19, // 6: leadscore.v1.TrainingJob.error:type_name -> leadscore.v1.JobError
+	13, // 7: leadscore.v1.TrainingJob.validation_metrics:type_name -> leadscore.v1.TrainingJob.ValidationMetricsEntry
+	20, // 8: leadscore.v1.TrainingJob.create_time:type_name -> google.protobuf.Timestamp
+	20, // 9: leadscore.v1.TrainingJob.start_time:type_name -> google.protobuf.Timestamp
+	20, // 10: leadscore.v1.TrainingJob.end_time:type_name -> google.protobuf.Timestamp
+	20, // 11: leadscore.v1.TrainingJob.until_time:type_name -> google.protobuf.Timestamp
+	1,  // 12: leadscore.v1.TrainingJob.evaluation:type_name -> leadscore.v1.ChainedEvaluation
+	15, // 13: leadscore.v1.ChainedEvaluation.data:type_name -> leadscore.v1.DataSource
+	20, // 14: leadscore.v1.ChainedEvaluation.cutoff_time:type_name -> google.protobuf.Timestamp
+	21, // 15: leadscore.v1.ChainedEvaluation.horizon:type_name -> google.protobuf.Duration
+	0,  // 16: leadscore.v1.CreateTrainingJobRequest.training_job:type_name -> leadscore.v1.TrainingJob
+	0,  // 17: leadscore.v1.CreateTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
+	0,  // 18: leadscore.v1.GetTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
+	17, // 19: leadscore.v1.ListTrainingJobsRequest.states:type_name -> leadscore.v1.JobState
+	0,  // 20: leadscore.v1.ListTrainingJobsResponse.training_jobs:type_name -> leadscore.v1.TrainingJob
+	0,  // 21: leadscore.v1.CancelTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
+	0,  // 22: leadscore.v1.WatchTrainingJobResponse.training_job:type_name -> leadscore.v1.TrainingJob
+	2,  // 23: leadscore.v1.TrainingService.CreateTrainingJob:input_type -> leadscore.v1.CreateTrainingJobRequest
+	4,  // 24: leadscore.v1.TrainingService.GetTrainingJob:input_type -> leadscore.v1.GetTrainingJobRequest
+	6,  // 25: leadscore.v1.TrainingService.ListTrainingJobs:input_type -> leadscore.v1.ListTrainingJobsRequest
+	8,  // 26: leadscore.v1.TrainingService.CancelTrainingJob:input_type -> leadscore.v1.CancelTrainingJobRequest
+	10, // 27: leadscore.v1.TrainingService.WatchTrainingJob:input_type -> leadscore.v1.WatchTrainingJobRequest
+	3,  // 28: leadscore.v1.TrainingService.CreateTrainingJob:output_type -> leadscore.v1.CreateTrainingJobResponse
+	5,  // 29: leadscore.v1.TrainingService.GetTrainingJob:output_type -> leadscore.v1.GetTrainingJobResponse
+	7,  // 30: leadscore.v1.TrainingService.ListTrainingJobs:output_type -> leadscore.v1.ListTrainingJobsResponse
+	9,  // 31: leadscore.v1.TrainingService.CancelTrainingJob:output_type -> leadscore.v1.CancelTrainingJobResponse
+	11, // 32: leadscore.v1.TrainingService.WatchTrainingJob:output_type -> leadscore.v1.WatchTrainingJobResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_training_proto_init() }
@@ -892,7 +1064,7 @@ func file_leadscore_v1_training_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_training_proto_rawDesc), len(file_leadscore_v1_training_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
