@@ -55,3 +55,13 @@ type Store interface {
 	// once; operations after Close fail.
 	Close() error
 }
+
+// Clock is implemented by a store whose database has a clock of its own
+// that processes on other machines share (PostgreSQL): comparing times
+// two processes wrote, such as a job's last heartbeat with now, is only
+// sound on one clock. A store on one machine's file (SQLite) shares its
+// processes' clock and need not implement it.
+type Clock interface {
+	// Now returns the database's current time.
+	Now(ctx context.Context) (time.Time, error)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -130,4 +131,16 @@ func (db *DB) Close() error {
 		db.pool.Close()
 	})
 	return nil
+}
+
+var _ leadscore.Clock = (*DB)(nil)
+
+// Now implements leadscore.Clock: the server's clock_timestamp(), the
+// real time at the call (now() would be the transaction's start).
+func (db *DB) Now(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := db.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t); err != nil {
+		return time.Time{}, errorf(err, "read the database's clock")
+	}
+	return t.UTC(), nil
 }

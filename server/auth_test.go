@@ -22,6 +22,7 @@ import (
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/auth"
 	"github.com/leadscore/leadscore/auth/authtest"
+	"github.com/leadscore/leadscore/postgres/pgtest"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"github.com/leadscore/leadscore/sqlite"
 )
@@ -358,5 +359,34 @@ func TestPrunerForgetsOldRequestIDs(t *testing.T) {
 	n, err := rs.PruneRequestIDs(ctx, authT0.Add(49*time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("PruneRequestIDs() after the pruner = %d, %v; want only the later id left to forget", n, err)
+	}
+}
+
+// skewedStore is a store whose database clock runs two hours ahead of
+// this process's.
+type skewedStore struct{ leadscore.RegistryStore }
+
+func (skewedStore) Now(context.Context) (time.Time, error) { return time.Now().Add(2 * time.Hour), nil }
+
+// TestJobTimesFollowTheDatabaseClock: a job runner over a store with a
+// clock of its own (PostgreSQL) writes job times on that clock, so
+// heartbeats written by servers on different machines compare on one
+// clock; and the PostgreSQL store's clock is the database's.
+func TestJobTimesFollowTheDatabaseClock(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	r := newJobRunner(skewedStore{st.(leadscore.RegistryStore)}, nil, nil, testLogger(t), 1, time.Second)
+	r.ctx = t.Context()
+	if got := r.now(); got.Sub(time.Now()).Abs() > time.Minute {
+		t.Fatalf("now() before reading the clock = %v, want local time", got)
+	}
+	r.readClock()
+	if ahead := r.now().Sub(time.Now()); ahead < 2*time.Hour-time.Minute || ahead > 2*time.Hour+time.Minute {
+		t.Fatalf("now() after reading a clock 2h ahead is %v ahead, want about 2h", ahead)
+	}
+	db := pgtest.Open(t)
+	got, err := db.Now(t.Context())
+	if err != nil || got.Sub(time.Now()).Abs() > time.Minute {
+		t.Fatalf("postgres Now() = %v, %v; want the database's time, near this machine's", got, err)
 	}
 }

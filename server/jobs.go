@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadscore/leadscore"
@@ -78,6 +79,13 @@ type jobRunner struct {
 	heartbeat  time.Duration
 	staleAfter time.Duration
 	now        func() time.Time
+	// clock, when the store has one, is the database's: the runner's
+	// times are then local time moved by skew, the database's clock less
+	// this process's as last read (every heartbeat), so that a heartbeat
+	// written here and one read by a process on another machine compare
+	// on one clock.
+	clock leadscore.Clock
+	skew  atomic.Int64 // nanoseconds
 
 	mu      sync.Mutex
 	queue   []string                           // queued job ids, oldest first
@@ -108,11 +116,14 @@ func newJobRunner(store leadscore.RegistryStore, reg *registry.Registry, planner
 		runBacktest: reg.Backtest,
 		heartbeat:   heartbeat,
 		staleAfter:  staleHeartbeats * heartbeat,
-		now:         func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		running:     map[string]context.CancelCauseFunc{},
 		changed:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 	}
+	r.now = func() time.Time {
+		return time.Now().Add(time.Duration(r.skew.Load())).UTC().Truncate(time.Microsecond)
+	}
+	r.clock, _ = store.(leadscore.Clock)
 	r.kinds = map[leadscore.JobKind]jobKind{
 		leadscore.JobEvaluation: {collection: "evaluationJobs", run: r.evaluate},
 		leadscore.JobTraining:   {collection: "trainingJobs", run: r.train},
@@ -660,10 +671,31 @@ func (r *jobRunner) cancelJob(ctx context.Context, kind leadscore.JobKind, id, a
 	return job, nil
 }
 
+// readClock sets the runner's skew from the database's clock, when the
+// store has one. A failed read keeps the last skew: the next heartbeat
+// tries again.
+func (r *jobRunner) readClock() {
+	if r.clock == nil {
+		return
+	}
+	before := time.Now()
+	db, err := r.clock.Now(r.ctx)
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.logger.Warn("read the database's clock for job heartbeats", slog.Any("error", err))
+		}
+		return
+	}
+	// The database read its clock about half way through the round trip.
+	local := before.Add(time.Since(before) / 2)
+	r.skew.Store(int64(db.Sub(local)))
+}
+
 // keep touches this process's queued jobs every heartbeat and fails
 // orphaned jobs of any process.
 func (r *jobRunner) keep() {
 	defer r.wg.Done()
+	r.readClock()
 	r.sweep()
 	tick := time.NewTicker(r.heartbeat)
 	defer tick.Stop()
@@ -673,6 +705,7 @@ func (r *jobRunner) keep() {
 			return
 		case <-tick.C:
 		}
+		r.readClock()
 		r.touchQueued()
 		if beat%(staleHeartbeats/2) == 0 {
 			r.sweep()
