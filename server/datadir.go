@@ -95,3 +95,15 @@ func (d dataDir) resolve(field, path string) (string, error) {
 	}
 	return real, nil
 }
+
+// relative rewrites a message for a caller: the data directory's real
+// path, wherever a reader named a file by it, becomes the path relative
+// to the directory that requests use, so errors do not show the server's
+// file system.
+func (d dataDir) relative(msg string) string {
+	if d.root == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, d.root+string(filepath.Separator), "")
+	return strings.ReplaceAll(msg, d.root, ".")
+}

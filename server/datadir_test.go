@@ -101,3 +101,19 @@ func FuzzDataDirResolve(f *testing.F) {
 		}
 	})
 }
+
+func TestDataDirErrorsShowRelativePaths(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d, err := newDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "read " + filepath.Join(d.root, "exports", "leads.csv") + ": row 5: bad value; in " + d.root
+	if got, want := d.relative(msg), "read exports/leads.csv: row 5: bad value; in ."; got != want {
+		t.Errorf("relative(%q) = %q, want %q", msg, got, want)
+	}
+	if got := (dataDir{}).relative(msg); got != msg {
+		t.Errorf("relative() without a data directory = %q, want the message as it is", got)
+	}
+}

@@ -526,7 +526,11 @@ func (r *jobRunner) outcome(ctx context.Context, job leadscore.Job, result []byt
 	if c == leadscore.EINTERNAL {
 		r.logger.Error("job failed", slog.String("job", job.ID), slog.String("kind", string(job.Kind)), slog.Any("error", err))
 	}
-	return jobEnd{state: leadscore.JobFailed, code: code.Code(codeOf[c]), message: leadscore.ErrorMessage(err)}
+	msg := leadscore.ErrorMessage(err)
+	if r.planner != nil {
+		msg = r.planner.dir.relative(msg)
+	}
+	return jobEnd{state: leadscore.JobFailed, code: code.Code(codeOf[c]), message: msg}
 }
 
 // progressWriter writes a running job's progress at most every
