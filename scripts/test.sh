@@ -10,8 +10,10 @@
 # as root or with passwordless sudo), downloads the pinned Go modules and
 # tools, and then runs, failing on the first problem:
 #   gofmt, go mod tidy check, go vet, buf lint, buf format, protobuf
-#   regeneration (no diff allowed), go test -race over every package, and
-#   every command block of README.md in order, as printed (scripts/readme.sh).
+#   regeneration (no diff allowed), go test -race over every package, every
+#   command block of README.md in order, as printed (scripts/readme.sh), the
+#   Python clients generated from the protos, and a second of fuzzing for
+#   every fuzz target (scripts/fuzz.sh).
 #
 # LEADSCORE_TEST_DATABASE_URL points the tests at another database.
 set -euo pipefail
@@ -111,3 +113,6 @@ bash scripts/readme.sh
 
 step "a Python client generated from the protos scores a lead"
 bash scripts/python-client.sh
+
+step "fuzzing every fuzz target for a moment beyond its seeds"
+bash scripts/fuzz.sh 1
