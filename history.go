@@ -53,7 +53,10 @@ type HistoryStore interface {
 	// Importing is idempotent on record ids, so importing the same history
 	// twice changes nothing the second time:
 	//   - a lead is upserted by id; a lead whose content equals the stored
-	//     one is counted unchanged and not rewritten;
+	//     one is counted unchanged and not rewritten; a created or changed
+	//     lead is due for rescoring at the import's time, as UpsertLeads
+	//     makes it (LeadStore.DueLeads), so the live leads of an imported
+	//     history are scored by the decay scheduler's next round;
 	//   - an event is inserted unless its id is already stored or appeared
 	//     earlier in the import, and is otherwise counted as a duplicate and
 	//     skipped (the first record with an id wins);

@@ -190,11 +190,11 @@ ON CONFLICT (id) DO NOTHING`, im.now)
 		return errorf(err, "count stored leads")
 	}
 	affected, err := im.merge(ctx, "leads", `
-INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at)
-SELECT id, account_id, owner, attributes, created_at, $1 FROM pg_temp.leadscore_import_leads
+INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at, due_at)
+SELECT id, account_id, owner, attributes, created_at, $1, $1 FROM pg_temp.leadscore_import_leads
 ON CONFLICT (id) DO UPDATE SET
     account_id = excluded.account_id, owner = excluded.owner, attributes = excluded.attributes,
-    created_at = excluded.created_at, updated_at = excluded.updated_at
+    created_at = excluded.created_at, updated_at = excluded.updated_at, due_at = excluded.due_at
 WHERE (l.account_id, l.owner, l.attributes, l.created_at)
     IS DISTINCT FROM (excluded.account_id, excluded.owner, excluded.attributes, excluded.created_at)`,
 		func(ctx context.Context, code string) error {

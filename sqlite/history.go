@@ -156,11 +156,11 @@ ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING pos`)
 		return err
 	}
 	defer exists.Close()
-	upsert, err := im.prepare(ctx, `INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?)
+	upsert, err := im.prepare(ctx, `INSERT INTO leads AS l (id, account_id, owner, attributes, created_at, updated_at, due_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     account_id = excluded.account_id, owner = excluded.owner, attributes = excluded.attributes,
-    created_at = excluded.created_at, updated_at = excluded.updated_at
+    created_at = excluded.created_at, updated_at = excluded.updated_at, due_at = excluded.due_at
 WHERE l.account_id IS NOT excluded.account_id OR l.owner IS NOT excluded.owner
     OR l.attributes IS NOT excluded.attributes OR l.created_at IS NOT excluded.created_at`)
 	if err != nil {
@@ -199,7 +199,7 @@ WHERE l.account_id IS NOT excluded.account_id OR l.owner IS NOT excluded.owner
 			// attrs is passed as a string: the driver would store a []byte
 			// as a BLOB, which the STRICT TEXT column refuses.
 			res, err := upsert.ExecContext(ctx, l.ID, nullable(l.AccountID), nullable(l.Owner), string(attrs),
-				micros(l.CreatedAt), im.now)
+				micros(l.CreatedAt), im.now, im.now)
 			if err != nil {
 				return errorf(err, "import leads record %d", n)
 			}

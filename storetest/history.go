@@ -396,6 +396,13 @@ func testImportThenScan(t *testing.T, open func(t *testing.T) leadscore.HistoryS
 	if counts.Accounts != 3 {
 		t.Errorf("CountHistory().Accounts = %d, want the 3 accounts the leads name", counts.Accounts)
 	}
+	// The imported leads are due for rescoring, as written leads are.
+	if ls, ok := s.(leadscore.LeadStore); ok {
+		due, err := ls.DueLeads(t.Context(), time.Now().Add(time.Minute), 100)
+		if err != nil || len(due) != len(h.Leads) {
+			t.Errorf("DueLeads() after the import = %v, %v; want the %d imported leads", due, err, len(h.Leads))
+		}
+	}
 }
 
 func testReimportChangesNothing(t *testing.T, open func(t *testing.T) leadscore.HistoryStore) {
