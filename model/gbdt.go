@@ -59,6 +59,21 @@ type GBDTNode struct {
 	// Gain is the loss reduction of a split, for feature importance; 0 in
 	// leaves.
 	Gain float64 `json:"gain"`
+	// Source is the index in GBDT.Sources of the feature a split tested in
+	// the model the ensemble was imported from. It is 0 in leaves and in
+	// every node of an ensemble without sources.
+	Source int32 `json:"source,omitempty"`
+}
+
+// GBDTSource is one feature of the model an ensemble was imported from,
+// such as the one-hot column job_admin. of an XGBoost model, which the
+// ensemble tests through a feature of its own row (attr.job).
+type GBDTSource struct {
+	// Name is the feature's name in the imported model.
+	Name string `json:"name"`
+	// Feature is the index in the feature row of the value the source's
+	// splits test.
+	Feature int32 `json:"feature"`
 }
 
 // IsLeaf reports whether the node is a leaf.
@@ -85,6 +100,14 @@ type GBDT struct {
 	// CategorySets are the categories sent left by categorical splits, as
 	// bitsets: bit c%64 of word c/64 stands for category index c.
 	CategorySets [][]uint64 `json:"category_sets,omitempty"`
+	// Sources, when set, are the features of the model the ensemble was
+	// imported from; each split names its own in GBDTNode.Source. Several
+	// sources may test one row feature (the one-hot columns of one
+	// attribute), and TreeSHAP treats each source as a player of its own,
+	// as the imported model's explanations do; a row feature's
+	// contribution is the sum of its sources'. Without sources, each row
+	// feature is one player.
+	Sources []GBDTSource `json:"sources,omitempty"`
 
 	// flat is the prediction layout, built by Validate. It is swapped
 	// atomically, so validating a model (as every new Scorer does) while
@@ -190,6 +213,14 @@ func (m *GBDT) Validate() (err error) {
 	if len(m.Nodes) > math.MaxInt32/2 {
 		return leadscore.InvalidField("gbdt.nodes", len(m.Nodes), "too many nodes")
 	}
+	for i, src := range m.Sources {
+		if src.Feature < 0 || int(src.Feature) >= m.Width {
+			return leadscore.InvalidField(fmt.Sprintf("gbdt.sources[%d].feature", i), src.Feature, fmt.Sprintf("must index a feature row of width %d", m.Width))
+		}
+	}
+	if len(m.Sources) > math.MaxInt32 {
+		return leadscore.InvalidField("gbdt.sources", len(m.Sources), "too many sources")
+	}
 	for i, set := range m.CategorySets {
 		if len(set) == 0 || len(set) > (GBDTMaxCategory+1)/64 {
 			return leadscore.InvalidField(fmt.Sprintf("gbdt.category_sets[%d]", i), len(set), "must be 1 to 4 words")
@@ -230,6 +261,9 @@ func (m *GBDT) Validate() (err error) {
 			}
 			if math.IsNaN(n.Gain) || math.IsInf(n.Gain, 0) {
 				return leadscore.InvalidField(field+".gain", n.Gain, "must be finite")
+			}
+			if err := m.validateSource(field, n); err != nil {
+				return err
 			}
 			if n.Left < 0 || n.Right < 0 {
 				if n.Left != -1 || n.Right != -1 {
@@ -273,6 +307,24 @@ func (m *GBDT) Validate() (err error) {
 		}
 	}
 	m.flat.Store(m.compile(depth))
+	return nil
+}
+
+// validateSource checks the source of node n: the feature the split reads
+// is its source's, and leaves and ensembles without sources hold 0.
+func (m *GBDT) validateSource(field string, n *GBDTNode) error {
+	if m.Sources == nil || n.Left < 0 {
+		if n.Source != 0 {
+			return leadscore.InvalidField(field+".source", n.Source, "must be 0 in a leaf or an ensemble without sources")
+		}
+		return nil
+	}
+	if n.Source < 0 || int(n.Source) >= len(m.Sources) {
+		return leadscore.InvalidField(field+".source", n.Source, fmt.Sprintf("must index one of %d sources", len(m.Sources)))
+	}
+	if src := m.Sources[n.Source]; src.Feature != n.Feature {
+		return leadscore.InvalidField(field+".source", n.Source, fmt.Sprintf("source %s tests feature %d, the split feature %d", src.Name, src.Feature, n.Feature))
+	}
 	return nil
 }
 
@@ -341,7 +393,7 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 			t++
 		}
 	}
-	f.shap.New = func() any { return newSHAPScratch(f.maxDepth) }
+	f.shap.New = func() any { return newSHAPScratch(f.maxDepth, len(m.Sources)) }
 	f.blocks.New = func() any { return &blockBuf{x: make([]float64, 2*m.Width*predictBlock)} }
 	return f
 }
