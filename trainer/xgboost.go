@@ -90,7 +90,7 @@ func ImportXGBoost(ctx context.Context, r io.Reader, opts XGBoostImport) (*model
 		"xgboost_version": b.Version,
 		"objective":       b.Objective,
 		"base_score":      strconv.FormatFloat(float64(b.BaseScore), 'g', -1, 32),
-		"trees":           fmt.Sprintf("%d of the %d in the file", len(b.Trees), b.TreesInFile),
+		"trees":           fmt.Sprintf("%d of %d", len(b.Trees), b.TreesInFile),
 		"calibration":     "sigmoid(margin), XGBoost's own probability",
 	}
 	if b.BestIteration >= 0 {
@@ -123,6 +123,9 @@ func ImportXGBoost(ctx context.Context, r io.Reader, opts XGBoostImport) (*model
 	if err := placeGrid(ctx, m, rows, w, n, opts.Grid); err != nil {
 		return nil, fmt.Errorf("place the grid on the reference: %w", err)
 	}
+	if m.PointsBaseline, err = importedBaseline(ctx, opts, spec, params); err != nil {
+		return nil, err
+	}
 	refHash := hashData(&Data{TrainRows: rows, TrainLabels: labels})
 	params["reference_sha256"] = refHash
 	m.Metadata = model.Metadata{
@@ -135,6 +138,34 @@ func ImportXGBoost(ctx context.Context, r io.Reader, opts XGBoostImport) (*model
 		return nil, fmt.Errorf("the imported model does not validate: %w", err)
 	}
 	return m, nil
+}
+
+// importedBaseline learns the points baseline an imported model is judged
+// against from the reference table, as training learns one from its rows:
+// the simple model on equal information, so it reads only the attributes
+// the imported model reads. When the reference gives no points model, the
+// version has no baseline and params say why.
+func importedBaseline(ctx context.Context, opts XGBoostImport, spec *model.FeatureSpec, params map[string]string) (*model.Model, error) {
+	var exclude []string
+	for _, c := range opts.Reference.Columns() {
+		key := attributeKey(c.Name)
+		if c.Role == dataset.RoleFeature && !slices.ContainsFunc(spec.Fit, func(f model.FitFeature) bool { return f.Attribute == key }) {
+			exclude = append(exclude, key)
+		}
+	}
+	d, err := FromFlatTable(ctx, opts.Reference, FlatSplit{Spec: model.SpecOptions{Exclude: exclude}})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		params["points_baseline"] = "none: " + leadscore.ErrorMessage(err)
+		return nil, nil
+	}
+	b, err := pointsBaseline(ctx, d, Config{Seed: 1, Grid: opts.Grid}, params)
+	if b != nil {
+		b.Metadata.Reading = opts.Reading
+	}
+	return b, err
 }
 
 // FlatAttributes describes each feature column of a flat table as an

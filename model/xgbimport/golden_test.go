@@ -170,7 +170,9 @@ func TestGoldenCoversTheCases(t *testing.T) {
 		{"bank one-hot splits", count(bank, func(n *xgbimport.Node) bool { return strings.Contains(bank.booster.FeatureNames[n.Feature], "_") })},
 		{"synth partition splits (several categories)", count(synth, func(n *xgbimport.Node) bool { return n.Categorical && len(n.Categories) > 1 })},
 		{"synth one-category splits", count(synth, func(n *xgbimport.Node) bool { return n.Categorical && len(n.Categories) == 1 })},
-		{"synth one-hot splits", count(synth, func(n *xgbimport.Node) bool { return strings.HasPrefix(synth.booster.FeatureNames[n.Feature], "source_") })},
+		{"synth one-hot splits", count(synth, func(n *xgbimport.Node) bool {
+			return strings.HasPrefix(synth.booster.FeatureNames[n.Feature], "source_")
+		})},
 		{"synth missing values", missing},
 	} {
 		if c.got == 0 {
