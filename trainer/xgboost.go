@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/dataset"
@@ -43,6 +44,11 @@ type XGBoostImport struct {
 	Calibration string
 	// Grid controls the grid.
 	Grid model.GridOptions
+	// DataStart and DataEnd bound the data the model was trained on, as
+	// its owner states them; a promotion to champion needs a backtest on
+	// data after DataEnd. Both zero take the reference table's time span
+	// when it has a time column (the reference is the training table).
+	DataStart, DataEnd time.Time
 }
 
 // ImportXGBoost reads an XGBoost JSON model from r and returns it as a
@@ -128,9 +134,26 @@ func ImportXGBoost(ctx context.Context, r io.Reader, opts XGBoostImport) (*model
 	}
 	refHash := hashData(&Data{TrainRows: rows, TrainLabels: labels})
 	params["reference_sha256"] = refHash
+	start, end := opts.DataStart, opts.DataEnd
+	switch {
+	case !start.IsZero() || !end.IsZero():
+		if start.IsZero() || end.IsZero() || !start.Before(end) {
+			return nil, leadscore.InvalidField("data_window", fmt.Sprintf("%s to %s", start.Format(time.RFC3339), end.Format(time.RFC3339)), "needs a start before its end")
+		}
+		params["training_window"] = "as stated at import"
+	case opts.Reference.HasTimes():
+		times := opts.Reference.Times()
+		lo, hi := slices.Min(times), slices.Max(times)
+		start, end = time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC()
+		params["training_window"] = "the reference table's time span"
+	default:
+		params["training_window"] = "unknown: a champion needs a forced promotion"
+	}
 	m.Metadata = model.Metadata{
 		TrainerVersion: trainerVersion(),
 		DataSHA256:     refHash,
+		DataStart:      start,
+		DataEnd:        end,
 		Parameters:     params,
 		Reading:        opts.Reading,
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/leadscore/leadscore"
 	"github.com/leadscore/leadscore/artifact"
@@ -22,6 +23,9 @@ func runImportModel(ctx context.Context, args []string, env envFunc, stdout, std
 	reference := fs.String("reference", "", "a labelled flat table of leads like those the model will score (the training table, or a later one): "+
 		"its columns are the attributes the model's features map to, and the grid, the percentiles and the calibration are fitted on it")
 	label := fs.String("label", "", "the reference table's label column")
+	timeColumn := fs.String("time-column", "", "the reference table's time column; when it is the training table, its time span is the version's training window")
+	trainedFrom := fs.String("trained-from", "", "the start of the data the model was trained on (RFC 3339 or YYYY-MM-DD), with --trained-until; default: the reference table's time span")
+	trainedUntil := fs.String("trained-until", "", "the end of the data the model was trained on: a promotion to champion needs a backtest on later data")
 	missingValues := missingValuesVar(fs)
 	var positive, missing, mapping listFlag
 	fs.Var(&positive, "positive", "label values meaning won (default 1, true, yes, won)")
@@ -55,9 +59,18 @@ func runImportModel(ctx context.Context, args []string, env envFunc, stdout, std
 	if err != nil {
 		return fail(err)
 	}
+	var window [2]time.Time
+	for i, v := range []struct{ flag, value string }{{"--trained-from", *trainedFrom}, {"--trained-until", *trainedUntil}} {
+		if v.value == "" {
+			continue
+		}
+		if window[i], err = parseTime(v.value); err != nil {
+			return fail(leadscore.InvalidField(v.flag, v.value, "must be an RFC 3339 time or a date YYYY-MM-DD"))
+		}
+	}
 	tokens, noDefaults := missingValues.options()
 	table, err := dataset.ReadFlatTable(ctx, *reference, dataset.FlatOptions{
-		Label: *label, PositiveLabels: positive, ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
+		Label: *label, PositiveLabels: positive, TimeColumn: *timeColumn, ColumnMissing: colMissing, MissingTokens: tokens, NoDefaultMissing: noDefaults,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("--reference: %w", err))
@@ -69,6 +82,7 @@ func runImportModel(ctx context.Context, args []string, env envFunc, stdout, std
 	defer f.Close()
 	m, err := trainer.ImportXGBoost(ctx, f, trainer.XGBoostImport{
 		Reference: table, Reading: table.Reading(), Mapping: explicit, SparseZeros: *sparse, Calibration: *calibration,
+		DataStart: window[0], DataEnd: window[1],
 	})
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", pos[0], err))
@@ -81,6 +95,11 @@ func runImportModel(ctx context.Context, args []string, env envFunc, stdout, std
 	fmt.Fprintf(stdout, "imported %s (XGBoost %s, %s, %s trees, sha256 %s)\n", pos[0], p["xgboost_version"], p["objective"], p["trees"], p["source_sha256"][:12])
 	fmt.Fprintf(stdout, "features: %d mapped to %d attributes: %s\n", len(m.GBDT.Sources), len(m.Spec.Fit), attributeList(m.Spec.Fit))
 	fmt.Fprintf(stdout, "reference: %d rows of %s; calibration: %s\n", table.Len(), *reference, p["calibration"])
+	if md := m.Metadata; !md.DataEnd.IsZero() {
+		fmt.Fprintf(stdout, "training window: %s to %s (%s)\n", md.DataStart.Format(time.DateOnly), md.DataEnd.Format(time.DateOnly), p["training_window"])
+	} else {
+		fmt.Fprintf(stdout, "training window: %s\n", p["training_window"])
+	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	if *registerModel == "" {
 		return exitOK

@@ -25,7 +25,8 @@ Cases:
   synth  generated leads with missing numbers, a one-hot column whose
          missing values have no dummy, two native categorical columns (one
          split by partitions, one one-hot), binary:logitraw with a
-         base_score of 0.3 and early stopping.
+         base_score of 0.3 and early stopping; the table has a time column,
+         signed_up, that is not a feature.
 """
 import json
 import os
@@ -95,6 +96,9 @@ def synth(out):
     x["plan"] = pd.Categorical(t.plan, categories=plans)
     x["region"] = pd.Categorical(t.region, categories=regions)
     x = pd.concat([x, pd.get_dummies(t.source, prefix="source").astype("float64")], axis=1)
+    # The time each lead signed up, for backtests in time order; not a
+    # feature.
+    t["signed_up"] = pd.date_range("2023-01-01", periods=n, freq="6h").strftime("%Y-%m-%dT%H:%M:%SZ")
     train, stop = slice(0, 3000), slice(3000, 3600)
     golden = slice(3600, 3600 + ROWS)
     # region has 3 categories, so max_cat_to_onehot=4 splits it one
