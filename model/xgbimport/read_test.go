@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestReadTinyModel(t *testing.T) {
 		t.Fatalf("trees: got %d, want %d", got, want)
 	}
 	n := b.Trees[0].Nodes
-	if got, want := n[1].Categories, []int32{1, 3}; !slices32Equal(got, want) {
+	if got, want := n[1].Categories, []int32{1, 3}; !slices.Equal(got, want) {
 		t.Errorf("categories of node 1: got %v, want %v", got, want)
 	}
 	if got, want := n[0].Threshold, float32(30.5); got != want {
@@ -120,18 +121,6 @@ func TestReadTinyModel(t *testing.T) {
 			t.Errorf("%s: got %v, want %v (base margin 0)", c.name, got, c.want)
 		}
 	}
-}
-
-func slices32Equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestReadRefusesBadFiles(t *testing.T) {
