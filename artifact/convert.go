@@ -547,6 +547,7 @@ func gbdtToProto(g *model.GBDT) *artifactv1.GbdtParameters {
 		BaseScore:   g.BaseScore,
 		TreeRoots:   g.Trees,
 		Nodes:       nodes,
+		SumFloat32:  g.SumFloat32,
 	}
 	for _, set := range g.CategorySets {
 		pb.CategorySets = append(pb.CategorySets, &artifactv1.CategorySet{Words: set})
@@ -591,10 +592,11 @@ func gbdtFromProto(pb *artifactv1.GbdtParameters) (*model.GBDT, error) {
 		}
 	}
 	g := &model.GBDT{
-		Width:     width,
-		BaseScore: pb.GetBaseScore(),
-		Trees:     slices.Clone(pb.GetTreeRoots()),
-		Nodes:     make([]model.GBDTNode, n),
+		Width:      width,
+		BaseScore:  pb.GetBaseScore(),
+		SumFloat32: pb.GetSumFloat32(),
+		Trees:      slices.Clone(pb.GetTreeRoots()),
+		Nodes:      make([]model.GBDTNode, n),
 	}
 	for i := range g.Nodes {
 		g.Nodes[i] = model.GBDTNode{

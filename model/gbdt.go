@@ -108,6 +108,12 @@ type GBDT struct {
 	// contribution is the sum of its sources'. Without sources, each row
 	// feature is one player.
 	Sources []GBDTSource `json:"sources,omitempty"`
+	// SumFloat32 adds the base score and the leaf values in float32, in
+	// tree order, as XGBoost does, so that an imported model's raw output
+	// has XGBoost's bits rather than a more exact sum that differs from
+	// them by up to a few millionths over hundreds of trees. BaseScore and
+	// the leaf values must then be float32 values.
+	SumFloat32 bool `json:"sum_float32,omitempty"`
 
 	// flat is the prediction layout, built by Validate. It is swapped
 	// atomically, so validating a model (as every new Scorer does) while
@@ -185,6 +191,9 @@ type gbdtFlat struct {
 	trees    []flatTree
 	groups   []flatGroup
 	maxDepth int
+	// round32 rounds the running sum to float32 after each tree (see
+	// GBDT.SumFloat32).
+	round32  bool
 	expected float64
 	shap     sync.Pool // *shapScratch
 	blocks   sync.Pool // *blockBuf
@@ -209,6 +218,9 @@ func (m *GBDT) Validate() (err error) {
 	}
 	if math.IsNaN(m.BaseScore) || math.IsInf(m.BaseScore, 0) {
 		return leadscore.InvalidField("gbdt.base_score", m.BaseScore, "must be finite")
+	}
+	if m.SumFloat32 && float64(float32(m.BaseScore)) != m.BaseScore {
+		return leadscore.InvalidField("gbdt.base_score", m.BaseScore, "must be a float32 value when the ensemble sums in float32")
 	}
 	if len(m.Nodes) > math.MaxInt32/2 {
 		return leadscore.InvalidField("gbdt.nodes", len(m.Nodes), "too many nodes")
@@ -271,6 +283,9 @@ func (m *GBDT) Validate() (err error) {
 				}
 				if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {
 					return leadscore.InvalidField(field+".value", n.Value, "must be finite")
+				}
+				if m.SumFloat32 && float64(float32(n.Value)) != n.Value {
+					return leadscore.InvalidField(field+".value", n.Value, "must be a float32 value when the ensemble sums in float32")
 				}
 				continue
 			}
@@ -345,6 +360,7 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 		f.cats = make([]catRef, 0, len(m.Nodes))
 	}
 	f.expected = m.BaseScore
+	f.round32 = m.SumFloat32
 	queue := make([]int32, 0, 64)
 	for t, root := range m.Trees {
 		ft := flatTree{root: int32(len(f.nodes))}
@@ -533,10 +549,14 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 				k2 = stepNumeric(&nodes[k2], row)
 				k3 = stepNumeric(&nodes[k3], row)
 			}
-			sum += values[k0]
-			sum += values[k1]
-			sum += values[k2]
-			sum += values[k3]
+			if f.round32 {
+				sum = add32(add32(add32(add32(sum, values[k0]), values[k1]), values[k2]), values[k3])
+			} else {
+				sum += values[k0]
+				sum += values[k1]
+				sum += values[k2]
+				sum += values[k3]
+			}
 			if part != nil {
 				partSum += part[k0]
 				partSum += part[k1]
@@ -561,7 +581,11 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 					k = stepNumeric(&nodes[k], row)
 				}
 			}
-			sum += values[k]
+			if f.round32 {
+				sum = add32(sum, values[k])
+			} else {
+				sum += values[k]
+			}
 			if part != nil {
 				partSum += part[k]
 			}
@@ -569,6 +593,11 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 	}
 	return sum, partSum
 }
+
+// add32 adds a leaf value to a sum as float32 arithmetic does: both are
+// float32 values, so their float64 sum is exact and rounding it once gives
+// the float32 sum.
+func add32(sum, v float64) float64 { return float64(float32(sum + v)) }
 
 // stepNumeric is one step of a numeric tree's walk, without a branch on
 // the data: right when x >= thr, a missing value its default way. A leaf
@@ -745,7 +774,7 @@ func (f *gbdtFlat) predictBlock(xb, out []float64, base float64, part, outPart [
 	for r := range sum {
 		sum[r] = base
 	}
-	acc := leafSums{values: f.values, sum: &sum, part: part, psum: &psum}
+	acc := leafSums{values: f.values, sum: &sum, part: part, psum: &psum, round32: f.round32}
 	for _, g := range f.groups {
 		if g.four {
 			if g.equality {
@@ -771,18 +800,26 @@ type leafSums struct {
 	sum    *[predictBlock]float64
 	part   []float64
 	psum   *[predictBlock]float64
+	// round32 sums in float32 (see GBDT.SumFloat32).
+	round32 bool
 }
 
 // addFour adds four trees' leaves, in tree order.
 func (a *leafSums) addFour(i0, i1, i2, i3 *[predictBlock]int32) {
 	values := a.values
-	for r := range a.sum {
-		s := a.sum[r]
-		s += values[i0[r]]
-		s += values[i1[r]]
-		s += values[i2[r]]
-		s += values[i3[r]]
-		a.sum[r] = s
+	if a.round32 {
+		for r := range a.sum {
+			a.sum[r] = add32(add32(add32(add32(a.sum[r], values[i0[r]]), values[i1[r]]), values[i2[r]]), values[i3[r]])
+		}
+	} else {
+		for r := range a.sum {
+			s := a.sum[r]
+			s += values[i0[r]]
+			s += values[i1[r]]
+			s += values[i2[r]]
+			s += values[i3[r]]
+			a.sum[r] = s
+		}
 	}
 	if part := a.part; part != nil {
 		for r := range a.psum {
@@ -829,7 +866,11 @@ func (f *gbdtFlat) walkOne(t flatTree, xb []float64, acc *leafSums) {
 		}
 	}
 	for r := range acc.sum {
-		acc.sum[r] += f.values[ix[r]]
+		if acc.round32 {
+			acc.sum[r] = add32(acc.sum[r], f.values[ix[r]])
+		} else {
+			acc.sum[r] += f.values[ix[r]]
+		}
 	}
 	if part := acc.part; part != nil {
 		for r := range acc.psum {
@@ -882,13 +923,24 @@ func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, ac
 	for r := range i0 {
 		i0[r], i1[r], i2[r], i3[r] = r0, r1, r2, r3
 	}
-	nodes := f.nodes
+	// The steps are stepEqualityBlock's, read through unchecked pointers
+	// as walkFour reads them (the same invariants hold), so that the step
+	// is inlined: called, it cost three times walkFour's step.
+	nodes := unsafe.Pointer(unsafe.SliceData(f.nodes))
+	x := unsafe.Pointer(unsafe.SliceData(xb))
+	step := func(i int32, r uintptr) int32 {
+		nd := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
+		col := uintptr(nd.col & flatCol)
+		v := *(*float64)(unsafe.Add(x, (col*predictBlock+r)*8))
+		w := *(*float64)(unsafe.Add(x, ((col^1)*predictBlock+r)*8))
+		ge, ne := int32(b2i(v >= nd.thr)), int32(b2i(v != nd.thr))
+		ne ^= (ne ^ int32(col&1)) & -int32(b2i(v != w))
+		eq := int32(nd.col>>30) & 1
+		return nd.next + (ge ^ ((ge ^ ne) & -eq))
+	}
 	for range depth {
-		for r := range i0 {
-			i0[r] = stepEqualityBlock(&nodes[i0[r]], xb, r)
-			i1[r] = stepEqualityBlock(&nodes[i1[r]], xb, r)
-			i2[r] = stepEqualityBlock(&nodes[i2[r]], xb, r)
-			i3[r] = stepEqualityBlock(&nodes[i3[r]], xb, r)
+		for r := range uintptr(predictBlock) {
+			i0[r], i1[r], i2[r], i3[r] = step(i0[r], r), step(i1[r], r), step(i2[r], r), step(i3[r], r)
 		}
 	}
 	acc.addFour(&i0, &i1, &i2, &i3)

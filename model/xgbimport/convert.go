@@ -58,6 +58,8 @@ func Convert(b *Booster, mp *Mapping, attrs []Attribute) (*model.FeatureSpec, *m
 		Width:     spec.Width(),
 		BaseScore: float64(b.BaseMargin()),
 		Sources:   make([]model.GBDTSource, len(mp.Inputs)),
+		// XGBoost adds its trees in float32.
+		SumFloat32: true,
 	}
 	for k, in := range mp.Inputs {
 		g.Sources[k] = model.GBDTSource{Name: in.Feature, Feature: int32(column[in.Attribute])}

@@ -1204,7 +1204,11 @@ type GbdtParameters struct {
 	// model's columns), referred to by GbdtNodes.source; empty for an
 	// ensemble leadscore trained. Explanations treat each source as a
 	// player of its own and add up a feature's sources.
-	Sources       []*GbdtSource `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	Sources []*GbdtSource `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	// Whether the base score and leaf values are added in float32, in tree
+	// order, as XGBoost adds them: an imported model's raw output then has
+	// XGBoost's bits. The base score and the leaf values are float32 values.
+	SumFloat32    bool `protobuf:"varint,7,opt,name=sum_float32,json=sumFloat32,proto3" json:"sum_float32,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1279,6 +1283,13 @@ func (x *GbdtParameters) GetSources() []*GbdtSource {
 		return x.Sources
 	}
 	return nil
+}
+
+func (x *GbdtParameters) GetSumFloat32() bool {
+	if x != nil {
+		return x.SumFloat32
+	}
+	return false
 }
 
 // GbdtSource is one feature of the model an ensemble was imported from.
@@ -2753,7 +2764,7 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\afeature\x18\x01 \x01(\x03R\afeature\x12\x12\n" +
 	"\x04cuts\x18\x02 \x03(\x01R\x04cuts\x12\x16\n" +
 	"\x06levels\x18\x03 \x03(\x03R\x06levels\x12\x12\n" +
-	"\x04bins\x18\x04 \x01(\x03R\x04bins\"\xaf\x02\n" +
+	"\x04bins\x18\x04 \x01(\x03R\x04bins\"\xd0\x02\n" +
 	"\x0eGbdtParameters\x12!\n" +
 	"\fnum_features\x18\x01 \x01(\x03R\vnumFeatures\x12\x1d\n" +
 	"\n" +
@@ -2762,7 +2773,9 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"tree_roots\x18\x03 \x03(\x05R\ttreeRoots\x126\n" +
 	"\x05nodes\x18\x04 \x01(\v2 .leadscore.artifact.v1.GbdtNodesR\x05nodes\x12G\n" +
 	"\rcategory_sets\x18\x05 \x03(\v2\".leadscore.artifact.v1.CategorySetR\fcategorySets\x12;\n" +
-	"\asources\x18\x06 \x03(\v2!.leadscore.artifact.v1.GbdtSourceR\asources\":\n" +
+	"\asources\x18\x06 \x03(\v2!.leadscore.artifact.v1.GbdtSourceR\asources\x12\x1f\n" +
+	"\vsum_float32\x18\a \x01(\bR\n" +
+	"sumFloat32\":\n" +
 	"\n" +
 	"GbdtSource\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
