@@ -30,10 +30,10 @@ func readXGBTestdata(t *testing.T, name string) []byte {
 func TestImportXGBoostModelVersion(t *testing.T) {
 	t.Parallel()
 	model := readXGBTestdata(t, "synth.model.json")
-	// The reference is the earlier half of the rows (in signed_up order),
-	// which bounds the training window; the backtest runs on the later
-	// half.
-	table, later := splitRows(t, readXGBTestdata(t, "synth.csv"), 150)
+	// The reference is the rows the model learned from (the first 3,600,
+	// in signed_up order), which bound its training window; the backtest
+	// runs on the 400 later ones.
+	table, later := splitRows(t, readXGBTestdata(t, "synth.csv"), 3600)
 	forEachBackend(t, func(t *testing.T, st leadscore.Store) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "leads.csv"), later, 0o600); err != nil {

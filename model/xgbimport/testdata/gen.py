@@ -22,7 +22,9 @@ Cases:
   bank   the first rows of the bank file, one-hot columns from pandas'
          get_dummies, binary:logistic with early stopping on later rows;
          the golden rows are the 300 rows after those.
-  synth  generated leads with missing numbers, a one-hot column whose
+  synth  4,000 generated leads (all of them golden rows: the first 3,000
+         train, the next 600 stop early, the last 400 are unseen) with
+         missing numbers, a one-hot column whose
          missing values have no dummy, two native categorical columns (one
          split by partitions, one one-hot), binary:logitraw with a
          base_score of 0.3 and early stopping; the table has a time column,
@@ -88,9 +90,12 @@ def synth(out):
     })
     for col, share in [("visits", 0.15), ("revenue", 0.25), ("score", 0.1), ("source", 0.2), ("plan", 0.1)]:
         t.loc[rng.random(n) < share, col] = np.nan
-    logit = (0.4 * t.visits.fillna(-2) + 0.5 * np.log(t.revenue.fillna(1000)) - 5.5
+    logit = (0.4 * t.visits.fillna(-2) + 0.5 * np.log(t.revenue.fillna(1000)) - 8
              + t.score.fillna(1.5) + t.plan.map({"enterprise": 1.5, "pro": 0.8, "free": -1.2}).fillna(0)
-             + t.region.map({"emea": 0.4}).fillna(0) + t.source.map({"event": 0.9, "ads": -0.5}).fillna(0.3))
+             + t.region.map({"emea": 0.4}).fillna(0) + t.source.map({"event": 0.9, "ads": -0.5}).fillna(0.3)
+             # Interactions, which trees learn and additive points cannot.
+             + 3 * ((t.visits.fillna(0) > 4) & (t.plan == "pro")) - 3 * ((t.score.fillna(0) < 0) & (t.region == "apac"))
+             + 2.5 * ((t.revenue.fillna(0) > 50000) & (t.source == "event")) - 2.5 * ((t.visits.fillna(0) < 2) & (t.score.fillna(0) > 1)))
     y = rng.random(n) < 1 / (1 + np.exp(-logit))
     x = t.drop(columns=["source"]).copy()
     x["plan"] = pd.Categorical(t.plan, categories=plans)
@@ -100,12 +105,15 @@ def synth(out):
     # feature.
     t["signed_up"] = pd.date_range("2023-01-01", periods=n, freq="6h").strftime("%Y-%m-%dT%H:%M:%SZ")
     train, stop = slice(0, 3000), slice(3000, 3600)
-    golden = slice(3600, 3600 + ROWS)
+    # Every row, so that the README can import the model with its training
+    # rows (up to 3600, early stopping included) as the reference and
+    # backtest it on the 400 later ones.
+    golden = slice(0, n)
     # region has 3 categories, so max_cat_to_onehot=4 splits it one
     # category against the rest; plan has 5 and gets partition splits.
-    m = xgb.XGBClassifier(n_estimators=60, max_depth=5, learning_rate=0.15, tree_method="hist",
+    m = xgb.XGBClassifier(n_estimators=120, max_depth=5, learning_rate=0.15, tree_method="hist",
                           objective="binary:logitraw", base_score=0.3, enable_categorical=True,
-                          max_cat_to_onehot=4, n_jobs=1, random_state=1, early_stopping_rounds=8,
+                          max_cat_to_onehot=4, n_jobs=1, random_state=1, early_stopping_rounds=15,
                           eval_metric="auc")
     m.fit(x[train], y[train], eval_set=[(x[stop], y[stop])], verbose=False)
     write(out, "synth", m, t[golden], x[golden], y[golden], m.best_iteration + 1)
