@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -94,6 +95,23 @@ func runImportModel(ctx context.Context, args []string, env envFunc, stdout, std
 	p := m.Metadata.Parameters
 	fmt.Fprintf(stdout, "imported %s (XGBoost %s, %s, %s trees, sha256 %s)\n", pos[0], p["xgboost_version"], p["objective"], p["trees"], p["source_sha256"][:12])
 	fmt.Fprintf(stdout, "features: %d mapped to %d attributes: %s\n", len(m.GBDT.Sources), len(m.Spec.Fit), attributeList(m.Spec.Fit))
+	// XGBoost's file does not name a categorical feature's categories: they
+	// are read from the reference, in the order pandas gives category
+	// codes. Print them so that a team can check them against its own.
+	var mp xgbimport.Mapping
+	if err := json.Unmarshal([]byte(p["feature_mapping"]), &mp); err != nil {
+		return fail(err)
+	}
+	for _, in := range mp.Inputs {
+		if in.Encoding != xgbimport.EncodingCategoryCode {
+			continue
+		}
+		for _, f := range m.Spec.Fit {
+			if f.Attribute == in.Attribute {
+				fmt.Fprintf(stdout, "categorical feature %s: codes 0 to %d are %s\n", in.Feature, len(f.Categories)-1, strings.Join(f.Categories, ", "))
+			}
+		}
+	}
 	fmt.Fprintf(stdout, "reference: %d rows of %s; calibration: %s\n", table.Len(), *reference, p["calibration"])
 	if md := m.Metadata; !md.DataEnd.IsZero() {
 		fmt.Fprintf(stdout, "training window: %s to %s (%s)\n", md.DataStart.Format(time.DateOnly), md.DataEnd.Format(time.DateOnly), p["training_window"])
