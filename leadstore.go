@@ -312,7 +312,10 @@ type IngestOptions struct {
 	// Rescore, when set, scores the leads a write of leads or events made
 	// due (its result's Leads) inside the write's transaction, after its
 	// records are written: it is given their activity as the write leaves
-	// it, and the scores it returns are saved as SaveScores saves them,
+	// it. It may be called a second time, with the activity of those of
+	// the leads that another write changed meanwhile (that write committed
+	// after the first reading): their scores then replace the first call's.
+	// The scores it returns are saved as SaveScores saves them,
 	// with RescoreOptions, before the write commits, so a write and the
 	// scores it causes take one commit. Scores that cannot be saved (one
 	// is invalid, or its version was deleted meanwhile) are undone alone,

@@ -211,9 +211,9 @@ type AliasMoveState struct {
 	// Target is the version the alias would point at; nil for AliasDelete.
 	// For a rollback the store has resolved it from the history.
 	Target *ModelVersion
-	// Evaluations are the target's stored evaluations, newest first,
-	// without their reports. When the move names an evaluation, only that
-	// one is listed (or none, if it is not an evaluation of the target).
+	// Evaluations are the target's stored evaluations, newest first, with
+	// their reports. When the move names an evaluation, only that one is
+	// listed (or none, if it is not an evaluation of the target).
 	Evaluations []Evaluation
 }
 
@@ -511,4 +511,9 @@ type RegistryStore interface {
 	// state (EPRECONDITION, violation type "JOB_STATE"). When fn leaves
 	// UpdatedAt as it was, it becomes the store's clock.
 	UpdateJob(ctx context.Context, id string, fn func(*Job) error) (Job, error)
+
+	// PruneRequestIDs forgets the request ids recorded before a time, and
+	// returns how many it forgot: a retry with a forgotten id is a new
+	// request. A zero time is refused.
+	PruneRequestIDs(ctx context.Context, before time.Time) (int64, error)
 }

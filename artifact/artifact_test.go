@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -632,5 +633,58 @@ func TestTimesAreKeptAsInstants(t *testing.T) {
 	}
 	if !got.Metadata.DataStart.Equal(m.Metadata.DataStart) || !got.Metadata.DataEnd.IsZero() || got.Metadata.Horizon != 0 {
 		t.Errorf("times = %v, %v, %v; want %v, zero, 0", got.Metadata.DataStart, got.Metadata.DataEnd, got.Metadata.Horizon, m.Metadata.DataStart)
+	}
+}
+
+// TestHostilePointsArtifactIsRefusedInBoundedMemory: a small points
+// artifact whose spec has tens of thousands of event kinds of one type,
+// and rules that each give a term per kind of that type, while the file
+// holds a few terms only, is refused before the rules are compiled into
+// millions of terms. Its work is bounded by the terms the file holds; the
+// allocations are counted, not timed.
+func TestHostilePointsArtifactIsRefusedInBoundedMemory(t *testing.T) {
+	// A valid model first: the tiny points rules under a spec that also
+	// counts 20,000 kinds of "visit" events.
+	m := tinyModel(model.FamilyPoints)
+	const kinds, rules = 20000, 50
+	m.Spec.WindowDays = []int{7}
+	for i := range kinds {
+		m.Spec.Kinds = append(m.Spec.Kinds, model.EventKind{Name: fmt.Sprintf("v%d", i), Type: "visit", Property: "page", Value: fmt.Sprintf("p%d", i)})
+	}
+	p, err := model.CompilePoints(m.Points.Rules, m.Spec)
+	if err != nil {
+		t.Fatalf("CompilePoints(): %v", err)
+	}
+	m.Points = p
+	pb := decodePayload(t, mustMarshal(t, m))
+	// Then rules that each give a term per visit kind, without their terms.
+	pts := pb.GetPoints()
+	for i := range rules {
+		pts.Rules = append(pts.Rules, &artifactv1.PointsRule{Name: fmt.Sprintf("every-visit-%d", i), Event: "visit", WindowDays: 7, Points: 1})
+	}
+	file := encodeMessage(t, pb)
+	if len(file) > 1<<20 {
+		t.Fatalf("the hostile artifact is %d bytes, want it under 1 MiB", len(file))
+	}
+	// Decoding alone, of a file that differs only by the hostile rules.
+	var base runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	if _, err := artifact.Unmarshal(mustMarshal(t, m)); err != nil {
+		t.Fatalf("Unmarshal(the valid model): %v", err)
+	}
+	var valid runtime.MemStats
+	runtime.ReadMemStats(&valid)
+	decode := valid.TotalAlloc - base.TotalAlloc
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = artifact.Unmarshal(file)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "points.terms") {
+		t.Fatalf("Unmarshal(hostile points artifact) = %v, want points.terms refused", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2*decode {
+		t.Errorf("refusing a %d-byte artifact allocated %d MiB, want at most twice the %d MiB of loading the valid model it extends", len(file), alloc>>20, decode>>20)
 	}
 }

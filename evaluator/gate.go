@@ -176,6 +176,23 @@ func (r *GateRule) relative() bool {
 	return r.MaxRegression != nil || r.MaxRelativeRegression != nil || r.MinImprovement != nil
 }
 
+// CheckChampionGrade refuses a policy too weak to judge champions: it
+// must hold at least one fail-severity rule comparing the candidate with
+// its reference (the champion, or the points baseline for a first
+// champion) through max_regression, max_relative_regression or
+// min_improvement. A policy of warnings only, or of absolute floors only
+// (min_value: 0), would let a candidate far worse than the champion pass.
+func CheckChampionGrade(p *GatePolicy) error {
+	if p != nil {
+		for _, r := range p.Rules {
+			if r.severity() == SeverityFail && r.relative() {
+				return nil
+			}
+		}
+	}
+	return policyError("rules", "", "a policy that judges champions needs at least one fail rule comparing the candidate with the champion or baseline (max_regression, max_relative_regression or min_improvement)")
+}
+
 // severity returns the rule's severity with the default filled in.
 func (r *GateRule) severity() string {
 	if r.Severity == "" {

@@ -839,6 +839,16 @@ type Points struct {
 // to have its own category, so the rule matches no lead, and Unmatched
 // lists it.
 func CompilePoints(rules []PointsRule, spec *FeatureSpec) (*Points, error) {
+	return compilePoints(rules, spec, nil, -1)
+}
+
+// compilePoints is CompilePoints, stopping with an error as soon as the
+// rules compile to more than limit terms (no limit when negative): a
+// loaded model's rules are compiled again to check its terms, and a
+// hostile artifact's few rules could otherwise compile to millions of
+// terms (each event rule gives a term per event kind of its type).
+// features are spec.Features(), computed here when nil.
+func compilePoints(rules []PointsRule, spec *FeatureSpec, features []Feature, limit int) (*Points, error) {
 	if err := validateRules(rules); err != nil {
 		return nil, err
 	}
@@ -848,7 +858,9 @@ func CompilePoints(rules []PointsRule, spec *FeatureSpec) (*Points, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	features := spec.Features()
+	if features == nil {
+		features = spec.Features()
+	}
 	index := make(map[string]int, len(features))
 	for j, f := range features {
 		index[f.Name] = j
@@ -868,6 +880,10 @@ func CompilePoints(rules []PointsRule, spec *FeatureSpec) (*Points, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if limit >= 0 && len(p.Terms) > limit {
+			return nil, leadscore.InvalidField("points.terms", limit, fmt.Sprintf(
+				"are fewer than the rules compile to under the spec: the first %d rules already compile to %d terms", i+1, len(p.Terms)))
 		}
 	}
 	if len(p.Terms) == 0 {
@@ -1055,14 +1071,20 @@ func (p *Points) Validate(spec *FeatureSpec) error {
 		return leadscore.InvalidField("points.terms", 0, "need at least one term")
 	}
 	features := spec.Features()
+	kinds := make(map[string]EventKind, len(spec.Kinds))
+	for _, k := range spec.Kinds {
+		kinds[k.Name] = k
+	}
 	for k := range p.Terms {
-		if err := p.validateTerm(k, spec, features); err != nil {
+		if err := p.validateTerm(k, features, kinds); err != nil {
 			return err
 		}
 	}
 	// Each term is right on its own; compiling the rules again also
-	// catches a term left out or given twice.
-	want, err := CompilePoints(p.Rules, spec)
+	// catches a term left out or given twice. The compiling stops past the
+	// terms the model holds, so its work stays in proportion to the
+	// model's size.
+	want, err := compilePoints(p.Rules, spec, features, len(p.Terms))
 	if err != nil {
 		return err
 	}
@@ -1074,7 +1096,7 @@ func (p *Points) Validate(spec *FeatureSpec) error {
 
 // validateTerm checks one term on its own and against the rule it claims
 // to come from, so that what an explanation names is what was scored.
-func (p *Points) validateTerm(k int, spec *FeatureSpec, features []Feature) error {
+func (p *Points) validateTerm(k int, features []Feature, kinds map[string]EventKind) error {
 	t := &p.Terms[k]
 	field := fmt.Sprintf("points.terms[%d]", k)
 	if t.Rule < 0 || t.Rule >= len(p.Rules) {
@@ -1098,7 +1120,7 @@ func (p *Points) validateTerm(k int, spec *FeatureSpec, features []Feature) erro
 	var want PointsTerm
 	switch r.ruleKind() {
 	case "event":
-		if !eventFeatureOf(r, spec, f.Name) {
+		if !eventFeatureOf(r, kinds, f.Name) {
 			return leadscore.InvalidField(field+".feature_name", f.Name, fmt.Sprintf("is not a feature rule %q reads", r.Name))
 		}
 		want = PointsTerm{Op: PointsPerUnit}
@@ -1148,9 +1170,10 @@ func (p *Points) validateTerm(k int, spec *FeatureSpec, features []Feature) erro
 }
 
 // eventFeatureOf reports whether feature name is one an event rule reads:
-// the window count or decayed count of a kind of its type (and page).
-func eventFeatureOf(r *PointsRule, spec *FeatureSpec, name string) bool {
-	suffix := fmt.Sprintf(".count_%dd", r.WindowDays)
+// the window count or decayed count of a kind (of the spec's kinds, by
+// name) of its type (and page).
+func eventFeatureOf(r *PointsRule, kinds map[string]EventKind, name string) bool {
+	suffix := ".count_" + strconv.Itoa(r.WindowDays) + "d"
 	if r.Decay {
 		suffix = ".decayed"
 	}
@@ -1162,12 +1185,8 @@ func eventFeatureOf(r *PointsRule, spec *FeatureSpec, name string) bool {
 	if !ok {
 		return false
 	}
-	for _, k := range spec.Kinds {
-		if k.Name == kind {
-			return k.Type == r.Event && (r.Page == "" || (k.Property == "page" && k.Value == r.Page))
-		}
-	}
-	return false
+	k, ok := kinds[kind]
+	return ok && k.Type == r.Event && (r.Page == "" || (k.Property == "page" && k.Value == r.Page))
 }
 
 // Raw returns the lead's total points for a feature row of the spec's

@@ -835,7 +835,7 @@ func TestPointsValidateRefusesCorruptModels(t *testing.T) {
 				}
 			}
 		}, "is not a feature rule"},
-		{"term missing", func(p *Points, _ *FeatureSpec) { p.Terms = p.Terms[1:] }, "are not the"},
+		{"term missing", func(p *Points, _ *FeatureSpec) { p.Terms = p.Terms[1:] }, "fewer than the rules compile to"},
 		{"term twice", func(p *Points, _ *FeatureSpec) { p.Terms = append([]PointsTerm{p.Terms[0]}, p.Terms...) }, "are not the"},
 		{"spec changed under the rules", func(_ *Points, s *FeatureSpec) {
 			s.Fit[1].Categories = []string{"retail", "software"}

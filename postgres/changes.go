@@ -69,3 +69,17 @@ func (db *DB) ScoreChangeBounds(ctx context.Context) (prunedThrough, newest int6
 	}
 	return prunedThrough, newest, nil
 }
+
+// PruneRequestIDs implements leadscore.RegistryStore, through the index on
+// created_at.
+func (db *DB) PruneRequestIDs(ctx context.Context, before time.Time) (int64, error) {
+	cut, err := storeutil.PruneCutoff(before)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := db.pool.Exec(ctx, `DELETE FROM request_ids WHERE created_at < $1`, cut)
+	if err != nil {
+		return 0, errorf(err, "prune request ids before %s", cut.Format(time.RFC3339Nano))
+	}
+	return tag.RowsAffected(), nil
+}

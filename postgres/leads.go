@@ -64,45 +64,89 @@ func upserted(rows pgx.Rows, err error, what string) ([]string, int, error) {
 	return ids, created, errorf(rows.Err(), "%s", what)
 }
 
-// writeScores lets storeutil.RescoreInWrite score and save in tx, under a
-// savepoint.
-func writeScores(ctx context.Context, tx pgx.Tx) storeutil.WriteScores {
-	return storeutil.WriteScores{
-		Savepoint: func(fn func() error) error {
-			sp, err := tx.Begin(ctx)
-			if err != nil {
-				return errorf(err, "rescore: savepoint")
+// writeScores lets storeutil.RescoreInWrite score and save in tx, each
+// step under a savepoint and in as few round trips as it can: reading the
+// activity takes one, marking due one, saving two. With markAt set, its
+// MarkDue makes the leads due at markAt (markDue); without, the write has
+// locked its leads and made them due itself.
+func writeScores(ctx context.Context, tx pgx.Tx, markAt time.Time) storeutil.WriteScores {
+	// read holds the version (xmin) of each lead's row as Activity read
+	// it: a write that gives a lead events or changes it updates that row
+	// (markDue, the upsert), so a row whose version moved by the time
+	// MarkDue locks it had its activity changed by a write that committed
+	// since.
+	read := map[string]uint32{}
+	const sp = savepoint("rescore")
+	w := storeutil.WriteScores{
+		Activity: func(ids []string) ([]leadscore.LeadActivity, error) {
+			var out []leadscore.LeadActivity
+			b := &pgx.Batch{}
+			sp.open(b)
+			queueActivity(b, ids, read, &out)
+			sp.release(b)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return nil, sp.undo(ctx, tx, errorf(err, "read the activity of leads to rescore"))
 			}
-			if err := fn(); err != nil {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-				defer cancel()
-				if rerr := sp.Rollback(rctx); rerr != nil {
-					return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
-				}
-				return err
-			}
-			return errorf(sp.Commit(ctx), "rescore: release the savepoint")
+			return out, nil
 		},
-		Activity: func(ids []string) ([]leadscore.LeadActivity, error) { return leadActivity(ctx, tx, ids) },
 		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
-			return saveScores(ctx, tx, scores, opts)
+			return saveScores(ctx, tx, scores, opts, sp)
 		},
 	}
+	if !markAt.IsZero() {
+		w.MarkDue = func(ids []string) ([]string, error) {
+			locked, err := markDue(ctx, tx, ids, markAt)
+			if err != nil {
+				return nil, err
+			}
+			var changed []string
+			for _, l := range locked {
+				if v, ok := read[l.id]; ok && v != l.xmin {
+					changed = append(changed, l.id)
+				}
+			}
+			return changed, nil
+		}
+	}
+	return w
+}
+
+// lockedLead is a lead's id and the version of its row when markDue
+// locked it.
+type lockedLead struct {
+	id   string
+	xmin uint32
 }
 
 // markDue makes leads due for rescoring at, the time of the write that
-// changed them (see storeutil.DueAfterScore).
-func markDue(ctx context.Context, tx pgx.Tx, leads []string, at time.Time) error {
+// changed them (see storeutil.DueAfterScore), in one round trip, and
+// returns the version each lead's row had when it was locked, before this
+// update.
+func markDue(ctx context.Context, tx pgx.Tx, leads []string, at time.Time) ([]lockedLead, error) {
 	if len(leads) == 0 {
-		return nil
+		return nil, nil
 	}
+	var locked []lockedLead
+	b := &pgx.Batch{}
 	// The rows are locked in id order first: an UPDATE over = ANY may visit
 	// them in the table's order (a bitmap scan), and two writes of
 	// overlapping leads then deadlock (seen under 8 concurrent
 	// RecordEvents calls in bench/leads).
-	_, err := tx.Exec(ctx, `UPDATE leads SET due_at = $2 WHERE id = ANY(ARRAY(
-    SELECT id FROM leads WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE))`, leads, at)
-	return errorf(err, "mark leads due")
+	b.Queue(`SELECT id, xmin FROM leads WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, leads).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var l lockedLead
+			if err := rows.Scan(&l.id, &l.xmin); err != nil {
+				return errorf(err, "lock leads to mark them due")
+			}
+			locked = append(locked, l)
+		}
+		return errorf(rows.Err(), "lock leads to mark them due")
+	})
+	b.Queue(`UPDATE leads SET due_at = $2 WHERE id = ANY($1)`, leads, at)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, errorf(err, "mark leads due")
+	}
+	return locked, nil
 }
 
 // byID returns the indexes of the records b did not reject, in byte order
@@ -177,8 +221,8 @@ RETURNING l.id, l.xmax = 0`, ids, accounts, owner, attrs, createdAt, at)
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(changed)-created, changed)
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx, time.Time{}))
+		return err
 	})
 	if err != nil {
 		return leadscore.UpsertResult{}, err
@@ -304,11 +348,8 @@ ON CONFLICT (id) DO NOTHING RETURNING id`, ids, leads, types, occurred, props, a
 			return err
 		}
 		res = storeutil.EventsResult(b, events, inserted, stored)
-		if err := markDue(ctx, tx, res.Leads, at); err != nil {
-			return err
-		}
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx, at))
+		return err
 	})
 	if err != nil {
 		return leadscore.EventsResult{}, err
@@ -400,7 +441,7 @@ RETURNING o.lead_id, o.xmax = 0`, ids, statuses, occurred, amounts, currencies, 
 		if err != nil {
 			return err
 		}
-		if err := markDue(ctx, tx, changed, at); err != nil {
+		if _, err := markDue(ctx, tx, changed, at); err != nil {
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(changed)-created, changed)

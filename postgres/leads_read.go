@@ -32,12 +32,13 @@ func (db *DB) readTx(ctx context.Context, what string, fn func(tx pgx.Tx) error)
 
 const leadColumns = `id, account_id, owner, attributes, created_at, updated_at`
 
-func scanLead(row pgx.Row) (leadscore.Lead, time.Time, error) {
+// scanLead scans leadColumns, and into extra the columns after them.
+func scanLead(row pgx.Row, extra ...any) (leadscore.Lead, time.Time, error) {
 	var l leadscore.Lead
 	var account, owner pgtype.Text
 	var attrs []byte
 	var updatedAt time.Time
-	if err := row.Scan(&l.ID, &account, &owner, &attrs, &l.CreatedAt, &updatedAt); err != nil {
+	if err := row.Scan(append([]any{&l.ID, &account, &owner, &attrs, &l.CreatedAt, &updatedAt}, extra...)...); err != nil {
 		return l, time.Time{}, err
 	}
 	l.AccountID, l.Owner, l.CreatedAt = account.String, owner.String, l.CreatedAt.UTC()
@@ -76,25 +77,30 @@ func scanScore(row pgx.Row) (leadscore.LeadScoreRecord, error) {
 	return r, nil
 }
 
-// currentScores reads the current scores of leads.
+// currentScores returns the current scores of leads, by lead id.
 func currentScores(ctx context.Context, q querier, leads []string) (map[string]*leadscore.LeadScoreRecord, error) {
 	scores := make(map[string]*leadscore.LeadScoreRecord, len(leads))
 	if len(leads) == 0 {
 		return scores, nil
 	}
-	rows, err := q.Query(ctx, `SELECT `+scoreColumns+` FROM lead_scores`+scoreJoin+` WHERE s.lead_id = ANY($1)`, leads)
-	if err != nil {
-		return nil, errorf(err, "read scores")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanScore(rows)
-		if err != nil {
-			return nil, errorf(err, "read scores")
+	b := &pgx.Batch{}
+	queueCurrentScores(b, leads, func(r *leadscore.LeadScoreRecord) { scores[r.LeadID] = r })
+	return scores, q.SendBatch(ctx, b).Close()
+}
+
+// queueCurrentScores queues the read of the current scores of leads, each
+// of which is given to put.
+func queueCurrentScores(b *pgx.Batch, leads []string, put func(*leadscore.LeadScoreRecord)) {
+	b.Queue(`SELECT `+scoreColumns+` FROM lead_scores`+scoreJoin+` WHERE s.lead_id = ANY($1)`, leads).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanScore(rows)
+			if err != nil {
+				return errorf(err, "read scores")
+			}
+			put(&r)
 		}
-		scores[r.LeadID] = &r
-	}
-	return scores, errorf(rows.Err(), "read scores")
+		return errorf(rows.Err(), "read scores")
+	})
 }
 
 // GetLead implements leadscore.LeadStore.
@@ -161,54 +167,59 @@ func (db *DB) LeadActivity(ctx context.Context, ids []string) ([]leadscore.LeadA
 	return out, nil
 }
 
-// leadActivity reads the activity of the checked, sorted ids in tx:
-// LeadActivity's work, which a write with IngestOptions.Rescore also does
-// before it commits.
+// leadActivity reads the activity of the checked, sorted ids in tx, in
+// one round trip: LeadActivity's work.
 func leadActivity(ctx context.Context, tx pgx.Tx, ids []string) ([]leadscore.LeadActivity, error) {
 	var out []leadscore.LeadActivity
-	rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ANY($1) ORDER BY id`, ids)
-	if err != nil {
-		return nil, errorf(err, "read leads")
-	}
-	index := make(map[string]int, len(ids))
-	for rows.Next() {
-		l, _, err := scanLead(rows)
-		if err != nil {
-			rows.Close()
-			return nil, errorf(err, "read leads")
-		}
-		index[l.ID] = len(out)
-		out = append(out, leadscore.LeadActivity{Lead: l})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, errorf(err, "read leads")
-	}
-	rows, err = tx.Query(ctx, `SELECT id, lead_id, type, occurred_at, properties FROM events
-WHERE lead_id = ANY($1) ORDER BY lead_id, occurred_at, id`, ids)
-	if err != nil {
-		return nil, errorf(err, "read events")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		a := &out[index[e.LeadID]]
-		a.Events = append(a.Events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, errorf(err, "read events")
-	}
-	scores, err := currentScores(ctx, tx, ids)
-	if err != nil {
+	b := &pgx.Batch{}
+	queueActivity(b, ids, nil, &out)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		out[i].Score = scores[out[i].Lead.ID]
-	}
 	return out, nil
+}
+
+// queueActivity queues the reads of the activity of the checked, sorted
+// ids, which fill *out in id order when the batch runs: each lead, its
+// events in time order and its current score. With versions set, it also
+// records there the version (xmin) of each lead's row it read. The reads
+// are separate statements, so a lead created between the first and the
+// second is left out, and its events with it.
+func queueActivity(b *pgx.Batch, ids []string, versions map[string]uint32, out *[]leadscore.LeadActivity) {
+	index := make(map[string]int, len(ids))
+	b.Queue(`SELECT `+leadColumns+`, xmin FROM leads WHERE id = ANY($1) ORDER BY id`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var version uint32
+			l, _, err := scanLead(rows, &version)
+			if err != nil {
+				return errorf(err, "read leads")
+			}
+			index[l.ID] = len(*out)
+			*out = append(*out, leadscore.LeadActivity{Lead: l})
+			if versions != nil {
+				versions[l.ID] = version
+			}
+		}
+		return errorf(rows.Err(), "read leads")
+	})
+	b.Queue(`SELECT id, lead_id, type, occurred_at, properties FROM events
+WHERE lead_id = ANY($1) ORDER BY lead_id, occurred_at, id`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			if i, ok := index[e.LeadID]; ok {
+				(*out)[i].Events = append((*out)[i].Events, e)
+			}
+		}
+		return errorf(rows.Err(), "read events")
+	})
+	queueCurrentScores(b, ids, func(r *leadscore.LeadScoreRecord) {
+		if i, ok := index[r.LeadID]; ok {
+			(*out)[i].Score = r
+		}
+	})
 }
 
 // DueLeads implements leadscore.LeadStore.

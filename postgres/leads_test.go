@@ -17,6 +17,9 @@ func TestLeadsConformance(t *testing.T) {
 	storetest.RunLeads(t, func(t *testing.T) leadscore.LeadStore {
 		return pgtest.Open(t)
 	})
+	storetest.RunConcurrentWrites(t, func(t *testing.T) leadscore.LeadStore {
+		return pgtest.Open(t)
+	})
 }
 
 // TestLiveLeadsMigrationKeepsScores applies migration 0004, then the

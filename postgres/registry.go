@@ -27,6 +27,7 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // inTx runs fn in a transaction and commits it if fn succeeds. fn's error
@@ -634,13 +635,13 @@ ORDER BY h.seq DESC LIMIT 1`, t.modelID, alias, seq), t.model)
 }
 
 func (t *aliasTx) Evaluations(ctx context.Context, version int64, id string) ([]leadscore.Evaluation, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+evaluationColumns+` FROM `+evaluationFrom+`
+	rows, err := t.tx.Query(ctx, `SELECT `+evaluationColumns+`, e.report FROM `+evaluationFrom+`
 WHERE v.model_id = $1 AND v.version = $2 AND ($3 = '' OR e.id = $3)
 ORDER BY e.created_at DESC, e.id DESC`, t.modelID, version, id)
 	if err != nil {
 		return nil, errorf(err, "list the evaluations of %s", leadscore.VersionRef{Model: t.model, Version: version}.Name())
 	}
-	evals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (leadscore.Evaluation, error) { return scanEvaluation(row, false) })
+	evals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (leadscore.Evaluation, error) { return scanEvaluation(row, true) })
 	if err != nil {
 		return nil, errorf(err, "list the evaluations of %s", leadscore.VersionRef{Model: t.model, Version: version}.Name())
 	}

@@ -176,3 +176,10 @@ func TestRegistryMigrationKeepsExistingRows(t *testing.T) {
 	}
 	storetest.CheckRegistryAfter0003(t, db)
 }
+
+func TestAPIKeysConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunAPIKeys(t, func(t *testing.T) leadscore.APIKeyStore {
+		return pgtest.Open(t)
+	})
+}

@@ -121,7 +121,7 @@ func (db *DB) SaveScores(ctx context.Context, scores []leadscore.LeadScoreRecord
 	var res leadscore.SaveScoresResult
 	err := db.inTx(ctx, "save scores", func(tx pgx.Tx) error {
 		var err error
-		res, err = saveScores(ctx, tx, scores, opts)
+		res, err = saveScores(ctx, tx, scores, opts, "")
 		return err
 	})
 	if err != nil {
@@ -131,45 +131,55 @@ func (db *DB) SaveScores(ctx context.Context, scores []leadscore.LeadScoreRecord
 }
 
 // saveScores saves checked scores in tx: SaveScores' work, which a write
-// with IngestOptions.Rescore also does before it commits.
-func saveScores(ctx context.Context, tx pgx.Tx, scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
+// with IngestOptions.Rescore also does before it commits, under savepoint
+// sp (when it fails, tx is as it was before). It takes two round trips:
+// one batch reads what the scores are saved against (their versions,
+// their leads, locked, and the leads' current scores), the other writes.
+func saveScores(ctx context.Context, tx pgx.Tx, scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions, sp savepoint) (leadscore.SaveScoresResult, error) {
 	now := storeutil.StoredTime(time.Time{})
 	ids := make([]string, len(scores))
 	for i, s := range scores {
 		ids[i] = s.LeadID
 	}
 	var res leadscore.SaveScoresResult
-	versions, err := versionIDs(ctx, tx, scores)
-	if err != nil {
-		return res, err
-	}
 	type leadRow struct {
 		account, owner string
 		due            time.Time
 	}
-	leads := make(map[string]leadRow, len(ids))
-	rows, err := tx.Query(ctx, `SELECT id, account_id, owner, due_at FROM leads WHERE id = ANY($1)
-ORDER BY id FOR NO KEY UPDATE`, ids)
-	if err != nil {
-		return res, errorf(err, "lock the leads of scores")
-	}
-	for rows.Next() {
-		var id string
-		var account, owner pgtype.Text
-		var due pgtype.Timestamptz
-		if err := rows.Scan(&id, &account, &owner, &due); err != nil {
-			rows.Close()
-			return res, errorf(err, "lock the leads of scores")
+	var (
+		versions map[leadscore.VersionRef]int64
+		leads    = make(map[string]leadRow, len(ids))
+		prev     = make(map[string]*leadscore.LeadScoreRecord, len(ids))
+		schema   pgtype.Text
+	)
+	b := &pgx.Batch{}
+	sp.open(b)
+	versions = queueVersionIDs(b, scores)
+	b.Queue(`SELECT id, account_id, owner, due_at FROM leads WHERE id = ANY($1)
+ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var account, owner pgtype.Text
+			var due pgtype.Timestamptz
+			if err := rows.Scan(&id, &account, &owner, &due); err != nil {
+				return errorf(err, "lock the leads of scores")
+			}
+			leads[id] = leadRow{account.String, owner.String, timeOf(due)}
 		}
-		leads[id] = leadRow{account.String, owner.String, timeOf(due)}
+		return errorf(rows.Err(), "lock the leads of scores")
+	})
+	queueCurrentScores(b, ids, func(r *leadscore.LeadScoreRecord) { prev[r.LeadID] = r })
+	b.Queue(`SELECT current_schema()`).QueryRow(func(row pgx.Row) error {
+		return errorf(row.Scan(&schema), "read current schema")
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return res, sp.undo(ctx, tx, err)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, errorf(err, "lock the leads of scores")
-	}
-	prev, err := currentScores(ctx, tx, ids)
-	if err != nil {
-		return res, err
+	versionIDs := make([]int64, len(scores))
+	for i, s := range scores {
+		if versionIDs[i] = versions[s.Version]; versionIDs[i] == 0 {
+			return res, sp.undo(ctx, tx, storeutil.UnknownVersion(i, s.Version))
+		}
 	}
 
 	var current, history scoreRows
@@ -185,67 +195,63 @@ ORDER BY id FOR NO KEY UPDATE`, ids)
 		res.Saved++
 		s = storeutil.StoredScore(s)
 		c := storeutil.EncodeScore(s)
-		current.add(s, c, versions[i])
+		current.add(s, c, versionIDs[i])
 		toHistory, toChanges := storeutil.ScoreTransition(prev[s.LeadID], s, opts.HistoryStep)
 		if toHistory {
 			res.History++
-			history.add(s, c, versions[i])
+			history.add(s, c, versionIDs[i])
 		}
 		if toChanges {
 			res.Changes++
 			ch := storeutil.ScoreChange(prev[s.LeadID], s, lead.account, lead.owner, now)
-			changes.add(prev[s.LeadID], s, c, versions[i], ch)
+			changes.add(prev[s.LeadID], s, c, versionIDs[i], ch)
 		}
 		dueLeads = append(dueLeads, s.LeadID)
 		dueAt = append(dueAt, optionalTime(storeutil.DueAfterScore(lead.due, s.ScoredAt, s.NextDue)))
 	}
+	if len(changes.leadID) > 0 && !schema.Valid {
+		return res, sp.undo(ctx, tx, leadscore.Errorf(leadscore.EPRECONDITION, "no schema on the search_path exists; create it or fix search_path in the database URL"))
+	}
+	b = &pgx.Batch{}
 	if current.len() > 0 {
-		_, err := tx.Exec(ctx, `INSERT INTO lead_scores`+scoreInsert+`
+		b.Queue(`INSERT INTO lead_scores`+scoreInsert+`
 ON CONFLICT (lead_id) DO UPDATE SET
     model_version_id = excluded.model_version_id, alias = excluded.alias, probability = excluded.probability,
     score = excluded.score, percentile = excluded.percentile, tier = excluded.tier, grade = excluded.grade,
     level = excluded.level, action = excluded.action, base_value = excluded.base_value,
     raw_output = excluded.raw_output, horizon_us = excluded.horizon_us, factors = excluded.factors,
     scored_at = excluded.scored_at, reason = excluded.reason, next_due = excluded.next_due`, current.args()...)
-		if err != nil {
-			return res, errorf(err, "save current scores")
-		}
 	}
 	if history.len() > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO score_history`+scoreInsert, history.args()...); err != nil {
-			return res, errorf(err, "save score history")
-		}
+		b.Queue(`INSERT INTO score_history`+scoreInsert, history.args()...)
 	}
 	if len(dueLeads) > 0 {
-		_, err := tx.Exec(ctx, `UPDATE leads AS l SET due_at = u.due, leased_until = NULL
+		b.Queue(`UPDATE leads AS l SET due_at = u.due, leased_until = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS u(id, due) WHERE l.id = u.id`, dueLeads, dueAt)
-		if err != nil {
-			return res, errorf(err, "set due times and end leases")
-		}
 	}
 	if len(changes.leadID) > 0 {
-		schema, err := currentSchema(ctx, tx)
-		if err != nil {
-			return res, err
-		}
 		// Taken last, just before the insert, so the lock is held only
 		// from here to commit (a write that rescores saves its scores
 		// last).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, changesLockKey(schema)); err != nil {
-			return res, errorf(err, "wait for other writers of score changes")
-		}
-		if _, err := tx.Exec(ctx, changeInsert, append(changes.args(), now)...); err != nil {
-			return res, errorf(err, "save score changes")
-		}
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, changesLockKey(schema.String))
+		b.Queue(changeInsert, append(changes.args(), now)...)
+	}
+	sp.release(b)
+	if b.Len() == 0 {
+		return res, nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return res, sp.undo(ctx, tx, errorf(err, "save scores"))
 	}
 	return res, nil
 }
 
-// versionIDs returns the internal id of each score's model version, in
-// the scores' order; an unregistered version fails the call. The versions
-// are locked (FOR KEY SHARE) so they cannot be deleted before the scores
-// that refer to them commit.
-func versionIDs(ctx context.Context, tx pgx.Tx, scores []leadscore.LeadScoreRecord) ([]int64, error) {
+// queueVersionIDs queues the look-up of the internal id of each score's
+// model version, which fills the returned map when the batch runs; a
+// version missing from it is not registered. The versions are locked
+// (FOR KEY SHARE) so they cannot be deleted before the scores that refer
+// to them commit.
+func queueVersionIDs(b *pgx.Batch, scores []leadscore.LeadScoreRecord) map[leadscore.VersionRef]int64 {
 	refs := make(map[leadscore.VersionRef]int64)
 	var models []string
 	var numbers []int64
@@ -255,33 +261,55 @@ func versionIDs(ctx context.Context, tx pgx.Tx, scores []leadscore.LeadScoreReco
 			models, numbers = append(models, s.Version.Model), append(numbers, s.Version.Version)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT m.name, v.version, v.id FROM model_versions v JOIN models m ON m.id = v.model_id
+	b.Queue(`SELECT m.name, v.version, v.id FROM model_versions v JOIN models m ON m.id = v.model_id
 JOIN unnest($1::text[], $2::bigint[]) AS r(name, version) ON r.name = m.name AND r.version = v.version
-ORDER BY v.id FOR KEY SHARE OF v`, models, numbers)
-	if err != nil {
-		return nil, errorf(err, "look up the versions of scores")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ref leadscore.VersionRef
-		var number int32
-		var id int64
-		if err := rows.Scan(&ref.Model, &number, &id); err != nil {
-			return nil, errorf(err, "look up the versions of scores")
+ORDER BY v.id FOR KEY SHARE OF v`, models, numbers).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var ref leadscore.VersionRef
+			var number int32
+			var id int64
+			if err := rows.Scan(&ref.Model, &number, &id); err != nil {
+				return errorf(err, "look up the versions of scores")
+			}
+			ref.Version = int64(number)
+			refs[ref] = id
 		}
-		ref.Version = int64(number)
-		refs[ref] = id
+		return errorf(rows.Err(), "look up the versions of scores")
+	})
+	return refs
+}
+
+// savepoint names a savepoint that a step of a write runs under, so that
+// when the step fails the write can go on as if it had not run; "" runs
+// the step without one.
+type savepoint string
+
+// open queues the savepoint's start as the first statement of b.
+func (sp savepoint) open(b *pgx.Batch) {
+	if sp != "" {
+		b.Queue(`SAVEPOINT ` + string(sp))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, errorf(err, "look up the versions of scores")
+}
+
+// release queues the savepoint's release as the last statement of b.
+func (sp savepoint) release(b *pgx.Batch) {
+	if sp != "" {
+		b.Queue(`RELEASE SAVEPOINT ` + string(sp))
 	}
-	ids := make([]int64, len(scores))
-	for i, s := range scores {
-		if ids[i] = refs[s.Version]; ids[i] == 0 {
-			return nil, storeutil.UnknownVersion(i, s.Version)
-		}
+}
+
+// undo rolls tx back to the savepoint and releases it after a step failed
+// with err, and returns err.
+func (sp savepoint) undo(ctx context.Context, tx pgx.Tx, err error) error {
+	if sp == "" {
+		return err
 	}
-	return ids, nil
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if _, rerr := tx.Exec(rctx, `ROLLBACK TO SAVEPOINT `+string(sp)+`; RELEASE SAVEPOINT `+string(sp), pgx.QueryExecModeSimpleProtocol); rerr != nil {
+		return errorf(rerr, "roll back to savepoint %s after %v", sp, err)
+	}
+	return err
 }
 
 // ScoreHistory implements leadscore.LeadStore.

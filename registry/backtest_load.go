@@ -204,6 +204,12 @@ func (r *Registry) CreatePolicy(ctx context.Context, id string, p *evaluator.Gat
 	if _, err := evaluator.ParsePolicy(doc, id); err != nil {
 		return leadscore.GatePolicyRecord{}, err
 	}
+	// The default policy judges every champion (ChampionPolicy).
+	if id == DefaultPolicyName {
+		if err := evaluator.CheckChampionGrade(p); err != nil {
+			return leadscore.GatePolicyRecord{}, err
+		}
+	}
 	return r.store.CreateGatePolicy(ctx, leadscore.GatePolicyRecord{Name: id, Document: doc, CreatedBy: actor, CreatedAt: r.clock()})
 }
 

@@ -2,11 +2,13 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/evaluator"
 )
 
 // Promotion asks to point an alias at a version.
@@ -75,15 +77,79 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) (leadscore.Alias, l
 		Method:         "PromoteModelVersion",
 		At:             r.clock(),
 	}
+	var judge Judge
+	if !p.Force && alias == leadscore.AliasChampion {
+		policy, name, err := r.ChampionPolicy(ctx)
+		if err != nil {
+			return leadscore.Alias{}, leadscore.AliasChange{}, err
+		}
+		judge = JudgeWith(policy, name)
+	}
 	gate := func(s leadscore.AliasMoveState) (string, error) {
 		switch {
 		case p.Force || alias != leadscore.AliasChampion:
 			return namedEvaluation(p.Evaluation, s)
 		default:
-			return ChampionGate(s)
+			return ChampionGate(s, judge)
 		}
 	}
 	return r.store.MoveAlias(ctx, move, gate)
+}
+
+// ChampionPolicy returns the gate policy that judges every move of a
+// champion, and its name: the default policy's newest stored revision, or
+// the built-in default while none is stored. Only admin may store a new
+// default (the server's scope table), and a default must hold a fail rule
+// comparing the candidate with its reference (CreatePolicy), so no caller
+// short of admin can weaken what a champion must pass, whatever policy
+// its evaluation was run with.
+func (r *Registry) ChampionPolicy(ctx context.Context) (*evaluator.GatePolicy, string, error) {
+	rec, err := r.store.GetGatePolicy(ctx, DefaultPolicyName, 0)
+	if leadscore.ErrorCode(err) == leadscore.ENOTFOUND {
+		return evaluator.DefaultPolicy(), "gatePolicies/default (built-in)", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read the champion gate policy: %w", err)
+	}
+	p, err := evaluator.ParsePolicy(rec.Document, policyName(rec))
+	if err != nil {
+		return nil, "", fmt.Errorf("stored gate policy %s: %w", policyName(rec), err)
+	}
+	return p, policyName(rec), nil
+}
+
+// Judge says whether a stored evaluation's figures pass the champion gate,
+// and if not, why.
+type Judge func(e leadscore.Evaluation) (passed bool, why string)
+
+// JudgeWith judges evaluations by applying policy (named name) to the
+// figures of their reports: the candidate's against the champion's, or
+// against the points baseline's when the report has no champion.
+func JudgeWith(policy *evaluator.GatePolicy, name string) Judge {
+	return func(e leadscore.Evaluation) (bool, string) {
+		if len(e.Report) == 0 {
+			return false, "its report is not stored, so the champion gate cannot judge its figures"
+		}
+		var rep evaluator.Report
+		if err := json.Unmarshal(e.Report, &rep); err != nil || rep.Candidate == nil {
+			return false, "its report cannot be read, so the champion gate cannot judge its figures"
+		}
+		ref, kind := rep.Champion, evaluator.ReferenceChampion
+		if ref == nil {
+			ref, kind = rep.Baseline, evaluator.ReferenceBaseline
+		}
+		res := evaluator.Apply(policy, rep.Candidate, ref, kind, name)
+		if res.Passed {
+			return true, ""
+		}
+		var failed []string
+		for _, c := range res.Checks {
+			if !c.Passed && c.Rule.Severity == evaluator.SeverityFail {
+				failed = append(failed, c.Message)
+			}
+		}
+		return false, fmt.Sprintf("its figures fail the champion gate %s: %s", name, strings.Join(failed, "; "))
+	}
 }
 
 // namedEvaluation returns the evaluation a caller named for an ungated
@@ -102,12 +168,14 @@ func namedEvaluation(id string, s leadscore.AliasMoveState) (string, error) {
 
 // ChampionGate is the rule a version must meet to become champion without
 // force: one of its stored evaluations (the one named, or any, newest
-// first) passed its gate policy, against the champion serving now, or
-// against the points baseline when the model has no champion yet, on data
-// that starts no earlier than the end of the version's training window. It
-// returns the id of the newest evaluation that counts, or an EPRECONDITION
-// error listing why each evaluation considered does not.
-func ChampionGate(s leadscore.AliasMoveState) (string, error) {
+// first) passed its gate policy, and its figures pass the champion gate
+// (judge, when not nil: the policy that judges every champion, whatever
+// policy the evaluation was run with), against the champion serving now,
+// or against the points baseline when the model has no champion yet, on
+// data that starts no earlier than the end of the version's training
+// window. It returns the id of the newest evaluation that counts, or an
+// EPRECONDITION error listing why each evaluation considered does not.
+func ChampionGate(s leadscore.AliasMoveState, judge Judge) (string, error) {
 	target := s.Target
 	subject := target.Ref().Name()
 	var champion int64
@@ -136,6 +204,11 @@ func ChampionGate(s leadscore.AliasMoveState) (string, error) {
 	var vs []leadscore.PreconditionViolation
 	for _, e := range s.Evaluations {
 		reasons := whyNot(e, target, champion)
+		if judge != nil && e.Passed != nil && *e.Passed {
+			if ok, why := judge(e); !ok {
+				reasons = append(reasons, why)
+			}
+		}
 		if len(reasons) == 0 {
 			return e.ID, nil
 		}

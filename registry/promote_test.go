@@ -1,12 +1,14 @@
 package registry
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/evaluator"
 )
 
 func TestChampionGate(t *testing.T) {
@@ -58,7 +60,7 @@ func TestChampionGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ChampionGate(tt.state)
+			got, err := ChampionGate(tt.state, nil)
 			if tt.refusals == nil {
 				if err != nil || got != tt.want {
 					t.Fatalf("ChampionGate = %q, %v; want %q, nil", got, err, tt.want)
@@ -83,5 +85,48 @@ func TestChampionGate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChampionGateJudgesEveryEvaluationWithItsOwnPolicy: an evaluation
+// that passed the weak policy it was run with (warnings only, or a floor of
+// min_value 0) does not make a candidate far worse than the champion its
+// successor: the champion gate judges the report's figures again.
+func TestChampionGateJudgesEveryEvaluationWithItsOwnPolicy(t *testing.T) {
+	trainedUntil := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	target := &leadscore.ModelVersion{Model: "m", Version: 4, Lineage: leadscore.Lineage{DataStart: trainedUntil.AddDate(-1, 0, 0), DataEnd: trainedUntil}}
+	champion := &leadscore.Alias{Model: "m", Name: leadscore.AliasChampion, Version: 2}
+	yes := true
+	report := func(candidateAUC float64) []byte {
+		b, err := json.Marshal(evaluator.Report{
+			Candidate: &evaluator.Metrics{Model: "models/m/versions/4", RocAUC: candidateAUC, LiftTopDecile: 3},
+			Champion:  &evaluator.Metrics{Model: "models/m/versions/2", RocAUC: 0.90, LiftTopDecile: 3},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	eval := func(id string, auc float64) leadscore.Evaluation {
+		return leadscore.Evaluation{ID: id, Model: "m", Version: 4, ChampionVersion: 2, Baseline: "learned:points", Passed: &yes,
+			GatePolicy: "lenient", GatePolicyRevision: 1, DataStart: trainedUntil.AddDate(0, 1, 0), Report: report(auc)}
+	}
+	judge := JudgeWith(evaluator.DefaultPolicy(), "gatePolicies/default/revisions/1")
+
+	state := leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{eval("weak", 0.40)}}
+	_, err := ChampionGate(state, judge)
+	var le *leadscore.Error
+	if !errors.As(err, &le) || le.Code != leadscore.EPRECONDITION || !strings.Contains(le.Preconditions[0].Description, "fail the champion gate gatePolicies/default/revisions/1") {
+		t.Fatalf("ChampionGate(AUC 0.40 against a champion at 0.90, passed under a lenient policy) = %v; want refused by the champion gate", err)
+	}
+	state.Evaluations = append(state.Evaluations, eval("good", 0.91))
+	if got, err := ChampionGate(state, judge); err != nil || got != "good" {
+		t.Fatalf("ChampionGate(with an evaluation whose figures pass) = %q, %v; want good", got, err)
+	}
+	noReport := eval("bare", 0.95)
+	noReport.Report = nil
+	_, err = ChampionGate(leadscore.AliasMoveState{Champion: champion, Target: target, Evaluations: []leadscore.Evaluation{noReport}}, judge)
+	if err == nil || !strings.Contains(err.Error(), "cannot become champion") {
+		t.Fatalf("ChampionGate(an evaluation without its report) = %v; want refused", err)
 	}
 }

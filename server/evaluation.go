@@ -715,6 +715,12 @@ func (s *evaluationService) CreateGatePolicy(ctx context.Context, req *leadscore
 	if err := leadscore.ValidateSlug("policy_id", req.GetPolicyId()); err != nil {
 		return nil, err
 	}
+	// Every evaluation that names no policy is judged by the default one.
+	if req.GetPolicyId() == registry.DefaultPolicyName {
+		if err := requireScope(ctx, leadscore.ScopeAdmin, "storing the default gate policy"); err != nil {
+			return nil, err
+		}
+	}
 	in := req.GetGatePolicy()
 	if in == nil {
 		return nil, leadscore.InvalidField("gate_policy", "", "is required")

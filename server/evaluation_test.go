@@ -662,8 +662,9 @@ func TestEvaluationJobEndToEnd(t *testing.T) {
 			t.Errorf("refusal: got violations %v, want one naming %s", vs, e.GetName())
 		}
 
-		// Judged by a stored policy it passes, the candidate becomes the
-		// model's first champion without force.
+		// Judged by a lenient policy of its own, the candidate passes that
+		// policy, but its figures still fail the champion gate (the default
+		// policy), which judges every champion move: it is not promoted.
 		if _, err := client.CreateGatePolicy(ctx, &leadscorev1.CreateGatePolicyRequest{PolicyId: "lenient", GatePolicy: &leadscorev1.GatePolicy{
 			Rules: []*leadscorev1.GateRule{{Metric: "roc_auc", MinValue: float(0.55)}},
 		}}); err != nil {
@@ -679,12 +680,11 @@ func TestEvaluationJobEndToEnd(t *testing.T) {
 		if g := got.GetEvaluation().GetGate(); g.GetVerdict() != leadscorev1.GateVerdict_GATE_VERDICT_PASS || g.GetGatePolicy() != "gatePolicies/lenient/revisions/1" || len(g.GetChecks()) != 1 {
 			t.Fatalf("evaluation by the lenient policy: got gate %v", g)
 		}
-		promoted, err = registryClient.PromoteModelVersion(ctx, &leadscorev1.PromoteModelVersionRequest{Name: candidate})
-		if err != nil {
-			t.Fatalf("promote with a passing evaluation: %v", err)
-		}
-		if e := promoted.GetHistoryEntry(); e.GetEvaluation() != job.GetEvaluation() || e.GetKind() != leadscorev1.AliasChangeKind_ALIAS_CHANGE_KIND_PROMOTE || e.GetActor() != "erin" {
-			t.Errorf("gated promotion's entry: got %v, want a promotion justified by %s", e, job.GetEvaluation())
+		_, err = registryClient.PromoteModelVersion(ctx, &leadscorev1.PromoteModelVersionRequest{Name: candidate})
+		refused = wantStatus(t, "promote with an evaluation that passed a lenient policy only", err, codes.FailedPrecondition)
+		if vs := preconditions(refused); len(vs) == 0 || vs[0].GetSubject() != job.GetEvaluation() ||
+			!strings.Contains(vs[0].GetDescription(), "fail the champion gate gatePolicies/default") {
+			t.Errorf("refusal: got violations %v, want %s refused by the champion gate", vs, job.GetEvaluation())
 		}
 	})
 }

@@ -20,16 +20,18 @@ var errDraining = errors.New("server is shutting down")
 
 // The interceptors are chained in this order, outermost first: logging sees
 // the final status of every call, recovery turns a panic anywhere below it
-// into Internal, and error mapping converts handler errors exactly once.
+// into Internal, authentication refuses calls without the credentials and
+// scope their rpc needs (with their own status codes), and error mapping
+// converts handler errors exactly once.
 // (The OpenTelemetry stats handler sits outside all of them, at the
 // transport.)
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{s.logUnary, s.recoverUnary, s.mapErrorsUnary}
+	return []grpc.UnaryServerInterceptor{s.logUnary, s.recoverUnary, s.authUnary, s.mapErrorsUnary}
 }
 
 func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{s.logStream, s.recoverStream, s.drainStream, s.mapErrorsStream}
+	return []grpc.StreamServerInterceptor{s.logStream, s.recoverStream, s.authStream, s.drainStream, s.mapErrorsStream}
 }
 
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/auth"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -32,14 +33,15 @@ const AnonymousActor = "anonymous"
 // maxActor is the longest actor name, as the registry allows.
 const maxActor = 256
 
-// actorOf returns who makes a call, for the registry's audit trail.
-//
-// There is no authentication yet: the actor is whatever the caller puts in
-// the "x-leadscore-actor" metadata key, or "anonymous" when it sends none.
-// It records intent, not proof; once the server authenticates callers the
-// actor will come from their verified identity instead, and this header
-// will be ignored.
+// actorOf returns who makes a call, for the registry's audit trail: the
+// caller's authenticated identity when authentication is on (the
+// "x-leadscore-actor" header is then ignored). With authentication off
+// (local development), it is whatever the caller puts in that header, or
+// "anonymous" when it sends none: intent, not proof.
 func actorOf(ctx context.Context) (string, error) {
+	if id, ok := auth.IdentityFrom(ctx); ok {
+		return id.Name, nil
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	values := md.Get(ActorHeader)
 	switch len(values) {
@@ -130,7 +132,7 @@ func decodePageToken(token, filter string) (pageToken, error) {
 		}
 		return leadscore.InvalidField("page_token", shown, reason)
 	}
-	data, err := base64.RawURLEncoding.DecodeString(token)
+	data, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return pageToken{}, bad("is not a page token this server issued")
 	}

@@ -100,10 +100,17 @@ func (r *rescorer) inWrite(ctx context.Context, opts leadscore.IngestOptions, re
 			return rescored{Failed: len(due)}
 		}
 	}
-	scored := 0
+	// scored holds the leads whose latest scoring succeeded: Rescore may
+	// be called again for some of them.
+	scored := map[string]bool{}
 	opts.Rescore = func(acts []leadscore.LeadActivity) []leadscore.LeadScoreRecord {
 		records, _ := scoreStored(sel, acts, opts.At, reason, r.every, r.notScored(ctx))
-		scored = len(records)
+		for _, a := range acts {
+			delete(scored, a.Lead.ID)
+		}
+		for _, rec := range records {
+			scored[rec.LeadID] = true
+		}
 		return records
 	}
 	opts.RescoreOptions = leadscore.SaveScoresOptions{HistoryStep: r.step}
@@ -113,7 +120,7 @@ func (r *rescorer) inWrite(ctx context.Context, opts leadscore.IngestOptions, re
 				slog.String("reason", reason), slog.Any("error", err))
 			return rescored{Failed: len(due)}
 		}
-		return rescored{Done: scored, Failed: len(due) - scored}
+		return rescored{Done: len(scored), Failed: len(due) - len(scored)}
 	}
 }
 

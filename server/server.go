@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore"
+	"github.com/leadscore/leadscore/auth"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"github.com/leadscore/leadscore/registry"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -22,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -112,6 +115,27 @@ type Options struct {
 	// DecayWorkers is how many claimed batches the scheduler rescores at
 	// once. Zero means DefaultDecayWorkers.
 	DecayWorkers int
+	// Auth authenticates callers and the scope table authorizes them; nil
+	// turns authentication off (local development only): any caller may
+	// make every rpc, and the audit trail records the actor a caller names
+	// in the x-leadscore-actor header. Once it is on, that header is
+	// ignored and the actor is the caller's identity.
+	Auth *auth.Authenticator
+	// TLS, when set, serves gRPC over TLS with it; a ClientCAs pool with
+	// ClientAuth VerifyClientCertIfGiven or RequireAndVerifyClientCert
+	// makes it mutual, and Auth's certificate map names the identities of
+	// the verified client certificates.
+	TLS *tls.Config
+	// NoReflection turns server reflection off. Reflection needs no
+	// credentials; it tells a caller the services and messages, nothing
+	// of the data.
+	NoReflection bool
+
+	// RequestIDRetention is how long a mutation's request id is remembered
+	// (a retry within it returns the first result); the server forgets
+	// older ones with the change log's prunes. Zero means
+	// DefaultRequestIDRetention.
+	RequestIDRetention time.Duration
 	// ChangeRetention is how long the change log behind WatchScoreChanges
 	// keeps an entry; the server prunes older entries at start and every
 	// hour. Zero means DefaultChangeRetention.
@@ -123,6 +147,7 @@ type Options struct {
 type Server struct {
 	logger *slog.Logger
 	store  leadscore.Store
+	auth   *auth.Authenticator // nil: authentication off
 	grpc   *grpc.Server
 	health *healthService
 	jobs   *jobRunner
@@ -228,6 +253,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		logger:        opts.Logger,
 		store:         opts.Store,
+		auth:          opts.Auth,
 		health:        newHealthService(),
 		checkInterval: opts.StoreCheckInterval,
 		slowCall:      opts.SlowCall,
@@ -256,7 +282,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.draining, s.drain = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelOpts...)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -269,7 +295,11 @@ func New(opts Options) (*Server, error) {
 		// clients keep watch streams alive with pings of their own.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(serverOpts...)
 	leadscorev1.RegisterScoringServiceServer(s.grpc, &scoringService{
 		models: s.models, leads: leads, shadow: s.shadow, logger: opts.Logger,
 		streams: make(chan struct{}, maxStreams), now: now,
@@ -301,7 +331,12 @@ func New(opts Options) (*Server, error) {
 	if opts.ChangeRetention < 0 {
 		return nil, fmt.Errorf("new server: change retention %v must not be negative", opts.ChangeRetention)
 	}
-	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention), every: changePruneEvery, now: now, logger: opts.Logger}
+	if opts.RequestIDRetention < 0 {
+		return nil, fmt.Errorf("new server: request id retention %v must not be negative", opts.RequestIDRetention)
+	}
+	s.pruner = &changePruner{store: leads, retention: cmp.Or(opts.ChangeRetention, DefaultChangeRetention),
+		requests: regStore, requestRetention: cmp.Or(opts.RequestIDRetention, DefaultRequestIDRetention),
+		every: changePruneEvery, now: now, logger: opts.Logger}
 	s.leadChampion, s.leadsStore, s.leadScores, s.now = leadScores.ref, leads, leadScores, now
 	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{})
@@ -309,7 +344,9 @@ func New(opts Options) (*Server, error) {
 		reg: opts.Registry, store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger,
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	if !opts.NoReflection {
+		reflection.Register(s.grpc)
+	}
 	s.refreshHealth()
 	return s, nil
 }

@@ -41,7 +41,7 @@ func changeCursor(seq int64) string {
 // EINVALID naming field.
 func parseChangeCursor(field, cursor string) (int64, error) {
 	bad := leadscore.InvalidField(field, cursor, "must be the cursor of a change this service sent")
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
 		return 0, bad
 	}

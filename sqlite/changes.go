@@ -58,3 +58,18 @@ func (db *DB) ScoreChangeBounds(ctx context.Context) (prunedThrough, newest int6
 	}
 	return prunedThrough, newest, nil
 }
+
+// PruneRequestIDs implements leadscore.RegistryStore, through the index on
+// created_at.
+func (db *DB) PruneRequestIDs(ctx context.Context, before time.Time) (int64, error) {
+	cut, err := storeutil.PruneCutoff(before)
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.db.ExecContext(ctx, `DELETE FROM request_ids WHERE created_at < ?`, micros(cut))
+	if err != nil {
+		return 0, errorf(err, "prune request ids before %s", cut.Format(time.RFC3339Nano))
+	}
+	n, err := res.RowsAffected()
+	return n, errorf(err, "prune request ids")
+}

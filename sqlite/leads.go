@@ -88,30 +88,45 @@ func upserted(ctx context.Context, tx *sql.Tx, what, existing string, ids []stri
 	return out, created, nil
 }
 
-// writeScores lets storeutil.RescoreInWrite score and save in tx, under a
-// savepoint.
+// writeScores lets storeutil.RescoreInWrite score and save in tx, each
+// step under a savepoint. SQLite takes one writer at a time, so no other
+// write changes the leads meanwhile, and the write has made them due
+// itself: MarkDue is not needed.
 func writeScores(ctx context.Context, tx *sql.Tx) storeutil.WriteScores {
 	return storeutil.WriteScores{
-		Savepoint: func(fn func() error) error {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT rescore`); err != nil {
-				return errorf(err, "rescore: savepoint")
-			}
-			if err := fn(); err != nil {
-				for _, undo := range []string{`ROLLBACK TO rescore`, `RELEASE rescore`} {
-					if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), undo); rerr != nil {
-						return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
-					}
-				}
+		Activity: func(ids []string) (acts []leadscore.LeadActivity, err error) {
+			err = underSavepoint(ctx, tx, func() error {
+				acts, err = leadActivity(ctx, tx, ids)
 				return err
-			}
-			_, err := tx.ExecContext(ctx, `RELEASE rescore`)
-			return errorf(err, "rescore: release the savepoint")
+			})
+			return acts, err
 		},
-		Activity: func(ids []string) ([]leadscore.LeadActivity, error) { return leadActivity(ctx, tx, ids) },
-		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (leadscore.SaveScoresResult, error) {
-			return saveScores(ctx, tx, scores, opts)
+		Save: func(scores []leadscore.LeadScoreRecord, opts leadscore.SaveScoresOptions) (res leadscore.SaveScoresResult, err error) {
+			err = underSavepoint(ctx, tx, func() error {
+				res, err = saveScores(ctx, tx, scores, opts)
+				return err
+			})
+			return res, err
 		},
 	}
+}
+
+// underSavepoint runs fn in tx under a savepoint, released when fn
+// succeeds and rolled back to when it fails.
+func underSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT rescore`); err != nil {
+		return errorf(err, "rescore: savepoint")
+	}
+	if err := fn(); err != nil {
+		for _, undo := range []string{`ROLLBACK TO rescore`, `RELEASE rescore`} {
+			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), undo); rerr != nil {
+				return errorf(rerr, "rescore: roll back to the savepoint after %v", err)
+			}
+		}
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `RELEASE rescore`)
+	return errorf(err, "rescore: release the savepoint")
 }
 
 // markDue makes leads due for rescoring at, the time of the write that
@@ -194,8 +209,8 @@ RETURNING id`, args...)
 			return err
 		}
 		res = b.UpsertResult(len(ids), created, len(due)-created, due)
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return err
 	})
 	if err != nil {
 		return leadscore.UpsertResult{}, err
@@ -304,8 +319,8 @@ VALUES `+valuesList(len(first), 6)+` ON CONFLICT (id) DO NOTHING RETURNING id`, 
 		if err := markDue(ctx, tx, res.Leads, at); err != nil {
 			return err
 		}
-		res.Rescored, res.RescoreErr = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
-		return nil
+		res.Rescored, res.RescoreErr, err = storeutil.RescoreInWrite(res.Leads, opts, writeScores(ctx, tx))
+		return err
 	})
 	if err != nil {
 		return leadscore.EventsResult{}, err

@@ -648,10 +648,10 @@ ORDER BY h.seq DESC LIMIT 1`, t.modelID, alias, seq), t.model)
 }
 
 func (t *aliasTx) Evaluations(ctx context.Context, version int64, id string) ([]leadscore.Evaluation, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+evaluationColumns+` FROM `+evaluationFrom+`
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+evaluationColumns+`, e.report FROM `+evaluationFrom+`
 WHERE v.model_id = ?1 AND v.version = ?2 AND (?3 = '' OR e.id = ?3)
 ORDER BY e.created_at DESC, e.id DESC`, t.modelID, version, id)
-	evals, err := collect(rows, err, func(r *sql.Rows) (leadscore.Evaluation, error) { return scanEvaluation(r, false) })
+	evals, err := collect(rows, err, func(r *sql.Rows) (leadscore.Evaluation, error) { return scanEvaluation(r, true) })
 	if err != nil {
 		return nil, errorf(err, "list the evaluations of %s", leadscore.VersionRef{Model: t.model, Version: version}.Name())
 	}

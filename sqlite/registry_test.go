@@ -185,3 +185,12 @@ func TestRegistryMigrationKeepsExistingRows(t *testing.T) {
 		t.Errorf("%d old tables are left after migration 0003 (%v), want none", tables, err)
 	}
 }
+
+func TestAPIKeysConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunAPIKeys(t, func(t *testing.T) leadscore.APIKeyStore {
+		db := open(t, tempPath(t))
+		migrate(t, db)
+		return db
+	})
+}

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/leadscore/leadscore"
 )
@@ -68,5 +70,86 @@ func testRescoreInWrite(t *testing.T, s leadStore) {
 	}
 	if due := dueLeads(t, s, minute(3), 10); !slices.Equal(due, []string{"b"}) {
 		t.Errorf("DueLeads() after a rescoring that failed = %q, want b", due)
+	}
+}
+
+// RunConcurrentWrites runs the lead tests whose writes must overlap in
+// time, for a backend whose writes of leads run at once (PostgreSQL).
+// SQLite takes one writer at a time, so these interleavings cannot arise
+// there. open is as RunLeads takes it.
+func RunConcurrentWrites(t *testing.T, open func(t *testing.T) leadscore.LeadStore) {
+	t.Helper()
+	tests := []struct {
+		name string
+		test func(t *testing.T, s leadStore)
+	}{
+		{"a write rescoring a lead does not hold it while it scores, and rescores what another committed meanwhile", testRescoreAfterConcurrentWrite},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ls, ok := open(t).(leadStore)
+			if !ok {
+				t.Fatalf("the store is not also a HistoryStore and RegistryStore; the suite needs them")
+			}
+			tt.test(t, ls)
+		})
+	}
+}
+
+// testRescoreAfterConcurrentWrite records an event of a lead with
+// rescoring, and while that write scores the lead (inside its Rescore),
+// records and commits a second event of the same lead with rescoring:
+// the second write must not wait for the first (the first locks its leads
+// only to save), and the first must score the lead again with both events
+// before it saves, so the score it leaves holds every committed event.
+func testRescoreAfterConcurrentWrite(t *testing.T, s leadStore) {
+	ctx := t.Context()
+	registerScoring(t, s)
+	if _, err := s.UpsertLeads(ctx, []leadscore.Lead{lead("a")}, ingest(1)); err != nil {
+		t.Fatalf("UpsertLeads(): %v", err)
+	}
+	byEvents := func(acts []leadscore.LeadActivity) []leadscore.LeadScoreRecord {
+		var out []leadscore.LeadScoreRecord
+		for _, a := range acts {
+			out = append(out, score(a.Lead.ID, 1, minute(2), 0.1*float64(len(a.Events)), leadscore.TierMedium, "B2"))
+		}
+		return out
+	}
+	second := ingest(2)
+	second.Rescore = byEvents
+	var (
+		seen        [][]leadscore.LeadActivity
+		secondRes   leadscore.EventsResult
+		secondErr   error
+		secondCalls int
+	)
+	first := ingest(2)
+	first.Rescore = func(acts []leadscore.LeadActivity) []leadscore.LeadScoreRecord {
+		seen = append(seen, acts)
+		if len(seen) == 1 {
+			// The guard only keeps a wrong store (one that locks the lead
+			// before scoring, so this write waits for the first) from
+			// hanging the suite; no timing is measured.
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			secondCalls++
+			secondRes, secondErr = s.RecordEvents(wctx, []leadscore.Event{event("e2", "a", minute(2))}, second)
+		}
+		return byEvents(acts)
+	}
+	res, err := s.RecordEvents(ctx, []leadscore.Event{event("e1", "a", minute(2))}, first)
+	if secondCalls != 1 || secondErr != nil || secondRes.Recorded != 1 || secondRes.Rescored.Saved != 1 {
+		t.Fatalf("the second write, while the first scored = %+v, %v; want it recorded and rescored without waiting", secondRes, secondErr)
+	}
+	if err != nil || res.Recorded != 1 || res.RescoreErr != nil || res.Rescored.Saved != 1 {
+		t.Fatalf("the first write = %+v, %v; want its event recorded and the lead rescored", res, err)
+	}
+	if len(seen) != 2 || len(seen[0]) != 1 || len(seen[0][0].Events) != 1 || len(seen[1]) != 1 || len(seen[1][0].Events) != 2 {
+		t.Fatalf("the first write's rescoring saw %+v; want a with its own event, then a again with both", seen)
+	}
+	got, err := s.GetLead(ctx, "a")
+	if err != nil || got.Score == nil || got.Score.Probability != 0.2 {
+		t.Fatalf("GetLead(a) = %+v, %v; want the score of both events (0.2)", got.Score, err)
 	}
 }

@@ -43,6 +43,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) RegistryStore) {
 		{"version of unknown model is not found", testVersionOfUnknownModel},
 		{"invalid version is refused before anything is stored", testVersionInvalid},
 		{"registration request id replay returns the first version", testVersionRequestID},
+		{"pruned request ids are forgotten, later ones kept", testPruneRequestIDs},
 		{"numbers of deleted versions are not reused", testVersionNumbersNotReused},
 		{"versions list newest first and hide archived ones", testListVersions},
 		{"version update changes description tags and state", testUpdateVersion},
@@ -62,7 +63,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) RegistryStore) {
 		{"move request id replay returns the first result", testMoveRequestID},
 		{"rollback restores a target from the history", testRollback},
 		{"rollback with nothing to restore is refused", testRollbackRefused},
-		{"rollback may restore an archived version", testRollbackArchived},
+		{"rollback refuses an archived version until it is unarchived", testRollbackArchived},
 		{"delete removes the alias and keeps its history", testDeleteAlias},
 		{"history numbers stay gap-free across delete and re-creation", testHistoryGapFree},
 		{"history lists newest first in pages", testListHistory},
@@ -634,4 +635,36 @@ func testDeleteVersion(t *testing.T, s RegistryStore) {
 	if _, err := s.GetModelVersion(ctx, leadscore.VersionRef{Model: "churn", Version: 2}); err != nil {
 		t.Errorf("GetModelVersion() of the version kept: %v", err)
 	}
+}
+
+// testPruneRequestIDs registers versions with request ids at two times,
+// prunes before the second: a retry of the first is a new request, a retry
+// of the second still returns its version, and a zero time is refused.
+func testPruneRequestIDs(t *testing.T, s RegistryStore) {
+	ctx := t.Context()
+	createModel(t, s, "churn")
+	register := func(id string, at time.Time) leadscore.ModelVersion {
+		t.Helper()
+		nv := newVersion("churn", 1)
+		nv.RequestID, nv.CreatedAt = id, at
+		v, err := s.CreateModelVersion(ctx, nv)
+		if err != nil {
+			t.Fatalf("CreateModelVersion(%s): %v", id, err)
+		}
+		return v
+	}
+	register("req-old", minute(1))
+	recent := register("req-new", minute(10))
+	n, err := s.PruneRequestIDs(ctx, minute(5))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneRequestIDs(minute 5) = %d, %v; want 1 forgotten", n, err)
+	}
+	if v := register("req-old", minute(11)); v.Version != 3 {
+		t.Errorf("a retry of a forgotten request id registered version %d, want a new version 3", v.Version)
+	}
+	if v := register("req-new", minute(12)); v.Version != recent.Version {
+		t.Errorf("a retry of a kept request id returned version %d, want %d", v.Version, recent.Version)
+	}
+	_, err = s.PruneRequestIDs(ctx, time.Time{})
+	wantCode(t, "PruneRequestIDs(zero time)", err, leadscore.EINVALID)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,8 +264,8 @@ func testGateState(t *testing.T, s RegistryStore) {
 	var ids []string
 	for _, e := range seen.Evaluations {
 		ids = append(ids, e.ID)
-		if e.Report != nil {
-			t.Errorf("state.Evaluations[%s].Report = %q, want nil", e.ID, e.Report)
+		if want := fmt.Sprintf(`{"n":%d}`, map[string]int{"ev-old": 1, "ev-new": 2}[e.ID]); string(e.Report) != want {
+			t.Errorf("state.Evaluations[%s].Report = %q, want %s: the champion gate judges it", e.ID, e.Report, want)
 		}
 		if e.Model != "churn" || e.Version != 2 || e.ChampionVersion != 1 {
 			t.Errorf("state.Evaluations[%s] = %+v, want an evaluation of version 2 against champion 1", e.ID, e)
@@ -480,13 +481,27 @@ func testRollbackArchived(t *testing.T, s RegistryStore) {
 	modelWithVersions(t, s, "churn", 2)
 	promote(t, s, "churn", "champion", 1)
 	promote(t, s, "churn", "champion", 2)
-	archived := leadscore.VersionArchived
-	if _, err := s.UpdateModelVersion(ctx, leadscore.VersionRef{Model: "churn", Version: 1}, leadscore.VersionUpdate{State: &archived}); err != nil {
+	v1 := leadscore.VersionRef{Model: "churn", Version: 1}
+	state := leadscore.VersionArchived
+	if _, err := s.UpdateModelVersion(ctx, v1, leadscore.VersionUpdate{State: &state}); err != nil {
 		t.Fatalf("archive version 1: %v", err)
 	}
-	a, _ := mustMove(t, s, leadscore.AliasMove{Model: "churn", Alias: "champion", Kind: leadscore.AliasRollback, At: base}, nil)
+	rollback := leadscore.AliasMove{Model: "churn", Alias: "champion", Kind: leadscore.AliasRollback, At: base}
+	_, _, err := s.MoveAlias(ctx, rollback, nil)
+	v := wantPrecondition(t, "rollback to an archived version", err, "VERSION_STATE")
+	if v.Subject != "models/churn/versions/1" || !strings.Contains(v.Description, "unarchive it first") {
+		t.Errorf("rollback to an archived version: violation %+v, want version 1 named and what to do", v)
+	}
+	if h := history(t, s, "churn", "champion"); len(h) != 2 {
+		t.Errorf("history after a refused rollback has %d entries, want the 2 promotions", len(h))
+	}
+	state = leadscore.VersionActive
+	if _, err := s.UpdateModelVersion(ctx, v1, leadscore.VersionUpdate{State: &state}); err != nil {
+		t.Fatalf("unarchive version 1: %v", err)
+	}
+	a, _ := mustMove(t, s, rollback, nil)
 	if a.Version != 1 {
-		t.Errorf("rollback to an archived version = %+v, want version 1", a)
+		t.Errorf("rollback to an unarchived version = %+v, want version 1", a)
 	}
 }
 

@@ -81,7 +81,11 @@ echo "generating $leads leads and training a 200-tree depth-6 gbdt..." >&2
 read -r port aport < <("$work/scorebench" ports 2 | tr '\n' ' '; echo)
 admin=(--admin-addr '')
 [ -n "$cpuprofile" ] && admin=(--admin-addr "127.0.0.1:$aport" --pprof)
-"$ls" serve --store "$store" --grpc-addr "127.0.0.1:$port" "${admin[@]}" --log-level warn --decay-tick 1s 2>"$work/serve.log" &
+# The server's pool gets the connections the raw reference's has (C), and
+# two for the decay scheduler.
+serve_store=$store
+[ "$sqlite" = 1 ] || serve_store="$store&pool_max_conns=$((conc + 2))"
+"$ls" serve --no-auth --store "$serve_store" --grpc-addr "127.0.0.1:$port" "${admin[@]}" --log-level warn --decay-tick 1s 2>"$work/serve.log" &
 pid=$!
 if ! "$work/scorebench" wait -addr "127.0.0.1:$port" -service leadscore.v1.LeadService -timeout 60s; then
   cat "$work/serve.log" >&2

@@ -106,7 +106,7 @@ echo "preparing the model: 200 trees, depth 6, 30 numeric features, $rows rows..
 "$ls" promote default/versions/1 --force --reason bench --store "$db" >&2
 
 read -r ls_port floor_port floor_pprof prof_port prof_pprof <<<"$("$sb" ports 5 | tr '\n' ' ')"
-"$ls" serve --store "$db" --grpc-addr "127.0.0.1:$ls_port" --admin-addr '' --log-level warn 2>"$work/serve.log" &
+"$ls" serve --no-auth --store "$db" --grpc-addr "127.0.0.1:$ls_port" --admin-addr '' --log-level warn 2>"$work/serve.log" &
 ls_pid=$!
 pids+=("$ls_pid")
 if ! "$sb" wait -addr "127.0.0.1:$ls_port" -service leadscore.v1.ScoringService -timeout 60s; then

@@ -31,6 +31,7 @@ type command struct {
 var commands = map[string]command{
 	"quickstart":   {"build a scored demo from nothing on the embedded store (history, three models, gated promotion), then serve it", runQuickstart},
 	"serve":        {"run the gRPC server (health, reflection, metrics, traces)", runServe},
+	"apikey":       {"create, list or revoke the API keys that authenticate callers of serve", runAPIKey},
 	"migrate":      {"apply pending store migrations, or list them with 'migrate status'", runMigrate},
 	"version":      {"print the build version", runVersion},
 	"import":       {"load leads, events and outcomes files into the store", runImport},

@@ -212,9 +212,15 @@ type process struct {
 	logs []map[string]any
 }
 
-// startServe runs `leadscore serve` on loopback ports chosen by the kernel
-// and waits until it logs that it is serving.
+// startServe runs `leadscore serve --no-auth` on loopback ports chosen by
+// the kernel and waits until it logs that it is serving.
 func startServe(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	return startServeWith(t, env, append([]string{"--no-auth"}, args...)...)
+}
+
+// startServeWith is startServe with authentication as args set it.
+func startServeWith(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)

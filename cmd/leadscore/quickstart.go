@@ -260,6 +260,9 @@ func (q *quickstart) serve(ctx context.Context, grpcAddr, adminAddr string, keep
 			serveModels: []leadscore.AliasRef{{Model: quickstartModel, Alias: leadscore.AliasChampion}},
 			dataDir:     q.dir, maxJobs: 1, pinned: server.DefaultPinnedVersions, maxStreams: server.DefaultMaxStreams,
 			shadow: server.ShadowOptions{Share: 0.1, Queue: server.DefaultShadowQueue}, slowCall: time.Second,
+			// The quickstart is a newcomer's first look on their own
+			// machine: no credentials to set up, and it says so.
+			security: securityConfig{noAuth: true},
 		})
 	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +42,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"the aliases this process keeps loaded for scoring, as MODEL@ALIAS; repeat the flag or separate with commas; an empty value serves none")
 	dataDir := fs.String("data-dir", "",
 		"the directory evaluation jobs may read history files and flat tables from (paths in requests are relative to it); "+
-			"empty means the embedded store's directory, or no files at all with a postgres:// store")
+			"empty means the folder \"data\" beside the embedded store (created empty), or no files at all with a postgres:// store")
 	maxJobs := fs.Int("max-jobs", 1, "how many evaluation jobs run at once")
 	pinned := fs.Int("pinned-versions", server.DefaultPinnedVersions,
 		"how many pinned model versions (requests that name a version number) stay loaded besides the served aliases; the least recently used is dropped")
@@ -59,11 +61,18 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	decayLease := fs.Duration("decay-lease", server.DefaultDecayLease, "how long leads this server claimed for rescoring are left to it before another replica may take them")
 	decayWorkers := fs.Int("decay-workers", server.DefaultDecayWorkers, "how many claimed batches of due leads this server rescores at once")
 	retention := fs.Duration("change-retention", server.DefaultChangeRetention, "how long the change log behind WatchScoreChanges keeps an entry")
+	requestRetention := fs.Duration("request-id-retention", server.DefaultRequestIDRetention,
+		"how long a mutation's request id is remembered: a retry within it returns the first result, after it is a new request")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second,
 		"how long in-flight calls may take to finish after SIGTERM before they are cut off")
+	security := securityFlags(fs)
 	level := logLevelFlag(fs)
 	if err := parseFlags(fs, args, env); err != nil {
 		return flagExit(err)
+	}
+	if err := security.check(); err != nil {
+		fmt.Fprintf(stderr, "leadscore serve: %v\n", err)
+		return exitError
 	}
 	if *shutdownTimeout <= 0 {
 		fmt.Fprintf(stderr, "invalid --shutdown-timeout %s: must be positive\n", *shutdownTimeout)
@@ -89,6 +98,7 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		{*rescoreEvery >= time.Minute, "--rescore-interval", *rescoreEvery, "must be at least 1m"},
 		{*decayTick == 0 || *decayTick >= time.Second, "--decay-tick", *decayTick, "must be 0 (off) or at least 1s"},
 		{*retention >= time.Hour, "--change-retention", *retention, "must be at least 1h"},
+		{*requestRetention >= time.Hour, "--request-id-retention", *requestRetention, "must be at least 1h"},
 		{*decayLease >= time.Second, "--decay-lease", *decayLease, "must be at least 1s"},
 		{*decayWorkers >= 1 && *decayWorkers <= 64, "--decay-workers", *decayWorkers, "must be from 1 to 64"},
 		{*stepFlag >= 0 && *stepFlag <= 1, "--history-step", *stepFlag, "must be from 0 to 1"},
@@ -100,27 +110,29 @@ func runServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	logger := newLogger(stderr, *level)
 	if err := serve(ctx, logger, serveConfig{
-		store:           *store,
-		grpcAddr:        *grpcAddr,
-		adminAddr:       *adminAddr,
-		pprof:           *pprofOn,
-		migrate:         *migrate,
-		shutdownTimeout: *shutdownTimeout,
-		serveModels:     serveModels.refs,
-		dataDir:         *dataDir,
-		maxJobs:         *maxJobs,
-		pinned:          *pinned,
-		maxStreams:      *maxStreams,
-		shadow:          server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
-		slowCall:        *slowCall,
-		maxCall:         *maxCall,
-		leadModel:       *leadModel,
-		rescoreEvery:    *rescoreEvery,
-		historyStep:     historyStep(*stepFlag),
-		decayTick:       decayTickOption(*decayTick),
-		decayLease:      *decayLease,
-		decayWorkers:    *decayWorkers,
-		changeRetention: *retention,
+		store:            *store,
+		grpcAddr:         *grpcAddr,
+		adminAddr:        *adminAddr,
+		pprof:            *pprofOn,
+		migrate:          *migrate,
+		shutdownTimeout:  *shutdownTimeout,
+		serveModels:      serveModels.refs,
+		dataDir:          *dataDir,
+		maxJobs:          *maxJobs,
+		pinned:           *pinned,
+		maxStreams:       *maxStreams,
+		shadow:           server.ShadowOptions{Share: *shadowShare, Queue: *shadowQueue},
+		slowCall:         *slowCall,
+		maxCall:          *maxCall,
+		leadModel:        *leadModel,
+		rescoreEvery:     *rescoreEvery,
+		historyStep:      historyStep(*stepFlag),
+		decayTick:        decayTickOption(*decayTick),
+		decayLease:       *decayLease,
+		decayWorkers:     *decayWorkers,
+		changeRetention:  *retention,
+		requestRetention: *requestRetention,
+		security:         *security,
 	}); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return exitError
@@ -153,8 +165,12 @@ type serveConfig struct {
 	decayTick    time.Duration
 	decayLease   time.Duration
 	decayWorkers int
-	// changeRetention is how long score changes are kept.
-	changeRetention time.Duration
+	// changeRetention is how long score changes are kept, requestRetention
+	// request ids.
+	changeRetention  time.Duration
+	requestRetention time.Duration
+	// security is how callers are authenticated and the ports protected.
+	security securityConfig
 }
 
 // followedAliases are the aliases the loader keeps loaded: the served ones
@@ -225,18 +241,23 @@ func parseServeModel(s string) (leadscore.AliasRef, error) {
 	return leadscore.AliasRef{Model: model, Alias: alias}, nil
 }
 
-// dataDirFor is the directory evaluation jobs may read files from: the
-// one --data-dir names, else the embedded store's directory (where a
-// newcomer's files already are), else none for a PostgreSQL store (a
-// server's working directory is no place to read files from by accident).
-func dataDirFor(cfg serveConfig) string {
+// dataDirFor is the directory jobs may read files from: the one
+// --data-dir names, else a folder of its own beside the embedded store
+// ("data", created empty when missing), else none for a PostgreSQL store.
+// Never the working directory or the store's own folder: a caller could
+// then read whatever else lies there, and its names in errors.
+func dataDirFor(cfg serveConfig) (string, error) {
 	switch {
 	case cfg.dataDir != "":
-		return cfg.dataDir
+		return cfg.dataDir, nil
 	case isPostgresURL(cfg.store):
-		return ""
+		return "", nil
 	}
-	return filepath.Dir(cfg.store)
+	dir := filepath.Join(filepath.Dir(cfg.store), "data")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create the data directory: %w", err)
+	}
+	return dir, nil
 }
 
 // serve runs the server until ctx is cancelled, then shuts it down in
@@ -294,28 +315,44 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		return fmt.Errorf("register serving metrics: %w", err)
 	}
 
+	authn, err := cfg.security.authenticator(ctx, logger, st)
+	if err != nil {
+		return fmt.Errorf("set up authentication: %w", err)
+	}
+	tlsCfg, err := cfg.security.tlsConfig()
+	if err != nil {
+		return err
+	}
+	dataDir, err := dataDirFor(cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
-		Logger:          logger,
-		Store:           st,
-		TracerProvider:  tel.TracerProvider(),
-		MeterProvider:   tel.MeterProvider(),
-		Registry:        reg,
-		DataDir:         dataDirFor(cfg),
-		MaxJobs:         cfg.maxJobs,
-		Loader:          loader,
-		ServedAliases:   cfg.serveModels,
-		PinnedVersions:  cfg.pinned,
-		MaxStreams:      cfg.maxStreams,
-		Shadow:          cfg.shadow,
-		SlowCall:        cfg.slowCall,
-		MaxCallDuration: cfg.maxCall,
-		LeadModel:       cfg.leadModel,
-		RescoreInterval: cfg.rescoreEvery,
-		HistoryStep:     cfg.historyStep,
-		DecayTick:       cfg.decayTick,
-		DecayLease:      cfg.decayLease,
-		DecayWorkers:    cfg.decayWorkers,
-		ChangeRetention: cfg.changeRetention,
+		Logger:             logger,
+		Store:              st,
+		TracerProvider:     tel.TracerProvider(),
+		MeterProvider:      tel.MeterProvider(),
+		Registry:           reg,
+		DataDir:            dataDir,
+		MaxJobs:            cfg.maxJobs,
+		Loader:             loader,
+		ServedAliases:      cfg.serveModels,
+		PinnedVersions:     cfg.pinned,
+		MaxStreams:         cfg.maxStreams,
+		Shadow:             cfg.shadow,
+		SlowCall:           cfg.slowCall,
+		MaxCallDuration:    cfg.maxCall,
+		LeadModel:          cfg.leadModel,
+		RescoreInterval:    cfg.rescoreEvery,
+		HistoryStep:        cfg.historyStep,
+		DecayTick:          cfg.decayTick,
+		DecayLease:         cfg.decayLease,
+		DecayWorkers:       cfg.decayWorkers,
+		ChangeRetention:    cfg.changeRetention,
+		RequestIDRetention: cfg.requestRetention,
+		Auth:               authn,
+		TLS:                tlsCfg,
+		NoReflection:       cfg.security.noReflection,
 	})
 	if err != nil {
 		close(loaderDone)
@@ -352,6 +389,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
+		if tlsCfg != nil {
+			// The admin port shares the server's certificate; it asks no
+			// client certificate (probes and scrapers rarely have one).
+			adminLis = tls.NewListener(adminLis, &tls.Config{Certificates: tlsCfg.Certificates, MinVersion: tls.VersionTLS12})
+		}
 		admin = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -369,6 +411,8 @@ func serve(ctx context.Context, logger *slog.Logger, cfg serveConfig) (err error
 		slog.String("grpc_addr", lis.Addr().String()),
 		slog.String("store", describeStore(cfg.store)),
 		slog.String("backend", st.Backend()),
+		slog.Bool("tls", tlsCfg != nil),
+		slog.Bool("auth", authn != nil),
 		slog.String("version", version()),
 	)
 

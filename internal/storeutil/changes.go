@@ -6,7 +6,7 @@ import (
 	"github.com/leadscore/leadscore"
 )
 
-// The rules of the change log's retention (PruneScoreChanges) both
+// The rules of retention (PruneScoreChanges, PruneRequestIDs) both
 // backends follow.
 
 // PruneCutoff checks the time PruneScoreChanges deletes entries before,

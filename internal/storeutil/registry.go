@@ -467,8 +467,9 @@ type AliasTx interface {
 	// seq, or the newest when seq is 0; ok is false when there is none.
 	HistoryEntry(ctx context.Context, alias string, seq int64) (change leadscore.AliasChange, ok bool, err error)
 	// Evaluations lists a version's evaluations newest first (by creation
-	// time, then id), without reports; when id is not empty, only the
-	// evaluation with that id, if it is one of the version's.
+	// time, then id), with their reports (the champion gate judges them
+	// again); when id is not empty, only the evaluation with that id, if
+	// it is one of the version's.
 	Evaluations(ctx context.Context, version int64, id string) ([]leadscore.Evaluation, error)
 	// Write records a move decided by MoveAlias.
 	Write(ctx context.Context, w AliasWrite) error
@@ -736,11 +737,17 @@ func resolveTarget(ctx context.Context, tx AliasTx, move leadscore.AliasMove, re
 			}
 			to = e.FromVersion
 		}
-		// A rollback restores a target the alias had, archived or not: it
-		// is the way back when a promotion went wrong.
+		// A rollback restores a target the alias had, gate or not: it is
+		// the way back when a promotion went wrong. An archived version
+		// cannot serve, as archiving a version an alias points at is
+		// refused: it must be unarchived first, a recorded choice.
 		v, err := tx.Version(ctx, to)
 		if err != nil {
 			return nil, err
+		}
+		if v.State != leadscore.VersionActive {
+			return nil, Precondition("VERSION_STATE", v.Ref().Name(),
+				"%s is %s and cannot serve; unarchive it first to roll %s back to it", v.Ref().Name(), v.State, ref.Name())
 		}
 		return &v, nil
 	}
