@@ -547,9 +547,19 @@ func gbdtToProto(g *model.GBDT) *artifactv1.GbdtParameters {
 		BaseScore:   g.BaseScore,
 		TreeRoots:   g.Trees,
 		Nodes:       nodes,
+		SumFloat32:  g.SumFloat32,
 	}
 	for _, set := range g.CategorySets {
 		pb.CategorySets = append(pb.CategorySets, &artifactv1.CategorySet{Words: set})
+	}
+	if g.Sources != nil {
+		nodes.Source = make([]int32, n)
+		for i := range g.Nodes {
+			nodes.Source[i] = g.Nodes[i].Source
+		}
+		for _, src := range g.Sources {
+			pb.Sources = append(pb.Sources, &artifactv1.GbdtSource{Name: src.Name, Feature: src.Feature})
+		}
 	}
 	return pb
 }
@@ -582,10 +592,11 @@ func gbdtFromProto(pb *artifactv1.GbdtParameters) (*model.GBDT, error) {
 		}
 	}
 	g := &model.GBDT{
-		Width:     width,
-		BaseScore: pb.GetBaseScore(),
-		Trees:     slices.Clone(pb.GetTreeRoots()),
-		Nodes:     make([]model.GBDTNode, n),
+		Width:      width,
+		BaseScore:  pb.GetBaseScore(),
+		SumFloat32: pb.GetSumFloat32(),
+		Trees:      slices.Clone(pb.GetTreeRoots()),
+		Nodes:      make([]model.GBDTNode, n),
 	}
 	for i := range g.Nodes {
 		g.Nodes[i] = model.GBDTNode{
@@ -602,6 +613,20 @@ func gbdtFromProto(pb *artifactv1.GbdtParameters) (*model.GBDT, error) {
 	}
 	for _, set := range pb.GetCategorySets() {
 		g.CategorySets = append(g.CategorySets, slices.Clone(set.GetWords()))
+	}
+	// An ensemble without sources has no source column; one with sources
+	// has one element per node.
+	if src := pn.GetSource(); len(pb.GetSources()) > 0 || len(src) > 0 {
+		if len(src) != n {
+			return nil, leadscore.InvalidField("gbdt.nodes.source", len(src), fmt.Sprintf("must have one element per node, %d like gbdt.nodes.feature, when the ensemble has sources", n))
+		}
+		for i := range g.Nodes {
+			g.Nodes[i].Source = src[i]
+		}
+		g.Sources = make([]model.GBDTSource, len(pb.GetSources()))
+		for i, s := range pb.GetSources() {
+			g.Sources[i] = model.GBDTSource{Name: s.GetName(), Feature: s.GetFeature()}
+		}
 	}
 	return g, nil
 }

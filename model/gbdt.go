@@ -59,6 +59,21 @@ type GBDTNode struct {
 	// Gain is the loss reduction of a split, for feature importance; 0 in
 	// leaves.
 	Gain float64 `json:"gain"`
+	// Source is the index in GBDT.Sources of the feature a split tested in
+	// the model the ensemble was imported from. It is 0 in leaves and in
+	// every node of an ensemble without sources.
+	Source int32 `json:"source,omitempty"`
+}
+
+// GBDTSource is one feature of the model an ensemble was imported from,
+// such as the one-hot column job_admin. of an XGBoost model, which the
+// ensemble tests through a feature of its own row (attr.job).
+type GBDTSource struct {
+	// Name is the feature's name in the imported model.
+	Name string `json:"name"`
+	// Feature is the index in the feature row of the value the source's
+	// splits test.
+	Feature int32 `json:"feature"`
 }
 
 // IsLeaf reports whether the node is a leaf.
@@ -85,6 +100,20 @@ type GBDT struct {
 	// CategorySets are the categories sent left by categorical splits, as
 	// bitsets: bit c%64 of word c/64 stands for category index c.
 	CategorySets [][]uint64 `json:"category_sets,omitempty"`
+	// Sources, when set, are the features of the model the ensemble was
+	// imported from; each split names its own in GBDTNode.Source. Several
+	// sources may test one row feature (the one-hot columns of one
+	// attribute), and TreeSHAP treats each source as a player of its own,
+	// as the imported model's explanations do; a row feature's
+	// contribution is the sum of its sources'. Without sources, each row
+	// feature is one player.
+	Sources []GBDTSource `json:"sources,omitempty"`
+	// SumFloat32 adds the base score and the leaf values in float32, in
+	// tree order, as XGBoost does, so that an imported model's raw output
+	// has XGBoost's bits rather than a more exact sum that differs from
+	// them by up to a few millionths over hundreds of trees. BaseScore and
+	// the leaf values must then be float32 values.
+	SumFloat32 bool `json:"sum_float32,omitempty"`
 
 	// flat is the prediction layout, built by Validate. It is swapped
 	// atomically, so validating a model (as every new Scorer does) while
@@ -162,6 +191,9 @@ type gbdtFlat struct {
 	trees    []flatTree
 	groups   []flatGroup
 	maxDepth int
+	// round32 rounds the running sum to float32 after each tree (see
+	// GBDT.SumFloat32).
+	round32  bool
 	expected float64
 	shap     sync.Pool // *shapScratch
 	blocks   sync.Pool // *blockBuf
@@ -187,8 +219,19 @@ func (m *GBDT) Validate() (err error) {
 	if math.IsNaN(m.BaseScore) || math.IsInf(m.BaseScore, 0) {
 		return leadscore.InvalidField("gbdt.base_score", m.BaseScore, "must be finite")
 	}
+	if m.SumFloat32 && float64(float32(m.BaseScore)) != m.BaseScore {
+		return leadscore.InvalidField("gbdt.base_score", m.BaseScore, "must be a float32 value when the ensemble sums in float32")
+	}
 	if len(m.Nodes) > math.MaxInt32/2 {
 		return leadscore.InvalidField("gbdt.nodes", len(m.Nodes), "too many nodes")
+	}
+	for i, src := range m.Sources {
+		if src.Feature < 0 || int(src.Feature) >= m.Width {
+			return leadscore.InvalidField(fmt.Sprintf("gbdt.sources[%d].feature", i), src.Feature, fmt.Sprintf("must index a feature row of width %d", m.Width))
+		}
+	}
+	if len(m.Sources) > math.MaxInt32 {
+		return leadscore.InvalidField("gbdt.sources", len(m.Sources), "too many sources")
 	}
 	for i, set := range m.CategorySets {
 		if len(set) == 0 || len(set) > (GBDTMaxCategory+1)/64 {
@@ -231,12 +274,18 @@ func (m *GBDT) Validate() (err error) {
 			if math.IsNaN(n.Gain) || math.IsInf(n.Gain, 0) {
 				return leadscore.InvalidField(field+".gain", n.Gain, "must be finite")
 			}
+			if err := m.validateSource(field, n); err != nil {
+				return err
+			}
 			if n.Left < 0 || n.Right < 0 {
 				if n.Left != -1 || n.Right != -1 {
 					return leadscore.InvalidField(field+".left", n.Left, "a leaf has both children -1, a split neither")
 				}
 				if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {
 					return leadscore.InvalidField(field+".value", n.Value, "must be finite")
+				}
+				if m.SumFloat32 && float64(float32(n.Value)) != n.Value {
+					return leadscore.InvalidField(field+".value", n.Value, "must be a float32 value when the ensemble sums in float32")
 				}
 				continue
 			}
@@ -276,6 +325,24 @@ func (m *GBDT) Validate() (err error) {
 	return nil
 }
 
+// validateSource checks the source of node n: the feature the split reads
+// is its source's, and leaves and ensembles without sources hold 0.
+func (m *GBDT) validateSource(field string, n *GBDTNode) error {
+	if m.Sources == nil || n.Left < 0 {
+		if n.Source != 0 {
+			return leadscore.InvalidField(field+".source", n.Source, "must be 0 in a leaf or an ensemble without sources")
+		}
+		return nil
+	}
+	if n.Source < 0 || int(n.Source) >= len(m.Sources) {
+		return leadscore.InvalidField(field+".source", n.Source, fmt.Sprintf("must index one of %d sources", len(m.Sources)))
+	}
+	if src := m.Sources[n.Source]; src.Feature != n.Feature {
+		return leadscore.InvalidField(field+".source", n.Source, fmt.Sprintf("source %s tests feature %d, the split feature %d", src.Name, src.Feature, n.Feature))
+	}
+	return nil
+}
+
 // compile builds the prediction layout of a validated ensemble. depth is
 // each node's depth in its tree.
 func (m *GBDT) compile(depth []int32) *gbdtFlat {
@@ -293,6 +360,7 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 		f.cats = make([]catRef, 0, len(m.Nodes))
 	}
 	f.expected = m.BaseScore
+	f.round32 = m.SumFloat32
 	queue := make([]int32, 0, 64)
 	for t, root := range m.Trees {
 		ft := flatTree{root: int32(len(f.nodes))}
@@ -341,7 +409,7 @@ func (m *GBDT) compile(depth []int32) *gbdtFlat {
 			t++
 		}
 	}
-	f.shap.New = func() any { return newSHAPScratch(f.maxDepth) }
+	f.shap.New = func() any { return newSHAPScratch(f.maxDepth, len(m.Sources)) }
 	f.blocks.New = func() any { return &blockBuf{x: make([]float64, 2*m.Width*predictBlock)} }
 	return f
 }
@@ -481,10 +549,14 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 				k2 = stepNumeric(&nodes[k2], row)
 				k3 = stepNumeric(&nodes[k3], row)
 			}
-			sum += values[k0]
-			sum += values[k1]
-			sum += values[k2]
-			sum += values[k3]
+			if f.round32 {
+				sum = add32(add32(add32(add32(sum, values[k0]), values[k1]), values[k2]), values[k3])
+			} else {
+				sum += values[k0]
+				sum += values[k1]
+				sum += values[k2]
+				sum += values[k3]
+			}
 			if part != nil {
 				partSum += part[k0]
 				partSum += part[k1]
@@ -509,7 +581,11 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 					k = stepNumeric(&nodes[k], row)
 				}
 			}
-			sum += values[k]
+			if f.round32 {
+				sum = add32(sum, values[k])
+			} else {
+				sum += values[k]
+			}
 			if part != nil {
 				partSum += part[k]
 			}
@@ -517,6 +593,11 @@ func (f *gbdtFlat) predict(row []float64, base float64, part []float64) (sum, pa
 	}
 	return sum, partSum
 }
+
+// add32 adds a leaf value to a sum as float32 arithmetic does: both are
+// float32 values, so their float64 sum is exact and rounding it once gives
+// the float32 sum.
+func add32(sum, v float64) float64 { return float64(float32(sum + v)) }
 
 // stepNumeric is one step of a numeric tree's walk, without a branch on
 // the data: right when x >= thr, a missing value its default way. A leaf
@@ -693,7 +774,7 @@ func (f *gbdtFlat) predictBlock(xb, out []float64, base float64, part, outPart [
 	for r := range sum {
 		sum[r] = base
 	}
-	acc := leafSums{values: f.values, sum: &sum, part: part, psum: &psum}
+	acc := leafSums{values: f.values, sum: &sum, part: part, psum: &psum, round32: f.round32}
 	for _, g := range f.groups {
 		if g.four {
 			if g.equality {
@@ -719,18 +800,26 @@ type leafSums struct {
 	sum    *[predictBlock]float64
 	part   []float64
 	psum   *[predictBlock]float64
+	// round32 sums in float32 (see GBDT.SumFloat32).
+	round32 bool
 }
 
 // addFour adds four trees' leaves, in tree order.
 func (a *leafSums) addFour(i0, i1, i2, i3 *[predictBlock]int32) {
 	values := a.values
-	for r := range a.sum {
-		s := a.sum[r]
-		s += values[i0[r]]
-		s += values[i1[r]]
-		s += values[i2[r]]
-		s += values[i3[r]]
-		a.sum[r] = s
+	if a.round32 {
+		for r := range a.sum {
+			a.sum[r] = add32(add32(add32(add32(a.sum[r], values[i0[r]]), values[i1[r]]), values[i2[r]]), values[i3[r]])
+		}
+	} else {
+		for r := range a.sum {
+			s := a.sum[r]
+			s += values[i0[r]]
+			s += values[i1[r]]
+			s += values[i2[r]]
+			s += values[i3[r]]
+			a.sum[r] = s
+		}
 	}
 	if part := a.part; part != nil {
 		for r := range a.psum {
@@ -777,7 +866,11 @@ func (f *gbdtFlat) walkOne(t flatTree, xb []float64, acc *leafSums) {
 		}
 	}
 	for r := range acc.sum {
-		acc.sum[r] += f.values[ix[r]]
+		if acc.round32 {
+			acc.sum[r] = add32(acc.sum[r], f.values[ix[r]])
+		} else {
+			acc.sum[r] += f.values[ix[r]]
+		}
 	}
 	if part := acc.part; part != nil {
 		for r := range acc.psum {
@@ -830,13 +923,24 @@ func (f *gbdtFlat) walkFourEquality(ts []flatTree, depth int32, xb []float64, ac
 	for r := range i0 {
 		i0[r], i1[r], i2[r], i3[r] = r0, r1, r2, r3
 	}
-	nodes := f.nodes
+	// The steps are stepEqualityBlock's, read through unchecked pointers
+	// as walkFour reads them (the same invariants hold), so that the step
+	// is inlined: called, it cost three times walkFour's step.
+	nodes := unsafe.Pointer(unsafe.SliceData(f.nodes))
+	x := unsafe.Pointer(unsafe.SliceData(xb))
+	step := func(i int32, r uintptr) int32 {
+		nd := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
+		col := uintptr(nd.col & flatCol)
+		v := *(*float64)(unsafe.Add(x, (col*predictBlock+r)*8))
+		w := *(*float64)(unsafe.Add(x, ((col^1)*predictBlock+r)*8))
+		ge, ne := int32(b2i(v >= nd.thr)), int32(b2i(v != nd.thr))
+		ne ^= (ne ^ int32(col&1)) & -int32(b2i(v != w))
+		eq := int32(nd.col>>30) & 1
+		return nd.next + (ge ^ ((ge ^ ne) & -eq))
+	}
 	for range depth {
-		for r := range i0 {
-			i0[r] = stepEqualityBlock(&nodes[i0[r]], xb, r)
-			i1[r] = stepEqualityBlock(&nodes[i1[r]], xb, r)
-			i2[r] = stepEqualityBlock(&nodes[i2[r]], xb, r)
-			i3[r] = stepEqualityBlock(&nodes[i3[r]], xb, r)
+		for r := range uintptr(predictBlock) {
+			i0[r], i1[r], i2[r], i3[r] = step(i0[r], r), step(i1[r], r), step(i2[r], r), step(i3[r], r)
 		}
 	}
 	acc.addFour(&i0, &i1, &i2, &i3)

@@ -26,13 +26,15 @@ type pathElem struct {
 
 // shapScratch is the path storage of one walk: the path at depth d lives
 // in its own segment of d+1 elements, so a child extends a copy and the
-// parent's path survives for the sibling.
+// parent's path survives for the sibling. sources holds the contributions
+// of an ensemble's sources, when it has them.
 type shapScratch struct {
-	buf []pathElem
+	buf     []pathElem
+	sources []float64
 }
 
-func newSHAPScratch(maxDepth int) *shapScratch {
-	return &shapScratch{buf: make([]pathElem, (maxDepth+1)*(maxDepth+2)/2)}
+func newSHAPScratch(maxDepth, sources int) *shapScratch {
+	return &shapScratch{buf: make([]pathElem, (maxDepth+1)*(maxDepth+2)/2), sources: make([]float64, sources)}
 }
 
 // Contributions writes into out (length Width) each feature's exact
@@ -47,11 +49,42 @@ func (m *GBDT) Contributions(row, out []float64) {
 	}
 	clear(out)
 	s := f.shap.Get().(*shapScratch)
-	w := shapWalk{m: m, row: row, out: out, buf: s.buf}
+	if m.Sources == nil {
+		m.walkSHAP(row, out, s.buf, false)
+	} else {
+		m.walkSHAP(row, s.sources, s.buf, true)
+		for k, src := range m.Sources {
+			out[src.Feature] += s.sources[k]
+		}
+	}
+	f.shap.Put(s)
+}
+
+// SourceContributions writes into out (one entry per source, see
+// GBDT.Sources) each source feature's exact TreeSHAP contribution to the
+// raw output of row, as the model the ensemble was imported from explains
+// it. They sum to Predict(row) - ExpectedValue(), up to rounding, and the
+// sources of a row feature sum to its Contributions. It allocates nothing
+// in the steady state. An ensemble without sources, or out of another
+// length than its sources, is a programming error and panics.
+func (m *GBDT) SourceContributions(row, out []float64) {
+	f := m.prepared()
+	if m.Sources == nil || len(row) != m.Width || len(out) != len(m.Sources) {
+		panic(fmt.Sprintf("model: GBDT.SourceContributions: row has %d values and out %d, the model takes %d and has %d sources", len(row), len(out), m.Width, len(m.Sources)))
+	}
+	s := f.shap.Get().(*shapScratch)
+	m.walkSHAP(row, out, s.buf, true)
+	f.shap.Put(s)
+}
+
+// walkSHAP adds every tree's TreeSHAP contributions of row into out, by
+// row feature or, with bySource, by source.
+func (m *GBDT) walkSHAP(row, out []float64, buf []pathElem, bySource bool) {
+	clear(out)
+	w := shapWalk{m: m, row: row, out: out, buf: buf, bySource: bySource}
 	for _, root := range m.Trees {
 		w.recurse(root, 0, nil, 1, 1, -1)
 	}
-	f.shap.Put(s)
 }
 
 // shapWalk is the state of one row's explanation.
@@ -60,6 +93,9 @@ type shapWalk struct {
 	row []float64
 	out []float64
 	buf []pathElem
+	// bySource makes each split's player its source rather than its
+	// feature.
+	bySource bool
 }
 
 // recurse visits node i at the given depth. parent is the path above it;
@@ -83,6 +119,10 @@ func (w *shapWalk) recurse(i int32, depth int, parent []pathElem, pz, po float64
 		return
 	}
 
+	player := n.Feature
+	if w.bySource {
+		player = n.Source
+	}
 	hot, cold := n.Left, n.Right
 	if !w.m.GoesLeft(n, w.row[n.Feature]) {
 		hot, cold = cold, hot
@@ -95,7 +135,7 @@ func (w *shapWalk) recurse(i int32, depth int, parent []pathElem, pz, po float64
 	// is one player: undo its element and carry its fractions on.
 	iz, io := 1.0, 1.0
 	for k := 1; k < len(p); k++ {
-		if p[k].feature == n.Feature {
+		if p[k].feature == player {
 			iz, io = p[k].zero, p[k].one
 			p = unwindPath(p, k)
 			break
@@ -105,10 +145,10 @@ func (w *shapWalk) recurse(i int32, depth int, parent []pathElem, pz, po float64
 	// nothing: every path weight below it is zero, and skipping it avoids
 	// dividing zero by zero when unwinding.
 	if iz*hotZero != 0 || io != 0 {
-		w.recurse(hot, depth+1, p, iz*hotZero, io, n.Feature)
+		w.recurse(hot, depth+1, p, iz*hotZero, io, player)
 	}
 	if iz*coldZero != 0 {
-		w.recurse(cold, depth+1, p, iz*coldZero, 0, n.Feature)
+		w.recurse(cold, depth+1, p, iz*coldZero, 0, player)
 	}
 }
 

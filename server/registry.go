@@ -154,10 +154,23 @@ func (s *modelRegistryService) ImportModelVersion(ctx context.Context, req *lead
 	if err := checkRequestID("request_id", req.GetRequestId()); err != nil {
 		return nil, err
 	}
+	art, sum := req.GetArtifact(), req.GetArtifactSha256()
+	switch req.GetFormat() {
+	case leadscorev1.SourceFormat_SOURCE_FORMAT_UNSPECIFIED:
+	case leadscorev1.SourceFormat_SOURCE_FORMAT_XGBOOST_JSON:
+		if art, err = convertXGBoost(ctx, req); err != nil {
+			return nil, err
+		}
+		// The client's hash is the model file's, checked by
+		// convertXGBoost; the registry hashes the artifact it stores.
+		sum = ""
+	default:
+		return nil, leadscore.InvalidField("format", req.GetFormat().String(), "must be SOURCE_FORMAT_UNSPECIFIED or SOURCE_FORMAT_XGBOOST_JSON")
+	}
 	v, _, err := s.reg.RegisterVersion(ctx, registry.NewVersion{
 		Model:       id,
-		Artifact:    req.GetArtifact(),
-		SHA256:      req.GetArtifactSha256(),
+		Artifact:    art,
+		SHA256:      sum,
 		Description: req.GetDescription(),
 		Tags:        req.GetTags(),
 		Actor:       actor,

@@ -416,25 +416,9 @@ func Train(ctx context.Context, d *Data, cfg Config) (*model.Model, *Report, err
 	// The grid's cut points come from the training population.
 	start = time.Now()
 	progress("placing the grid")
-	// Quartiles are as good from ten thousand rows as from millions, so
-	// the grid is fitted on an evenly spaced sample of the training
-	// population.
-	sample := gridSample(len(d.TrainLabels), maxGridRows)
-	n := len(sample)
-	// The scorer computes the sums of the basis the grid will have, so
-	// the cut points are learned from what serving reads.
-	basis := gridBasis(cfg.Family)
-	m.Grid.Basis = basis
-	fitSums, engSums, probs, raws := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	if err := scoreRows(ctx, m, d.TrainRows, w, sample, func(k int, sc *model.Scored) {
-		fitSums[k], engSums[k], probs[k], raws[k] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
-	}); err != nil {
+	if err := placeGrid(ctx, m, d.TrainRows, w, len(d.TrainLabels), cfg.Grid); err != nil {
 		return nil, nil, fmt.Errorf("train %s: %w", cfg.Family, err)
 	}
-	if m.Grid, err = model.FitGrid(fitSums, engSums, probs, raws, cfg.Grid); err != nil {
-		return nil, nil, err
-	}
-	m.Grid.Basis = basis
 	rep.Timings["grid"] = time.Since(start)
 
 	if !cfg.NoPointsBaseline {
@@ -608,6 +592,32 @@ func scoreRows(ctx context.Context, m *model.Model, data []float64, w int, rows 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// placeGrid fits m's grid, with the basis of its family, to the population
+// of n rows (w features wide) in rows.
+func placeGrid(ctx context.Context, m *model.Model, rows []float64, w, n int, opts model.GridOptions) error {
+	// Quartiles are as good from ten thousand rows as from millions, so
+	// the grid is fitted on an evenly spaced sample of the population.
+	sample := gridSample(n, maxGridRows)
+	k := len(sample)
+	// The scorer computes the sums of the basis the grid will have, so
+	// the cut points are learned from what serving reads.
+	basis := gridBasis(m.Family)
+	m.Grid.Basis = basis
+	fitSums, engSums, probs, raws := make([]float64, k), make([]float64, k), make([]float64, k), make([]float64, k)
+	if err := scoreRows(ctx, m, rows, w, sample, func(k int, sc *model.Scored) {
+		fitSums[k], engSums[k], probs[k], raws[k] = sc.FitSum, sc.EngagementSum, sc.Probability, sc.Raw
+	}); err != nil {
+		return err
+	}
+	g, err := model.FitGrid(fitSums, engSums, probs, raws, opts)
+	if err != nil {
+		return err
+	}
+	g.Basis = basis
+	m.Grid = g
+	return nil
 }
 
 // gridBasis is the grid basis of a newly trained model of the family. A

@@ -29,21 +29,22 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"quickstart": {"build a scored demo from nothing on the embedded store (history, three models, gated promotion), then serve it", runQuickstart},
-	"serve":      {"run the gRPC server (health, reflection, metrics, traces)", runServe},
-	"apikey":     {"create, list or revoke the API keys that authenticate callers of serve", runAPIKey},
-	"migrate":    {"apply pending store migrations, or list them with 'migrate status'", runMigrate},
-	"version":    {"print the build version", runVersion},
-	"import":     {"load leads, events and outcomes files into the store", runImport},
-	"generate":   {"write a realistic synthetic lead history (leads, events, outcomes, truth)", runGenerate},
-	"train":      {"train a model (points, logistic or gbdt) from a history or a flat table into an artifact file", runTrain},
-	"score":      {"score every lead of a flat table or a history with one model version into a CSV or JSON lines file", runScore},
-	"backtest":   {"backtest a model on history or a flat table against the champion and the points baseline; exit 1 when the gate fails", runBacktest},
-	"register":   {"register an artifact file as the next version of a model", runRegister},
-	"promote":    {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
-	"rollback":   {"move an alias back to an earlier target from its history", runRollback},
-	"rules":      {"print a points model's rules (or another model's points baseline) as the YAML file train --rules reads", runRules},
-	"models":     {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
+	"quickstart":   {"build a scored demo from nothing on the embedded store (history, three models, gated promotion), then serve it", runQuickstart},
+	"serve":        {"run the gRPC server (health, reflection, metrics, traces)", runServe},
+	"apikey":       {"create, list or revoke the API keys that authenticate callers of serve", runAPIKey},
+	"migrate":      {"apply pending store migrations, or list them with 'migrate status'", runMigrate},
+	"version":      {"print the build version", runVersion},
+	"import":       {"load leads, events and outcomes files into the store", runImport},
+	"import-model": {"import a model trained elsewhere (XGBoost's JSON format) into an artifact file, fitting its grid on a reference table", runImportModel},
+	"generate":     {"write a realistic synthetic lead history (leads, events, outcomes, truth)", runGenerate},
+	"train":        {"train a model (points, logistic or gbdt) from a history or a flat table into an artifact file", runTrain},
+	"score":        {"score every lead of a flat table or a history with one model version into a CSV or JSON lines file", runScore},
+	"backtest":     {"backtest a model on history or a flat table against the champion and the points baseline; exit 1 when the gate fails", runBacktest},
+	"register":     {"register an artifact file as the next version of a model", runRegister},
+	"promote":      {"move an alias (champion by default) to a version; champion needs a passing backtest", runPromote},
+	"rollback":     {"move an alias back to an earlier target from its history", runRollback},
+	"rules":        {"print a points model's rules (or another model's points baseline) as the YAML file train --rules reads", runRules},
+	"models":       {"list models, a model's versions and aliases, or an alias's history (NAME@ALIAS)", runModels},
 }
 
 // signalEcho is how long after the first signal another one is taken as
@@ -104,7 +105,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag can also be set with a LEADSCORE_* environment variable:")

@@ -138,6 +138,56 @@ func (AliasChangeKind) EnumDescriptor() ([]byte, []int) {
 	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{1}
 }
 
+// SourceFormat is the format of a model file ImportModelVersion reads.
+type SourceFormat int32
+
+const (
+	// A leadscore artifact, as `leadscore train` writes it.
+	SourceFormat_SOURCE_FORMAT_UNSPECIFIED SourceFormat = 0
+	// XGBoost's JSON model format: a gbtree booster with objective
+	// binary:logistic or binary:logitraw.
+	SourceFormat_SOURCE_FORMAT_XGBOOST_JSON SourceFormat = 1
+)
+
+// Enum value maps for SourceFormat.
+var (
+	SourceFormat_name = map[int32]string{
+		0: "SOURCE_FORMAT_UNSPECIFIED",
+		1: "SOURCE_FORMAT_XGBOOST_JSON",
+	}
+	SourceFormat_value = map[string]int32{
+		"SOURCE_FORMAT_UNSPECIFIED":  0,
+		"SOURCE_FORMAT_XGBOOST_JSON": 1,
+	}
+)
+
+func (x SourceFormat) Enum() *SourceFormat {
+	p := new(SourceFormat)
+	*p = x
+	return p
+}
+
+func (x SourceFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_leadscore_v1_model_registry_proto_enumTypes[2].Descriptor()
+}
+
+func (SourceFormat) Type() protoreflect.EnumType {
+	return &file_leadscore_v1_model_registry_proto_enumTypes[2]
+}
+
+func (x SourceFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceFormat.Descriptor instead.
+func (SourceFormat) EnumDescriptor() ([]byte, []int) {
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{2}
+}
+
 // Model is a named family of versions, such as one model per business
 // unit.
 type Model struct {
@@ -1235,7 +1285,35 @@ type ImportModelVersionRequest struct {
 	Tags map[string]string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// A caller-chosen id that makes a retry return the version created
 	// first instead of a second version.
-	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The format of artifact. Unspecified means a leadscore artifact; with
+	// SOURCE_FORMAT_XGBOOST_JSON, artifact is an XGBoost JSON model
+	// (save_model("m.json")) that the server converts into a leadscore
+	// artifact with the feature mapping and reference table below, and
+	// artifact_sha256 is the model file's hash.
+	Format SourceFormat `protobuf:"varint,7,opt,name=format,proto3,enum=leadscore.v1.SourceFormat" json:"format,omitempty"`
+	// The labelled flat table the import fits the grid, the percentiles and
+	// the optional calibration on, and whose columns are the attributes the
+	// model's features map to. Required with an XGBoost model.
+	Reference *ReferenceTable `protobuf:"bytes,8,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Features the naming rules do not map (a feature named like a column
+	// reads it; COLUMN_VALUE is a one-hot column of that value), mapped
+	// explicitly.
+	FeatureMapping []*FeatureMapping `protobuf:"bytes,9,rep,name=feature_mapping,json=featureMapping,proto3" json:"feature_mapping,omitempty"`
+	// Whether the model was trained on a sparse matrix (scikit-learn's
+	// OneHotEncoder output by default), where XGBoost reads a zero as
+	// missing.
+	SparseZeros bool `protobuf:"varint,10,opt,name=sparse_zeros,json=sparseZeros,proto3" json:"sparse_zeros,omitempty"`
+	// "platt" or "isotonic" fits that calibration on the reference table;
+	// empty or "none" keeps XGBoost's own probability, sigmoid(margin).
+	Calibration string `protobuf:"bytes,11,opt,name=calibration,proto3" json:"calibration,omitempty"`
+	// The start of the data the model was trained on. With
+	// data_window_end, it is the version's training window; a promotion to
+	// champion needs an evaluation on data after it. Unset (both) takes the
+	// reference table's time span when it has a time column.
+	DataWindowStart *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=data_window_start,json=dataWindowStart,proto3" json:"data_window_start,omitempty"`
+	// The end of the data the model was trained on.
+	DataWindowEnd *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=data_window_end,json=dataWindowEnd,proto3" json:"data_window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1312,6 +1390,196 @@ func (x *ImportModelVersionRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *ImportModelVersionRequest) GetFormat() SourceFormat {
+	if x != nil {
+		return x.Format
+	}
+	return SourceFormat_SOURCE_FORMAT_UNSPECIFIED
+}
+
+func (x *ImportModelVersionRequest) GetReference() *ReferenceTable {
+	if x != nil {
+		return x.Reference
+	}
+	return nil
+}
+
+func (x *ImportModelVersionRequest) GetFeatureMapping() []*FeatureMapping {
+	if x != nil {
+		return x.FeatureMapping
+	}
+	return nil
+}
+
+func (x *ImportModelVersionRequest) GetSparseZeros() bool {
+	if x != nil {
+		return x.SparseZeros
+	}
+	return false
+}
+
+func (x *ImportModelVersionRequest) GetCalibration() string {
+	if x != nil {
+		return x.Calibration
+	}
+	return ""
+}
+
+func (x *ImportModelVersionRequest) GetDataWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DataWindowStart
+	}
+	return nil
+}
+
+func (x *ImportModelVersionRequest) GetDataWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DataWindowEnd
+	}
+	return nil
+}
+
+// ReferenceTable is a labelled flat table sent with an import: one row per
+// lead, a header row, comma, semicolon, tab or pipe separated.
+type ReferenceTable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table's bytes, at most 64 MiB.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The label column.
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// The label values that mean converted; empty means 1, true, yes and
+	// won.
+	PositiveLabels []string `protobuf:"bytes,3,rep,name=positive_labels,json=positiveLabels,proto3" json:"positive_labels,omitempty"`
+	// The column holding each lead's time, if any; it is not a feature.
+	TimeColumn    string `protobuf:"bytes,4,opt,name=time_column,json=timeColumn,proto3" json:"time_column,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferenceTable) Reset() {
+	*x = ReferenceTable{}
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferenceTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferenceTable) ProtoMessage() {}
+
+func (x *ReferenceTable) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferenceTable.ProtoReflect.Descriptor instead.
+func (*ReferenceTable) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReferenceTable) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReferenceTable) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *ReferenceTable) GetPositiveLabels() []string {
+	if x != nil {
+		return x.PositiveLabels
+	}
+	return nil
+}
+
+func (x *ReferenceTable) GetTimeColumn() string {
+	if x != nil {
+		return x.TimeColumn
+	}
+	return ""
+}
+
+// FeatureMapping maps one feature of an imported model to a lead
+// attribute.
+type FeatureMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The model's feature name.
+	Feature string `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The attribute, by its reference table column name or key.
+	Attribute string `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// For a one-hot feature, the attribute value it is 1 for; empty for a
+	// feature that reads the attribute's value.
+	Category      string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureMapping) Reset() {
+	*x = FeatureMapping{}
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureMapping) ProtoMessage() {}
+
+func (x *FeatureMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureMapping.ProtoReflect.Descriptor instead.
+func (*FeatureMapping) Descriptor() ([]byte, []int) {
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *FeatureMapping) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *FeatureMapping) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *FeatureMapping) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
 // ImportModelVersionResponse is the response of ImportModelVersion.
 type ImportModelVersionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1323,7 +1591,7 @@ type ImportModelVersionResponse struct {
 
 func (x *ImportModelVersionResponse) Reset() {
 	*x = ImportModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[15]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1603,7 @@ func (x *ImportModelVersionResponse) String() string {
 func (*ImportModelVersionResponse) ProtoMessage() {}
 
 func (x *ImportModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[15]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1616,7 @@ func (x *ImportModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*ImportModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{15}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportModelVersionResponse) GetModelVersion() *ModelVersion {
@@ -1369,7 +1637,7 @@ type GetModelVersionRequest struct {
 
 func (x *GetModelVersionRequest) Reset() {
 	*x = GetModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[16]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1649,7 @@ func (x *GetModelVersionRequest) String() string {
 func (*GetModelVersionRequest) ProtoMessage() {}
 
 func (x *GetModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[16]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1662,7 @@ func (x *GetModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{16}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetModelVersionRequest) GetName() string {
@@ -1415,7 +1683,7 @@ type GetModelVersionResponse struct {
 
 func (x *GetModelVersionResponse) Reset() {
 	*x = GetModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[17]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1695,7 @@ func (x *GetModelVersionResponse) String() string {
 func (*GetModelVersionResponse) ProtoMessage() {}
 
 func (x *GetModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[17]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1708,7 @@ func (x *GetModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*GetModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{17}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetModelVersionResponse) GetModelVersion() *ModelVersion {
@@ -1467,7 +1735,7 @@ type ListModelVersionsRequest struct {
 
 func (x *ListModelVersionsRequest) Reset() {
 	*x = ListModelVersionsRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[18]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1747,7 @@ func (x *ListModelVersionsRequest) String() string {
 func (*ListModelVersionsRequest) ProtoMessage() {}
 
 func (x *ListModelVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[18]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1760,7 @@ func (x *ListModelVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{18}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListModelVersionsRequest) GetParent() string {
@@ -1536,7 +1804,7 @@ type ListModelVersionsResponse struct {
 
 func (x *ListModelVersionsResponse) Reset() {
 	*x = ListModelVersionsResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[19]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1816,7 @@ func (x *ListModelVersionsResponse) String() string {
 func (*ListModelVersionsResponse) ProtoMessage() {}
 
 func (x *ListModelVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[19]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1829,7 @@ func (x *ListModelVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{19}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListModelVersionsResponse) GetModelVersions() []*ModelVersion {
@@ -1592,7 +1860,7 @@ type UpdateModelVersionRequest struct {
 
 func (x *UpdateModelVersionRequest) Reset() {
 	*x = UpdateModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[20]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1872,7 @@ func (x *UpdateModelVersionRequest) String() string {
 func (*UpdateModelVersionRequest) ProtoMessage() {}
 
 func (x *UpdateModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[20]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1885,7 @@ func (x *UpdateModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{20}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateModelVersionRequest) GetModelVersion() *ModelVersion {
@@ -1645,7 +1913,7 @@ type UpdateModelVersionResponse struct {
 
 func (x *UpdateModelVersionResponse) Reset() {
 	*x = UpdateModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[21]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1925,7 @@ func (x *UpdateModelVersionResponse) String() string {
 func (*UpdateModelVersionResponse) ProtoMessage() {}
 
 func (x *UpdateModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[21]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1938,7 @@ func (x *UpdateModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{21}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateModelVersionResponse) GetModelVersion() *ModelVersion {
@@ -1691,7 +1959,7 @@ type GetModelVersionArtifactRequest struct {
 
 func (x *GetModelVersionArtifactRequest) Reset() {
 	*x = GetModelVersionArtifactRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[22]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1971,7 @@ func (x *GetModelVersionArtifactRequest) String() string {
 func (*GetModelVersionArtifactRequest) ProtoMessage() {}
 
 func (x *GetModelVersionArtifactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[22]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1984,7 @@ func (x *GetModelVersionArtifactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelVersionArtifactRequest.ProtoReflect.Descriptor instead.
 func (*GetModelVersionArtifactRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{22}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetModelVersionArtifactRequest) GetName() string {
@@ -1740,7 +2008,7 @@ type GetModelVersionArtifactResponse struct {
 
 func (x *GetModelVersionArtifactResponse) Reset() {
 	*x = GetModelVersionArtifactResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[23]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +2020,7 @@ func (x *GetModelVersionArtifactResponse) String() string {
 func (*GetModelVersionArtifactResponse) ProtoMessage() {}
 
 func (x *GetModelVersionArtifactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[23]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +2033,7 @@ func (x *GetModelVersionArtifactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelVersionArtifactResponse.ProtoReflect.Descriptor instead.
 func (*GetModelVersionArtifactResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{23}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetModelVersionArtifactResponse) GetArtifact() []byte {
@@ -1793,7 +2061,7 @@ type ArchiveModelVersionRequest struct {
 
 func (x *ArchiveModelVersionRequest) Reset() {
 	*x = ArchiveModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[24]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2073,7 @@ func (x *ArchiveModelVersionRequest) String() string {
 func (*ArchiveModelVersionRequest) ProtoMessage() {}
 
 func (x *ArchiveModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[24]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2086,7 @@ func (x *ArchiveModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{24}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ArchiveModelVersionRequest) GetName() string {
@@ -1839,7 +2107,7 @@ type ArchiveModelVersionResponse struct {
 
 func (x *ArchiveModelVersionResponse) Reset() {
 	*x = ArchiveModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[25]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2119,7 @@ func (x *ArchiveModelVersionResponse) String() string {
 func (*ArchiveModelVersionResponse) ProtoMessage() {}
 
 func (x *ArchiveModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[25]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2132,7 @@ func (x *ArchiveModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*ArchiveModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{25}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ArchiveModelVersionResponse) GetModelVersion() *ModelVersion {
@@ -1885,7 +2153,7 @@ type UnarchiveModelVersionRequest struct {
 
 func (x *UnarchiveModelVersionRequest) Reset() {
 	*x = UnarchiveModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[26]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2165,7 @@ func (x *UnarchiveModelVersionRequest) String() string {
 func (*UnarchiveModelVersionRequest) ProtoMessage() {}
 
 func (x *UnarchiveModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[26]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2178,7 @@ func (x *UnarchiveModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnarchiveModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*UnarchiveModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{26}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UnarchiveModelVersionRequest) GetName() string {
@@ -1931,7 +2199,7 @@ type UnarchiveModelVersionResponse struct {
 
 func (x *UnarchiveModelVersionResponse) Reset() {
 	*x = UnarchiveModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[27]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2211,7 @@ func (x *UnarchiveModelVersionResponse) String() string {
 func (*UnarchiveModelVersionResponse) ProtoMessage() {}
 
 func (x *UnarchiveModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[27]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2224,7 @@ func (x *UnarchiveModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnarchiveModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*UnarchiveModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{27}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UnarchiveModelVersionResponse) GetModelVersion() *ModelVersion {
@@ -1977,7 +2245,7 @@ type DeleteModelVersionRequest struct {
 
 func (x *DeleteModelVersionRequest) Reset() {
 	*x = DeleteModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[28]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2257,7 @@ func (x *DeleteModelVersionRequest) String() string {
 func (*DeleteModelVersionRequest) ProtoMessage() {}
 
 func (x *DeleteModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[28]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2270,7 @@ func (x *DeleteModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{28}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteModelVersionRequest) GetName() string {
@@ -2021,7 +2289,7 @@ type DeleteModelVersionResponse struct {
 
 func (x *DeleteModelVersionResponse) Reset() {
 	*x = DeleteModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[29]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2301,7 @@ func (x *DeleteModelVersionResponse) String() string {
 func (*DeleteModelVersionResponse) ProtoMessage() {}
 
 func (x *DeleteModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[29]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2314,7 @@ func (x *DeleteModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{29}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{31}
 }
 
 // GetAliasRequest is the request of GetAlias.
@@ -2060,7 +2328,7 @@ type GetAliasRequest struct {
 
 func (x *GetAliasRequest) Reset() {
 	*x = GetAliasRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[30]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2340,7 @@ func (x *GetAliasRequest) String() string {
 func (*GetAliasRequest) ProtoMessage() {}
 
 func (x *GetAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[30]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2353,7 @@ func (x *GetAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAliasRequest.ProtoReflect.Descriptor instead.
 func (*GetAliasRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{30}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetAliasRequest) GetName() string {
@@ -2106,7 +2374,7 @@ type GetAliasResponse struct {
 
 func (x *GetAliasResponse) Reset() {
 	*x = GetAliasResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[31]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2386,7 @@ func (x *GetAliasResponse) String() string {
 func (*GetAliasResponse) ProtoMessage() {}
 
 func (x *GetAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[31]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2399,7 @@ func (x *GetAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAliasResponse.ProtoReflect.Descriptor instead.
 func (*GetAliasResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{31}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetAliasResponse) GetAlias() *Alias {
@@ -2152,7 +2420,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[32]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2432,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[32]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2445,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{32}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAliasesRequest) GetParent() string {
@@ -2198,7 +2466,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[33]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2478,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[33]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2491,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{33}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -2260,7 +2528,7 @@ type PromoteModelVersionRequest struct {
 
 func (x *PromoteModelVersionRequest) Reset() {
 	*x = PromoteModelVersionRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[34]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2540,7 @@ func (x *PromoteModelVersionRequest) String() string {
 func (*PromoteModelVersionRequest) ProtoMessage() {}
 
 func (x *PromoteModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[34]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2553,7 @@ func (x *PromoteModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*PromoteModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{34}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PromoteModelVersionRequest) GetName() string {
@@ -2350,7 +2618,7 @@ type PromoteModelVersionResponse struct {
 
 func (x *PromoteModelVersionResponse) Reset() {
 	*x = PromoteModelVersionResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[35]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2630,7 @@ func (x *PromoteModelVersionResponse) String() string {
 func (*PromoteModelVersionResponse) ProtoMessage() {}
 
 func (x *PromoteModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[35]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2643,7 @@ func (x *PromoteModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*PromoteModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{35}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PromoteModelVersionResponse) GetAlias() *Alias {
@@ -2412,7 +2680,7 @@ type RollbackAliasRequest struct {
 
 func (x *RollbackAliasRequest) Reset() {
 	*x = RollbackAliasRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[36]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2692,7 @@ func (x *RollbackAliasRequest) String() string {
 func (*RollbackAliasRequest) ProtoMessage() {}
 
 func (x *RollbackAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[36]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2705,7 @@ func (x *RollbackAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackAliasRequest.ProtoReflect.Descriptor instead.
 func (*RollbackAliasRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{36}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackAliasRequest) GetName() string {
@@ -2488,7 +2756,7 @@ type RollbackAliasResponse struct {
 
 func (x *RollbackAliasResponse) Reset() {
 	*x = RollbackAliasResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[37]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2768,7 @@ func (x *RollbackAliasResponse) String() string {
 func (*RollbackAliasResponse) ProtoMessage() {}
 
 func (x *RollbackAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[37]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2781,7 @@ func (x *RollbackAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackAliasResponse.ProtoReflect.Descriptor instead.
 func (*RollbackAliasResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{37}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RollbackAliasResponse) GetAlias() *Alias {
@@ -2546,7 +2814,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[38]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2826,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[38]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2839,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{38}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteAliasRequest) GetName() string {
@@ -2606,7 +2874,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[39]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2886,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[39]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2631,7 +2899,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{39}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteAliasResponse) GetHistoryEntry() *AliasHistoryEntry {
@@ -2656,7 +2924,7 @@ type ListAliasHistoryRequest struct {
 
 func (x *ListAliasHistoryRequest) Reset() {
 	*x = ListAliasHistoryRequest{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[40]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2936,7 @@ func (x *ListAliasHistoryRequest) String() string {
 func (*ListAliasHistoryRequest) ProtoMessage() {}
 
 func (x *ListAliasHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[40]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2949,7 @@ func (x *ListAliasHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{40}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAliasHistoryRequest) GetParent() string {
@@ -2718,7 +2986,7 @@ type ListAliasHistoryResponse struct {
 
 func (x *ListAliasHistoryResponse) Reset() {
 	*x = ListAliasHistoryResponse{}
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[41]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2998,7 @@ func (x *ListAliasHistoryResponse) String() string {
 func (*ListAliasHistoryResponse) ProtoMessage() {}
 
 func (x *ListAliasHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_v1_model_registry_proto_msgTypes[41]
+	mi := &file_leadscore_v1_model_registry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +3011,7 @@ func (x *ListAliasHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{41}
+	return file_leadscore_v1_model_registry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAliasHistoryResponse) GetEntries() []*AliasHistoryEntry {
@@ -2872,7 +3140,7 @@ const file_leadscore_v1_model_registry_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"@\n" +
 	"\x13UpdateModelResponse\x12)\n" +
-	"\x05model\x18\x01 \x01(\v2\x13.leadscore.v1.ModelR\x05model\"\xb9\x02\n" +
+	"\x05model\x18\x01 \x01(\v2\x13.leadscore.v1.ModelR\x05model\"\xc1\x05\n" +
 	"\x19ImportModelVersionRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1a\n" +
 	"\bartifact\x18\x02 \x01(\fR\bartifact\x12'\n" +
@@ -2880,10 +3148,28 @@ const file_leadscore_v1_model_registry_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12E\n" +
 	"\x04tags\x18\x05 \x03(\v21.leadscore.v1.ImportModelVersionRequest.TagsEntryR\x04tags\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\x1a7\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x122\n" +
+	"\x06format\x18\a \x01(\x0e2\x1a.leadscore.v1.SourceFormatR\x06format\x12:\n" +
+	"\treference\x18\b \x01(\v2\x1c.leadscore.v1.ReferenceTableR\treference\x12E\n" +
+	"\x0ffeature_mapping\x18\t \x03(\v2\x1c.leadscore.v1.FeatureMappingR\x0efeatureMapping\x12!\n" +
+	"\fsparse_zeros\x18\n" +
+	" \x01(\bR\vsparseZeros\x12 \n" +
+	"\vcalibration\x18\v \x01(\tR\vcalibration\x12F\n" +
+	"\x11data_window_start\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fdataWindowStart\x12B\n" +
+	"\x0fdata_window_end\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rdataWindowEnd\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x0eReferenceTable\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12'\n" +
+	"\x0fpositive_labels\x18\x03 \x03(\tR\x0epositiveLabels\x12\x1f\n" +
+	"\vtime_column\x18\x04 \x01(\tR\n" +
+	"timeColumn\"d\n" +
+	"\x0eFeatureMapping\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12\x1c\n" +
+	"\tattribute\x18\x02 \x01(\tR\tattribute\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\"]\n" +
 	"\x1aImportModelVersionResponse\x12?\n" +
 	"\rmodel_version\x18\x01 \x01(\v2\x1a.leadscore.v1.ModelVersionR\fmodelVersion\",\n" +
 	"\x16GetModelVersionRequest\x12\x12\n" +
@@ -2977,7 +3263,10 @@ const file_leadscore_v1_model_registry_proto_rawDesc = "" +
 	"\x19ALIAS_CHANGE_KIND_PROMOTE\x10\x01\x12\x1b\n" +
 	"\x17ALIAS_CHANGE_KIND_FORCE\x10\x02\x12\x1e\n" +
 	"\x1aALIAS_CHANGE_KIND_ROLLBACK\x10\x03\x12\x1c\n" +
-	"\x18ALIAS_CHANGE_KIND_DELETE\x10\x042\x89\x0e\n" +
+	"\x18ALIAS_CHANGE_KIND_DELETE\x10\x04*M\n" +
+	"\fSourceFormat\x12\x1d\n" +
+	"\x19SOURCE_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aSOURCE_FORMAT_XGBOOST_JSON\x10\x012\x89\x0e\n" +
 	"\x14ModelRegistryService\x12R\n" +
 	"\vCreateModel\x12 .leadscore.v1.CreateModelRequest\x1a!.leadscore.v1.CreateModelResponse\x12N\n" +
 	"\bGetModel\x12\x1d.leadscore.v1.GetModelRequest\x1a\x1e.leadscore.v1.GetModelResponse\"\x03\x90\x02\x01\x12T\n" +
@@ -3011,146 +3300,154 @@ func file_leadscore_v1_model_registry_proto_rawDescGZIP() []byte {
 	return file_leadscore_v1_model_registry_proto_rawDescData
 }
 
-var file_leadscore_v1_model_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadscore_v1_model_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_leadscore_v1_model_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_leadscore_v1_model_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_leadscore_v1_model_registry_proto_goTypes = []any{
 	(ModelVersionState)(0),                  // 0: leadscore.v1.ModelVersionState
 	(AliasChangeKind)(0),                    // 1: leadscore.v1.AliasChangeKind
-	(*Model)(nil),                           // 2: leadscore.v1.Model
-	(*FeatureInfo)(nil),                     // 3: leadscore.v1.FeatureInfo
-	(*Lineage)(nil),                         // 4: leadscore.v1.Lineage
-	(*ModelVersion)(nil),                    // 5: leadscore.v1.ModelVersion
-	(*Alias)(nil),                           // 6: leadscore.v1.Alias
-	(*AliasHistoryEntry)(nil),               // 7: leadscore.v1.AliasHistoryEntry
-	(*CreateModelRequest)(nil),              // 8: leadscore.v1.CreateModelRequest
-	(*CreateModelResponse)(nil),             // 9: leadscore.v1.CreateModelResponse
-	(*GetModelRequest)(nil),                 // 10: leadscore.v1.GetModelRequest
-	(*GetModelResponse)(nil),                // 11: leadscore.v1.GetModelResponse
-	(*ListModelsRequest)(nil),               // 12: leadscore.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),              // 13: leadscore.v1.ListModelsResponse
-	(*UpdateModelRequest)(nil),              // 14: leadscore.v1.UpdateModelRequest
-	(*UpdateModelResponse)(nil),             // 15: leadscore.v1.UpdateModelResponse
-	(*ImportModelVersionRequest)(nil),       // 16: leadscore.v1.ImportModelVersionRequest
-	(*ImportModelVersionResponse)(nil),      // 17: leadscore.v1.ImportModelVersionResponse
-	(*GetModelVersionRequest)(nil),          // 18: leadscore.v1.GetModelVersionRequest
-	(*GetModelVersionResponse)(nil),         // 19: leadscore.v1.GetModelVersionResponse
-	(*ListModelVersionsRequest)(nil),        // 20: leadscore.v1.ListModelVersionsRequest
-	(*ListModelVersionsResponse)(nil),       // 21: leadscore.v1.ListModelVersionsResponse
-	(*UpdateModelVersionRequest)(nil),       // 22: leadscore.v1.UpdateModelVersionRequest
-	(*UpdateModelVersionResponse)(nil),      // 23: leadscore.v1.UpdateModelVersionResponse
-	(*GetModelVersionArtifactRequest)(nil),  // 24: leadscore.v1.GetModelVersionArtifactRequest
-	(*GetModelVersionArtifactResponse)(nil), // 25: leadscore.v1.GetModelVersionArtifactResponse
-	(*ArchiveModelVersionRequest)(nil),      // 26: leadscore.v1.ArchiveModelVersionRequest
-	(*ArchiveModelVersionResponse)(nil),     // 27: leadscore.v1.ArchiveModelVersionResponse
-	(*UnarchiveModelVersionRequest)(nil),    // 28: leadscore.v1.UnarchiveModelVersionRequest
-	(*UnarchiveModelVersionResponse)(nil),   // 29: leadscore.v1.UnarchiveModelVersionResponse
-	(*DeleteModelVersionRequest)(nil),       // 30: leadscore.v1.DeleteModelVersionRequest
-	(*DeleteModelVersionResponse)(nil),      // 31: leadscore.v1.DeleteModelVersionResponse
-	(*GetAliasRequest)(nil),                 // 32: leadscore.v1.GetAliasRequest
-	(*GetAliasResponse)(nil),                // 33: leadscore.v1.GetAliasResponse
-	(*ListAliasesRequest)(nil),              // 34: leadscore.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),             // 35: leadscore.v1.ListAliasesResponse
-	(*PromoteModelVersionRequest)(nil),      // 36: leadscore.v1.PromoteModelVersionRequest
-	(*PromoteModelVersionResponse)(nil),     // 37: leadscore.v1.PromoteModelVersionResponse
-	(*RollbackAliasRequest)(nil),            // 38: leadscore.v1.RollbackAliasRequest
-	(*RollbackAliasResponse)(nil),           // 39: leadscore.v1.RollbackAliasResponse
-	(*DeleteAliasRequest)(nil),              // 40: leadscore.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),             // 41: leadscore.v1.DeleteAliasResponse
-	(*ListAliasHistoryRequest)(nil),         // 42: leadscore.v1.ListAliasHistoryRequest
-	(*ListAliasHistoryResponse)(nil),        // 43: leadscore.v1.ListAliasHistoryResponse
-	nil,                                     // 44: leadscore.v1.Lineage.ParametersEntry
-	nil,                                     // 45: leadscore.v1.Lineage.DataFilesEntry
-	nil,                                     // 46: leadscore.v1.Lineage.OptionsEntry
-	nil,                                     // 47: leadscore.v1.ModelVersion.ValidationMetricsEntry
-	nil,                                     // 48: leadscore.v1.ModelVersion.TagsEntry
-	nil,                                     // 49: leadscore.v1.ImportModelVersionRequest.TagsEntry
-	(*timestamppb.Timestamp)(nil),           // 50: google.protobuf.Timestamp
-	(ModelFamily)(0),                        // 51: leadscore.v1.ModelFamily
-	(*fieldmaskpb.FieldMask)(nil),           // 52: google.protobuf.FieldMask
+	(SourceFormat)(0),                       // 2: leadscore.v1.SourceFormat
+	(*Model)(nil),                           // 3: leadscore.v1.Model
+	(*FeatureInfo)(nil),                     // 4: leadscore.v1.FeatureInfo
+	(*Lineage)(nil),                         // 5: leadscore.v1.Lineage
+	(*ModelVersion)(nil),                    // 6: leadscore.v1.ModelVersion
+	(*Alias)(nil),                           // 7: leadscore.v1.Alias
+	(*AliasHistoryEntry)(nil),               // 8: leadscore.v1.AliasHistoryEntry
+	(*CreateModelRequest)(nil),              // 9: leadscore.v1.CreateModelRequest
+	(*CreateModelResponse)(nil),             // 10: leadscore.v1.CreateModelResponse
+	(*GetModelRequest)(nil),                 // 11: leadscore.v1.GetModelRequest
+	(*GetModelResponse)(nil),                // 12: leadscore.v1.GetModelResponse
+	(*ListModelsRequest)(nil),               // 13: leadscore.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),              // 14: leadscore.v1.ListModelsResponse
+	(*UpdateModelRequest)(nil),              // 15: leadscore.v1.UpdateModelRequest
+	(*UpdateModelResponse)(nil),             // 16: leadscore.v1.UpdateModelResponse
+	(*ImportModelVersionRequest)(nil),       // 17: leadscore.v1.ImportModelVersionRequest
+	(*ReferenceTable)(nil),                  // 18: leadscore.v1.ReferenceTable
+	(*FeatureMapping)(nil),                  // 19: leadscore.v1.FeatureMapping
+	(*ImportModelVersionResponse)(nil),      // 20: leadscore.v1.ImportModelVersionResponse
+	(*GetModelVersionRequest)(nil),          // 21: leadscore.v1.GetModelVersionRequest
+	(*GetModelVersionResponse)(nil),         // 22: leadscore.v1.GetModelVersionResponse
+	(*ListModelVersionsRequest)(nil),        // 23: leadscore.v1.ListModelVersionsRequest
+	(*ListModelVersionsResponse)(nil),       // 24: leadscore.v1.ListModelVersionsResponse
+	(*UpdateModelVersionRequest)(nil),       // 25: leadscore.v1.UpdateModelVersionRequest
+	(*UpdateModelVersionResponse)(nil),      // 26: leadscore.v1.UpdateModelVersionResponse
+	(*GetModelVersionArtifactRequest)(nil),  // 27: leadscore.v1.GetModelVersionArtifactRequest
+	(*GetModelVersionArtifactResponse)(nil), // 28: leadscore.v1.GetModelVersionArtifactResponse
+	(*ArchiveModelVersionRequest)(nil),      // 29: leadscore.v1.ArchiveModelVersionRequest
+	(*ArchiveModelVersionResponse)(nil),     // 30: leadscore.v1.ArchiveModelVersionResponse
+	(*UnarchiveModelVersionRequest)(nil),    // 31: leadscore.v1.UnarchiveModelVersionRequest
+	(*UnarchiveModelVersionResponse)(nil),   // 32: leadscore.v1.UnarchiveModelVersionResponse
+	(*DeleteModelVersionRequest)(nil),       // 33: leadscore.v1.DeleteModelVersionRequest
+	(*DeleteModelVersionResponse)(nil),      // 34: leadscore.v1.DeleteModelVersionResponse
+	(*GetAliasRequest)(nil),                 // 35: leadscore.v1.GetAliasRequest
+	(*GetAliasResponse)(nil),                // 36: leadscore.v1.GetAliasResponse
+	(*ListAliasesRequest)(nil),              // 37: leadscore.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),             // 38: leadscore.v1.ListAliasesResponse
+	(*PromoteModelVersionRequest)(nil),      // 39: leadscore.v1.PromoteModelVersionRequest
+	(*PromoteModelVersionResponse)(nil),     // 40: leadscore.v1.PromoteModelVersionResponse
+	(*RollbackAliasRequest)(nil),            // 41: leadscore.v1.RollbackAliasRequest
+	(*RollbackAliasResponse)(nil),           // 42: leadscore.v1.RollbackAliasResponse
+	(*DeleteAliasRequest)(nil),              // 43: leadscore.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),             // 44: leadscore.v1.DeleteAliasResponse
+	(*ListAliasHistoryRequest)(nil),         // 45: leadscore.v1.ListAliasHistoryRequest
+	(*ListAliasHistoryResponse)(nil),        // 46: leadscore.v1.ListAliasHistoryResponse
+	nil,                                     // 47: leadscore.v1.Lineage.ParametersEntry
+	nil,                                     // 48: leadscore.v1.Lineage.DataFilesEntry
+	nil,                                     // 49: leadscore.v1.Lineage.OptionsEntry
+	nil,                                     // 50: leadscore.v1.ModelVersion.ValidationMetricsEntry
+	nil,                                     // 51: leadscore.v1.ModelVersion.TagsEntry
+	nil,                                     // 52: leadscore.v1.ImportModelVersionRequest.TagsEntry
+	(*timestamppb.Timestamp)(nil),           // 53: google.protobuf.Timestamp
+	(ModelFamily)(0),                        // 54: leadscore.v1.ModelFamily
+	(*fieldmaskpb.FieldMask)(nil),           // 55: google.protobuf.FieldMask
 }
 var file_leadscore_v1_model_registry_proto_depIdxs = []int32{
-	6,  // 0: leadscore.v1.Model.aliases:type_name -> leadscore.v1.Alias
-	50, // 1: leadscore.v1.Model.create_time:type_name -> google.protobuf.Timestamp
-	50, // 2: leadscore.v1.Model.update_time:type_name -> google.protobuf.Timestamp
-	50, // 3: leadscore.v1.Lineage.data_window_start:type_name -> google.protobuf.Timestamp
-	50, // 4: leadscore.v1.Lineage.data_window_end:type_name -> google.protobuf.Timestamp
-	44, // 5: leadscore.v1.Lineage.parameters:type_name -> leadscore.v1.Lineage.ParametersEntry
-	45, // 6: leadscore.v1.Lineage.data_files:type_name -> leadscore.v1.Lineage.DataFilesEntry
-	46, // 7: leadscore.v1.Lineage.options:type_name -> leadscore.v1.Lineage.OptionsEntry
-	51, // 8: leadscore.v1.ModelVersion.family:type_name -> leadscore.v1.ModelFamily
-	3,  // 9: leadscore.v1.ModelVersion.features:type_name -> leadscore.v1.FeatureInfo
-	4,  // 10: leadscore.v1.ModelVersion.lineage:type_name -> leadscore.v1.Lineage
-	47, // 11: leadscore.v1.ModelVersion.validation_metrics:type_name -> leadscore.v1.ModelVersion.ValidationMetricsEntry
-	48, // 12: leadscore.v1.ModelVersion.tags:type_name -> leadscore.v1.ModelVersion.TagsEntry
+	7,  // 0: leadscore.v1.Model.aliases:type_name -> leadscore.v1.Alias
+	53, // 1: leadscore.v1.Model.create_time:type_name -> google.protobuf.Timestamp
+	53, // 2: leadscore.v1.Model.update_time:type_name -> google.protobuf.Timestamp
+	53, // 3: leadscore.v1.Lineage.data_window_start:type_name -> google.protobuf.Timestamp
+	53, // 4: leadscore.v1.Lineage.data_window_end:type_name -> google.protobuf.Timestamp
+	47, // 5: leadscore.v1.Lineage.parameters:type_name -> leadscore.v1.Lineage.ParametersEntry
+	48, // 6: leadscore.v1.Lineage.data_files:type_name -> leadscore.v1.Lineage.DataFilesEntry
+	49, // 7: leadscore.v1.Lineage.options:type_name -> leadscore.v1.Lineage.OptionsEntry
+	54, // 8: leadscore.v1.ModelVersion.family:type_name -> leadscore.v1.ModelFamily
+	4,  // 9: leadscore.v1.ModelVersion.features:type_name -> leadscore.v1.FeatureInfo
+	5,  // 10: leadscore.v1.ModelVersion.lineage:type_name -> leadscore.v1.Lineage
+	50, // 11: leadscore.v1.ModelVersion.validation_metrics:type_name -> leadscore.v1.ModelVersion.ValidationMetricsEntry
+	51, // 12: leadscore.v1.ModelVersion.tags:type_name -> leadscore.v1.ModelVersion.TagsEntry
 	0,  // 13: leadscore.v1.ModelVersion.state:type_name -> leadscore.v1.ModelVersionState
-	50, // 14: leadscore.v1.ModelVersion.create_time:type_name -> google.protobuf.Timestamp
-	50, // 15: leadscore.v1.Alias.update_time:type_name -> google.protobuf.Timestamp
+	53, // 14: leadscore.v1.ModelVersion.create_time:type_name -> google.protobuf.Timestamp
+	53, // 15: leadscore.v1.Alias.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 16: leadscore.v1.AliasHistoryEntry.kind:type_name -> leadscore.v1.AliasChangeKind
-	50, // 17: leadscore.v1.AliasHistoryEntry.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 18: leadscore.v1.CreateModelResponse.model:type_name -> leadscore.v1.Model
-	2,  // 19: leadscore.v1.GetModelResponse.model:type_name -> leadscore.v1.Model
-	2,  // 20: leadscore.v1.ListModelsResponse.models:type_name -> leadscore.v1.Model
-	2,  // 21: leadscore.v1.UpdateModelRequest.model:type_name -> leadscore.v1.Model
-	52, // 22: leadscore.v1.UpdateModelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 23: leadscore.v1.UpdateModelResponse.model:type_name -> leadscore.v1.Model
-	49, // 24: leadscore.v1.ImportModelVersionRequest.tags:type_name -> leadscore.v1.ImportModelVersionRequest.TagsEntry
-	5,  // 25: leadscore.v1.ImportModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 26: leadscore.v1.GetModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 27: leadscore.v1.ListModelVersionsResponse.model_versions:type_name -> leadscore.v1.ModelVersion
-	5,  // 28: leadscore.v1.UpdateModelVersionRequest.model_version:type_name -> leadscore.v1.ModelVersion
-	52, // 29: leadscore.v1.UpdateModelVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 30: leadscore.v1.UpdateModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 31: leadscore.v1.ArchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	5,  // 32: leadscore.v1.UnarchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
-	6,  // 33: leadscore.v1.GetAliasResponse.alias:type_name -> leadscore.v1.Alias
-	6,  // 34: leadscore.v1.ListAliasesResponse.aliases:type_name -> leadscore.v1.Alias
-	6,  // 35: leadscore.v1.PromoteModelVersionResponse.alias:type_name -> leadscore.v1.Alias
-	7,  // 36: leadscore.v1.PromoteModelVersionResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	6,  // 37: leadscore.v1.RollbackAliasResponse.alias:type_name -> leadscore.v1.Alias
-	7,  // 38: leadscore.v1.RollbackAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	7,  // 39: leadscore.v1.DeleteAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
-	7,  // 40: leadscore.v1.ListAliasHistoryResponse.entries:type_name -> leadscore.v1.AliasHistoryEntry
-	8,  // 41: leadscore.v1.ModelRegistryService.CreateModel:input_type -> leadscore.v1.CreateModelRequest
-	10, // 42: leadscore.v1.ModelRegistryService.GetModel:input_type -> leadscore.v1.GetModelRequest
-	12, // 43: leadscore.v1.ModelRegistryService.ListModels:input_type -> leadscore.v1.ListModelsRequest
-	14, // 44: leadscore.v1.ModelRegistryService.UpdateModel:input_type -> leadscore.v1.UpdateModelRequest
-	16, // 45: leadscore.v1.ModelRegistryService.ImportModelVersion:input_type -> leadscore.v1.ImportModelVersionRequest
-	18, // 46: leadscore.v1.ModelRegistryService.GetModelVersion:input_type -> leadscore.v1.GetModelVersionRequest
-	20, // 47: leadscore.v1.ModelRegistryService.ListModelVersions:input_type -> leadscore.v1.ListModelVersionsRequest
-	22, // 48: leadscore.v1.ModelRegistryService.UpdateModelVersion:input_type -> leadscore.v1.UpdateModelVersionRequest
-	24, // 49: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:input_type -> leadscore.v1.GetModelVersionArtifactRequest
-	26, // 50: leadscore.v1.ModelRegistryService.ArchiveModelVersion:input_type -> leadscore.v1.ArchiveModelVersionRequest
-	28, // 51: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:input_type -> leadscore.v1.UnarchiveModelVersionRequest
-	30, // 52: leadscore.v1.ModelRegistryService.DeleteModelVersion:input_type -> leadscore.v1.DeleteModelVersionRequest
-	32, // 53: leadscore.v1.ModelRegistryService.GetAlias:input_type -> leadscore.v1.GetAliasRequest
-	34, // 54: leadscore.v1.ModelRegistryService.ListAliases:input_type -> leadscore.v1.ListAliasesRequest
-	36, // 55: leadscore.v1.ModelRegistryService.PromoteModelVersion:input_type -> leadscore.v1.PromoteModelVersionRequest
-	38, // 56: leadscore.v1.ModelRegistryService.RollbackAlias:input_type -> leadscore.v1.RollbackAliasRequest
-	40, // 57: leadscore.v1.ModelRegistryService.DeleteAlias:input_type -> leadscore.v1.DeleteAliasRequest
-	42, // 58: leadscore.v1.ModelRegistryService.ListAliasHistory:input_type -> leadscore.v1.ListAliasHistoryRequest
-	9,  // 59: leadscore.v1.ModelRegistryService.CreateModel:output_type -> leadscore.v1.CreateModelResponse
-	11, // 60: leadscore.v1.ModelRegistryService.GetModel:output_type -> leadscore.v1.GetModelResponse
-	13, // 61: leadscore.v1.ModelRegistryService.ListModels:output_type -> leadscore.v1.ListModelsResponse
-	15, // 62: leadscore.v1.ModelRegistryService.UpdateModel:output_type -> leadscore.v1.UpdateModelResponse
-	17, // 63: leadscore.v1.ModelRegistryService.ImportModelVersion:output_type -> leadscore.v1.ImportModelVersionResponse
-	19, // 64: leadscore.v1.ModelRegistryService.GetModelVersion:output_type -> leadscore.v1.GetModelVersionResponse
-	21, // 65: leadscore.v1.ModelRegistryService.ListModelVersions:output_type -> leadscore.v1.ListModelVersionsResponse
-	23, // 66: leadscore.v1.ModelRegistryService.UpdateModelVersion:output_type -> leadscore.v1.UpdateModelVersionResponse
-	25, // 67: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:output_type -> leadscore.v1.GetModelVersionArtifactResponse
-	27, // 68: leadscore.v1.ModelRegistryService.ArchiveModelVersion:output_type -> leadscore.v1.ArchiveModelVersionResponse
-	29, // 69: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:output_type -> leadscore.v1.UnarchiveModelVersionResponse
-	31, // 70: leadscore.v1.ModelRegistryService.DeleteModelVersion:output_type -> leadscore.v1.DeleteModelVersionResponse
-	33, // 71: leadscore.v1.ModelRegistryService.GetAlias:output_type -> leadscore.v1.GetAliasResponse
-	35, // 72: leadscore.v1.ModelRegistryService.ListAliases:output_type -> leadscore.v1.ListAliasesResponse
-	37, // 73: leadscore.v1.ModelRegistryService.PromoteModelVersion:output_type -> leadscore.v1.PromoteModelVersionResponse
-	39, // 74: leadscore.v1.ModelRegistryService.RollbackAlias:output_type -> leadscore.v1.RollbackAliasResponse
-	41, // 75: leadscore.v1.ModelRegistryService.DeleteAlias:output_type -> leadscore.v1.DeleteAliasResponse
-	43, // 76: leadscore.v1.ModelRegistryService.ListAliasHistory:output_type -> leadscore.v1.ListAliasHistoryResponse
-	59, // [59:77] is the sub-list for method output_type
-	41, // [41:59] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	53, // 17: leadscore.v1.AliasHistoryEntry.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 18: leadscore.v1.CreateModelResponse.model:type_name -> leadscore.v1.Model
+	3,  // 19: leadscore.v1.GetModelResponse.model:type_name -> leadscore.v1.Model
+	3,  // 20: leadscore.v1.ListModelsResponse.models:type_name -> leadscore.v1.Model
+	3,  // 21: leadscore.v1.UpdateModelRequest.model:type_name -> leadscore.v1.Model
+	55, // 22: leadscore.v1.UpdateModelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 23: leadscore.v1.UpdateModelResponse.model:type_name -> leadscore.v1.Model
+	52, // 24: leadscore.v1.ImportModelVersionRequest.tags:type_name -> leadscore.v1.ImportModelVersionRequest.TagsEntry
+	2,  // 25: leadscore.v1.ImportModelVersionRequest.format:type_name -> leadscore.v1.SourceFormat
+	18, // 26: leadscore.v1.ImportModelVersionRequest.reference:type_name -> leadscore.v1.ReferenceTable
+	19, // 27: leadscore.v1.ImportModelVersionRequest.feature_mapping:type_name -> leadscore.v1.FeatureMapping
+	53, // 28: leadscore.v1.ImportModelVersionRequest.data_window_start:type_name -> google.protobuf.Timestamp
+	53, // 29: leadscore.v1.ImportModelVersionRequest.data_window_end:type_name -> google.protobuf.Timestamp
+	6,  // 30: leadscore.v1.ImportModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	6,  // 31: leadscore.v1.GetModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	6,  // 32: leadscore.v1.ListModelVersionsResponse.model_versions:type_name -> leadscore.v1.ModelVersion
+	6,  // 33: leadscore.v1.UpdateModelVersionRequest.model_version:type_name -> leadscore.v1.ModelVersion
+	55, // 34: leadscore.v1.UpdateModelVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 35: leadscore.v1.UpdateModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	6,  // 36: leadscore.v1.ArchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	6,  // 37: leadscore.v1.UnarchiveModelVersionResponse.model_version:type_name -> leadscore.v1.ModelVersion
+	7,  // 38: leadscore.v1.GetAliasResponse.alias:type_name -> leadscore.v1.Alias
+	7,  // 39: leadscore.v1.ListAliasesResponse.aliases:type_name -> leadscore.v1.Alias
+	7,  // 40: leadscore.v1.PromoteModelVersionResponse.alias:type_name -> leadscore.v1.Alias
+	8,  // 41: leadscore.v1.PromoteModelVersionResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	7,  // 42: leadscore.v1.RollbackAliasResponse.alias:type_name -> leadscore.v1.Alias
+	8,  // 43: leadscore.v1.RollbackAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	8,  // 44: leadscore.v1.DeleteAliasResponse.history_entry:type_name -> leadscore.v1.AliasHistoryEntry
+	8,  // 45: leadscore.v1.ListAliasHistoryResponse.entries:type_name -> leadscore.v1.AliasHistoryEntry
+	9,  // 46: leadscore.v1.ModelRegistryService.CreateModel:input_type -> leadscore.v1.CreateModelRequest
+	11, // 47: leadscore.v1.ModelRegistryService.GetModel:input_type -> leadscore.v1.GetModelRequest
+	13, // 48: leadscore.v1.ModelRegistryService.ListModels:input_type -> leadscore.v1.ListModelsRequest
+	15, // 49: leadscore.v1.ModelRegistryService.UpdateModel:input_type -> leadscore.v1.UpdateModelRequest
+	17, // 50: leadscore.v1.ModelRegistryService.ImportModelVersion:input_type -> leadscore.v1.ImportModelVersionRequest
+	21, // 51: leadscore.v1.ModelRegistryService.GetModelVersion:input_type -> leadscore.v1.GetModelVersionRequest
+	23, // 52: leadscore.v1.ModelRegistryService.ListModelVersions:input_type -> leadscore.v1.ListModelVersionsRequest
+	25, // 53: leadscore.v1.ModelRegistryService.UpdateModelVersion:input_type -> leadscore.v1.UpdateModelVersionRequest
+	27, // 54: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:input_type -> leadscore.v1.GetModelVersionArtifactRequest
+	29, // 55: leadscore.v1.ModelRegistryService.ArchiveModelVersion:input_type -> leadscore.v1.ArchiveModelVersionRequest
+	31, // 56: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:input_type -> leadscore.v1.UnarchiveModelVersionRequest
+	33, // 57: leadscore.v1.ModelRegistryService.DeleteModelVersion:input_type -> leadscore.v1.DeleteModelVersionRequest
+	35, // 58: leadscore.v1.ModelRegistryService.GetAlias:input_type -> leadscore.v1.GetAliasRequest
+	37, // 59: leadscore.v1.ModelRegistryService.ListAliases:input_type -> leadscore.v1.ListAliasesRequest
+	39, // 60: leadscore.v1.ModelRegistryService.PromoteModelVersion:input_type -> leadscore.v1.PromoteModelVersionRequest
+	41, // 61: leadscore.v1.ModelRegistryService.RollbackAlias:input_type -> leadscore.v1.RollbackAliasRequest
+	43, // 62: leadscore.v1.ModelRegistryService.DeleteAlias:input_type -> leadscore.v1.DeleteAliasRequest
+	45, // 63: leadscore.v1.ModelRegistryService.ListAliasHistory:input_type -> leadscore.v1.ListAliasHistoryRequest
+	10, // 64: leadscore.v1.ModelRegistryService.CreateModel:output_type -> leadscore.v1.CreateModelResponse
+	12, // 65: leadscore.v1.ModelRegistryService.GetModel:output_type -> leadscore.v1.GetModelResponse
+	14, // 66: leadscore.v1.ModelRegistryService.ListModels:output_type -> leadscore.v1.ListModelsResponse
+	16, // 67: leadscore.v1.ModelRegistryService.UpdateModel:output_type -> leadscore.v1.UpdateModelResponse
+	20, // 68: leadscore.v1.ModelRegistryService.ImportModelVersion:output_type -> leadscore.v1.ImportModelVersionResponse
+	22, // 69: leadscore.v1.ModelRegistryService.GetModelVersion:output_type -> leadscore.v1.GetModelVersionResponse
+	24, // 70: leadscore.v1.ModelRegistryService.ListModelVersions:output_type -> leadscore.v1.ListModelVersionsResponse
+	26, // 71: leadscore.v1.ModelRegistryService.UpdateModelVersion:output_type -> leadscore.v1.UpdateModelVersionResponse
+	28, // 72: leadscore.v1.ModelRegistryService.GetModelVersionArtifact:output_type -> leadscore.v1.GetModelVersionArtifactResponse
+	30, // 73: leadscore.v1.ModelRegistryService.ArchiveModelVersion:output_type -> leadscore.v1.ArchiveModelVersionResponse
+	32, // 74: leadscore.v1.ModelRegistryService.UnarchiveModelVersion:output_type -> leadscore.v1.UnarchiveModelVersionResponse
+	34, // 75: leadscore.v1.ModelRegistryService.DeleteModelVersion:output_type -> leadscore.v1.DeleteModelVersionResponse
+	36, // 76: leadscore.v1.ModelRegistryService.GetAlias:output_type -> leadscore.v1.GetAliasResponse
+	38, // 77: leadscore.v1.ModelRegistryService.ListAliases:output_type -> leadscore.v1.ListAliasesResponse
+	40, // 78: leadscore.v1.ModelRegistryService.PromoteModelVersion:output_type -> leadscore.v1.PromoteModelVersionResponse
+	42, // 79: leadscore.v1.ModelRegistryService.RollbackAlias:output_type -> leadscore.v1.RollbackAliasResponse
+	44, // 80: leadscore.v1.ModelRegistryService.DeleteAlias:output_type -> leadscore.v1.DeleteAliasResponse
+	46, // 81: leadscore.v1.ModelRegistryService.ListAliasHistory:output_type -> leadscore.v1.ListAliasHistoryResponse
+	64, // [64:82] is the sub-list for method output_type
+	46, // [46:64] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_v1_model_registry_proto_init() }
@@ -3164,8 +3461,8 @@ func file_leadscore_v1_model_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_v1_model_registry_proto_rawDesc), len(file_leadscore_v1_model_registry_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   48,
+			NumEnums:      3,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1199,7 +1199,16 @@ type GbdtParameters struct {
 	Nodes *GbdtNodes `protobuf:"bytes,4,opt,name=nodes,proto3" json:"nodes,omitempty"`
 	// The sets of categories that categorical splits send left, referred to
 	// by GbdtNodes.category_set.
-	CategorySets  []*CategorySet `protobuf:"bytes,5,rep,name=category_sets,json=categorySets,proto3" json:"category_sets,omitempty"`
+	CategorySets []*CategorySet `protobuf:"bytes,5,rep,name=category_sets,json=categorySets,proto3" json:"category_sets,omitempty"`
+	// The features of the model the ensemble was imported from (an XGBoost
+	// model's columns), referred to by GbdtNodes.source; empty for an
+	// ensemble leadscore trained. Explanations treat each source as a
+	// player of its own and add up a feature's sources.
+	Sources []*GbdtSource `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	// Whether the base score and leaf values are added in float32, in tree
+	// order, as XGBoost adds them: an imported model's raw output then has
+	// XGBoost's bits. The base score and the leaf values are float32 values.
+	SumFloat32    bool `protobuf:"varint,7,opt,name=sum_float32,json=sumFloat32,proto3" json:"sum_float32,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1269,6 +1278,75 @@ func (x *GbdtParameters) GetCategorySets() []*CategorySet {
 	return nil
 }
 
+func (x *GbdtParameters) GetSources() []*GbdtSource {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *GbdtParameters) GetSumFloat32() bool {
+	if x != nil {
+		return x.SumFloat32
+	}
+	return false
+}
+
+// GbdtSource is one feature of the model an ensemble was imported from.
+type GbdtSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's name in the imported model, such as "job_admin.".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The index in the feature row of the value the source's splits test.
+	Feature       int32 `protobuf:"varint,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GbdtSource) Reset() {
+	*x = GbdtSource{}
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GbdtSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GbdtSource) ProtoMessage() {}
+
+func (x *GbdtSource) ProtoReflect() protoreflect.Message {
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GbdtSource.ProtoReflect.Descriptor instead.
+func (*GbdtSource) Descriptor() ([]byte, []int) {
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GbdtSource) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GbdtSource) GetFeature() int32 {
+	if x != nil {
+		return x.Feature
+	}
+	return 0
+}
+
 // GbdtNodes is the flat node array of a tree ensemble, stored column by
 // column so that each column packs tightly. Every column has one element
 // per node. A split node sends a row to its left or right child; a leaf has
@@ -1301,14 +1379,17 @@ type GbdtNodes struct {
 	// non-negative; TreeSHAP weighs branches by it.
 	Cover []float64 `protobuf:"fixed64,8,rep,packed,name=cover,proto3" json:"cover,omitempty"`
 	// The loss reduction of a split, for feature importance; 0 in leaves.
-	Gain          []float64 `protobuf:"fixed64,9,rep,packed,name=gain,proto3" json:"gain,omitempty"`
+	Gain []float64 `protobuf:"fixed64,9,rep,packed,name=gain,proto3" json:"gain,omitempty"`
+	// The index in GbdtParameters.sources of the imported model's feature a
+	// split tested; 0 in leaves. Empty when the ensemble has no sources.
+	Source        []int32 `protobuf:"varint,10,rep,packed,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GbdtNodes) Reset() {
 	*x = GbdtNodes{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1401,7 @@ func (x *GbdtNodes) String() string {
 func (*GbdtNodes) ProtoMessage() {}
 
 func (x *GbdtNodes) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[9]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1414,7 @@ func (x *GbdtNodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GbdtNodes.ProtoReflect.Descriptor instead.
 func (*GbdtNodes) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{9}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GbdtNodes) GetFeature() []int32 {
@@ -1399,6 +1480,13 @@ func (x *GbdtNodes) GetGain() []float64 {
 	return nil
 }
 
+func (x *GbdtNodes) GetSource() []int32 {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
 // CategorySet is a set of category indexes stored as a bitset: bit c % 64 of
 // word c / 64 stands for category c. It has one to four words, so category
 // indexes run up to 255.
@@ -1412,7 +1500,7 @@ type CategorySet struct {
 
 func (x *CategorySet) Reset() {
 	*x = CategorySet{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1512,7 @@ func (x *CategorySet) String() string {
 func (*CategorySet) ProtoMessage() {}
 
 func (x *CategorySet) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[10]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1525,7 @@ func (x *CategorySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategorySet.ProtoReflect.Descriptor instead.
 func (*CategorySet) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{10}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CategorySet) GetWords() []uint64 {
@@ -1465,7 +1553,7 @@ type PointsParameters struct {
 
 func (x *PointsParameters) Reset() {
 	*x = PointsParameters{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1565,7 @@ func (x *PointsParameters) String() string {
 func (*PointsParameters) ProtoMessage() {}
 
 func (x *PointsParameters) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[11]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1578,7 @@ func (x *PointsParameters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsParameters.ProtoReflect.Descriptor instead.
 func (*PointsParameters) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{11}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PointsParameters) GetRules() []*PointsRule {
@@ -1550,7 +1638,7 @@ type PointsRule struct {
 
 func (x *PointsRule) Reset() {
 	*x = PointsRule{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1650,7 @@ func (x *PointsRule) String() string {
 func (*PointsRule) ProtoMessage() {}
 
 func (x *PointsRule) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[12]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1663,7 @@ func (x *PointsRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsRule.ProtoReflect.Descriptor instead.
 func (*PointsRule) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{12}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PointsRule) GetName() string {
@@ -1695,7 +1783,7 @@ type PointsTerm struct {
 
 func (x *PointsTerm) Reset() {
 	*x = PointsTerm{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1795,7 @@ func (x *PointsTerm) String() string {
 func (*PointsTerm) ProtoMessage() {}
 
 func (x *PointsTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[13]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1808,7 @@ func (x *PointsTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsTerm.ProtoReflect.Descriptor instead.
 func (*PointsTerm) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{13}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PointsTerm) GetRule() int64 {
@@ -1817,7 +1905,7 @@ type Calibration struct {
 
 func (x *Calibration) Reset() {
 	*x = Calibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1917,7 @@ func (x *Calibration) String() string {
 func (*Calibration) ProtoMessage() {}
 
 func (x *Calibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[14]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1930,7 @@ func (x *Calibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Calibration.ProtoReflect.Descriptor instead.
 func (*Calibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{14}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Calibration) GetMethod() isCalibration_Method {
@@ -1903,7 +1991,7 @@ type PlattCalibration struct {
 
 func (x *PlattCalibration) Reset() {
 	*x = PlattCalibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2003,7 @@ func (x *PlattCalibration) String() string {
 func (*PlattCalibration) ProtoMessage() {}
 
 func (x *PlattCalibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[15]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2016,7 @@ func (x *PlattCalibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlattCalibration.ProtoReflect.Descriptor instead.
 func (*PlattCalibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{15}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PlattCalibration) GetA() float64 {
@@ -1959,7 +2047,7 @@ type IsotonicCalibration struct {
 
 func (x *IsotonicCalibration) Reset() {
 	*x = IsotonicCalibration{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2059,7 @@ func (x *IsotonicCalibration) String() string {
 func (*IsotonicCalibration) ProtoMessage() {}
 
 func (x *IsotonicCalibration) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[16]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2072,7 @@ func (x *IsotonicCalibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsotonicCalibration.ProtoReflect.Descriptor instead.
 func (*IsotonicCalibration) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{16}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IsotonicCalibration) GetX() []float64 {
@@ -2031,7 +2119,7 @@ type Grid struct {
 
 func (x *Grid) Reset() {
 	*x = Grid{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2131,7 @@ func (x *Grid) String() string {
 func (*Grid) ProtoMessage() {}
 
 func (x *Grid) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[17]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2144,7 @@ func (x *Grid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grid.ProtoReflect.Descriptor instead.
 func (*Grid) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{17}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Grid) GetFitCuts() []float64 {
@@ -2144,7 +2232,7 @@ type Metadata struct {
 
 func (x *Metadata) Reset() {
 	*x = Metadata{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2244,7 @@ func (x *Metadata) String() string {
 func (*Metadata) ProtoMessage() {}
 
 func (x *Metadata) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[18]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2257,7 @@ func (x *Metadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
 func (*Metadata) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{18}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Metadata) GetTrainerVersion() string {
@@ -2262,7 +2350,7 @@ type Reading struct {
 
 func (x *Reading) Reset() {
 	*x = Reading{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2362,7 @@ func (x *Reading) String() string {
 func (*Reading) ProtoMessage() {}
 
 func (x *Reading) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[19]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2375,7 @@ func (x *Reading) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reading.ProtoReflect.Descriptor instead.
 func (*Reading) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{19}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Reading) GetMissingValues() []string {
@@ -2315,7 +2403,7 @@ type MissingValues struct {
 
 func (x *MissingValues) Reset() {
 	*x = MissingValues{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2415,7 @@ func (x *MissingValues) String() string {
 func (*MissingValues) ProtoMessage() {}
 
 func (x *MissingValues) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[20]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2428,7 @@ func (x *MissingValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingValues.ProtoReflect.Descriptor instead.
 func (*MissingValues) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{20}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MissingValues) GetValues() []string {
@@ -2379,7 +2467,7 @@ type ColumnProfile struct {
 
 func (x *ColumnProfile) Reset() {
 	*x = ColumnProfile{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2479,7 @@ func (x *ColumnProfile) String() string {
 func (*ColumnProfile) ProtoMessage() {}
 
 func (x *ColumnProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[21]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2492,7 @@ func (x *ColumnProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnProfile.ProtoReflect.Descriptor instead.
 func (*ColumnProfile) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{21}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ColumnProfile) GetName() string {
@@ -2476,7 +2564,7 @@ type ValueCount struct {
 
 func (x *ValueCount) Reset() {
 	*x = ValueCount{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2576,7 @@ func (x *ValueCount) String() string {
 func (*ValueCount) ProtoMessage() {}
 
 func (x *ValueCount) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[22]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2589,7 @@ func (x *ValueCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueCount.ProtoReflect.Descriptor instead.
 func (*ValueCount) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{22}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ValueCount) GetValue() string {
@@ -2539,7 +2627,7 @@ type ReliabilityBin struct {
 
 func (x *ReliabilityBin) Reset() {
 	*x = ReliabilityBin{}
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +2639,7 @@ func (x *ReliabilityBin) String() string {
 func (*ReliabilityBin) ProtoMessage() {}
 
 func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
-	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[23]
+	mi := &file_leadscore_artifact_v1_artifact_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +2652,7 @@ func (x *ReliabilityBin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReliabilityBin.ProtoReflect.Descriptor instead.
 func (*ReliabilityBin) Descriptor() ([]byte, []int) {
-	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{23}
+	return file_leadscore_artifact_v1_artifact_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReliabilityBin) GetLower() float64 {
@@ -2676,7 +2764,7 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\afeature\x18\x01 \x01(\x03R\afeature\x12\x12\n" +
 	"\x04cuts\x18\x02 \x03(\x01R\x04cuts\x12\x16\n" +
 	"\x06levels\x18\x03 \x03(\x03R\x06levels\x12\x12\n" +
-	"\x04bins\x18\x04 \x01(\x03R\x04bins\"\xf2\x01\n" +
+	"\x04bins\x18\x04 \x01(\x03R\x04bins\"\xd0\x02\n" +
 	"\x0eGbdtParameters\x12!\n" +
 	"\fnum_features\x18\x01 \x01(\x03R\vnumFeatures\x12\x1d\n" +
 	"\n" +
@@ -2684,7 +2772,14 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\n" +
 	"tree_roots\x18\x03 \x03(\x05R\ttreeRoots\x126\n" +
 	"\x05nodes\x18\x04 \x01(\v2 .leadscore.artifact.v1.GbdtNodesR\x05nodes\x12G\n" +
-	"\rcategory_sets\x18\x05 \x03(\v2\".leadscore.artifact.v1.CategorySetR\fcategorySets\"\xf3\x01\n" +
+	"\rcategory_sets\x18\x05 \x03(\v2\".leadscore.artifact.v1.CategorySetR\fcategorySets\x12;\n" +
+	"\asources\x18\x06 \x03(\v2!.leadscore.artifact.v1.GbdtSourceR\asources\x12\x1f\n" +
+	"\vsum_float32\x18\a \x01(\bR\n" +
+	"sumFloat32\":\n" +
+	"\n" +
+	"GbdtSource\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\x05R\afeature\"\x8b\x02\n" +
 	"\tGbdtNodes\x12\x18\n" +
 	"\afeature\x18\x01 \x03(\x05R\afeature\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x03(\x01R\tthreshold\x12!\n" +
@@ -2694,7 +2789,9 @@ const file_leadscore_artifact_v1_artifact_proto_rawDesc = "" +
 	"\x05right\x18\x06 \x03(\x11R\x05right\x12\x14\n" +
 	"\x05value\x18\a \x03(\x01R\x05value\x12\x14\n" +
 	"\x05cover\x18\b \x03(\x01R\x05cover\x12\x12\n" +
-	"\x04gain\x18\t \x03(\x01R\x04gain\"#\n" +
+	"\x04gain\x18\t \x03(\x01R\x04gain\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x03(\x05R\x06source\"#\n" +
 	"\vCategorySet\x12\x14\n" +
 	"\x05words\x18\x01 \x03(\x06R\x05words\"\x84\x01\n" +
 	"\x10PointsParameters\x127\n" +
@@ -2843,7 +2940,7 @@ func file_leadscore_artifact_v1_artifact_proto_rawDescGZIP() []byte {
 }
 
 var file_leadscore_artifact_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_leadscore_artifact_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(Family)(0),                   // 0: leadscore.artifact.v1.Family
 	(FeatureKind)(0),              // 1: leadscore.artifact.v1.FeatureKind
@@ -2859,36 +2956,37 @@ var file_leadscore_artifact_v1_artifact_proto_goTypes = []any{
 	(*LinearPair)(nil),            // 11: leadscore.artifact.v1.LinearPair
 	(*LinearPairSide)(nil),        // 12: leadscore.artifact.v1.LinearPairSide
 	(*GbdtParameters)(nil),        // 13: leadscore.artifact.v1.GbdtParameters
-	(*GbdtNodes)(nil),             // 14: leadscore.artifact.v1.GbdtNodes
-	(*CategorySet)(nil),           // 15: leadscore.artifact.v1.CategorySet
-	(*PointsParameters)(nil),      // 16: leadscore.artifact.v1.PointsParameters
-	(*PointsRule)(nil),            // 17: leadscore.artifact.v1.PointsRule
-	(*PointsTerm)(nil),            // 18: leadscore.artifact.v1.PointsTerm
-	(*Calibration)(nil),           // 19: leadscore.artifact.v1.Calibration
-	(*PlattCalibration)(nil),      // 20: leadscore.artifact.v1.PlattCalibration
-	(*IsotonicCalibration)(nil),   // 21: leadscore.artifact.v1.IsotonicCalibration
-	(*Grid)(nil),                  // 22: leadscore.artifact.v1.Grid
-	(*Metadata)(nil),              // 23: leadscore.artifact.v1.Metadata
-	(*Reading)(nil),               // 24: leadscore.artifact.v1.Reading
-	(*MissingValues)(nil),         // 25: leadscore.artifact.v1.MissingValues
-	(*ColumnProfile)(nil),         // 26: leadscore.artifact.v1.ColumnProfile
-	(*ValueCount)(nil),            // 27: leadscore.artifact.v1.ValueCount
-	(*ReliabilityBin)(nil),        // 28: leadscore.artifact.v1.ReliabilityBin
-	nil,                           // 29: leadscore.artifact.v1.Metadata.ParametersEntry
-	nil,                           // 30: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	nil,                           // 31: leadscore.artifact.v1.Reading.ColumnMissingEntry
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
+	(*GbdtSource)(nil),            // 14: leadscore.artifact.v1.GbdtSource
+	(*GbdtNodes)(nil),             // 15: leadscore.artifact.v1.GbdtNodes
+	(*CategorySet)(nil),           // 16: leadscore.artifact.v1.CategorySet
+	(*PointsParameters)(nil),      // 17: leadscore.artifact.v1.PointsParameters
+	(*PointsRule)(nil),            // 18: leadscore.artifact.v1.PointsRule
+	(*PointsTerm)(nil),            // 19: leadscore.artifact.v1.PointsTerm
+	(*Calibration)(nil),           // 20: leadscore.artifact.v1.Calibration
+	(*PlattCalibration)(nil),      // 21: leadscore.artifact.v1.PlattCalibration
+	(*IsotonicCalibration)(nil),   // 22: leadscore.artifact.v1.IsotonicCalibration
+	(*Grid)(nil),                  // 23: leadscore.artifact.v1.Grid
+	(*Metadata)(nil),              // 24: leadscore.artifact.v1.Metadata
+	(*Reading)(nil),               // 25: leadscore.artifact.v1.Reading
+	(*MissingValues)(nil),         // 26: leadscore.artifact.v1.MissingValues
+	(*ColumnProfile)(nil),         // 27: leadscore.artifact.v1.ColumnProfile
+	(*ValueCount)(nil),            // 28: leadscore.artifact.v1.ValueCount
+	(*ReliabilityBin)(nil),        // 29: leadscore.artifact.v1.ReliabilityBin
+	nil,                           // 30: leadscore.artifact.v1.Metadata.ParametersEntry
+	nil,                           // 31: leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	nil,                           // 32: leadscore.artifact.v1.Reading.ColumnMissingEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
 }
 var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	0,  // 0: leadscore.artifact.v1.Artifact.family:type_name -> leadscore.artifact.v1.Family
 	6,  // 1: leadscore.artifact.v1.Artifact.feature_spec:type_name -> leadscore.artifact.v1.FeatureSpec
 	9,  // 2: leadscore.artifact.v1.Artifact.logistic:type_name -> leadscore.artifact.v1.LogisticParameters
 	13, // 3: leadscore.artifact.v1.Artifact.gbdt:type_name -> leadscore.artifact.v1.GbdtParameters
-	16, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
-	19, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
-	22, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
-	23, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
+	17, // 4: leadscore.artifact.v1.Artifact.points:type_name -> leadscore.artifact.v1.PointsParameters
+	20, // 5: leadscore.artifact.v1.Artifact.calibration:type_name -> leadscore.artifact.v1.Calibration
+	23, // 6: leadscore.artifact.v1.Artifact.grid:type_name -> leadscore.artifact.v1.Grid
+	24, // 7: leadscore.artifact.v1.Artifact.metadata:type_name -> leadscore.artifact.v1.Metadata
 	5,  // 8: leadscore.artifact.v1.Artifact.points_baseline:type_name -> leadscore.artifact.v1.Artifact
 	7,  // 9: leadscore.artifact.v1.FeatureSpec.fit:type_name -> leadscore.artifact.v1.FitFeature
 	8,  // 10: leadscore.artifact.v1.FeatureSpec.kinds:type_name -> leadscore.artifact.v1.EventKind
@@ -2898,32 +2996,33 @@ var file_leadscore_artifact_v1_artifact_proto_depIdxs = []int32{
 	11, // 14: leadscore.artifact.v1.LinearEncoding.pairs:type_name -> leadscore.artifact.v1.LinearPair
 	12, // 15: leadscore.artifact.v1.LinearPair.a:type_name -> leadscore.artifact.v1.LinearPairSide
 	12, // 16: leadscore.artifact.v1.LinearPair.b:type_name -> leadscore.artifact.v1.LinearPairSide
-	14, // 17: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
-	15, // 18: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
-	17, // 19: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
-	18, // 20: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
-	2,  // 21: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
-	20, // 22: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
-	21, // 23: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
-	3,  // 24: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
-	32, // 25: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
-	32, // 26: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
-	33, // 27: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
-	29, // 28: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
-	30, // 29: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
-	28, // 30: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
-	24, // 31: leadscore.artifact.v1.Metadata.reading:type_name -> leadscore.artifact.v1.Reading
-	26, // 32: leadscore.artifact.v1.Metadata.profile:type_name -> leadscore.artifact.v1.ColumnProfile
-	31, // 33: leadscore.artifact.v1.Reading.column_missing:type_name -> leadscore.artifact.v1.Reading.ColumnMissingEntry
-	4,  // 34: leadscore.artifact.v1.ColumnProfile.kind:type_name -> leadscore.artifact.v1.ColumnKind
-	27, // 35: leadscore.artifact.v1.ColumnProfile.missing_values:type_name -> leadscore.artifact.v1.ValueCount
-	27, // 36: leadscore.artifact.v1.ColumnProfile.placeholders:type_name -> leadscore.artifact.v1.ValueCount
-	25, // 37: leadscore.artifact.v1.Reading.ColumnMissingEntry.value:type_name -> leadscore.artifact.v1.MissingValues
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	15, // 17: leadscore.artifact.v1.GbdtParameters.nodes:type_name -> leadscore.artifact.v1.GbdtNodes
+	16, // 18: leadscore.artifact.v1.GbdtParameters.category_sets:type_name -> leadscore.artifact.v1.CategorySet
+	14, // 19: leadscore.artifact.v1.GbdtParameters.sources:type_name -> leadscore.artifact.v1.GbdtSource
+	18, // 20: leadscore.artifact.v1.PointsParameters.rules:type_name -> leadscore.artifact.v1.PointsRule
+	19, // 21: leadscore.artifact.v1.PointsParameters.terms:type_name -> leadscore.artifact.v1.PointsTerm
+	2,  // 22: leadscore.artifact.v1.PointsTerm.op:type_name -> leadscore.artifact.v1.PointsOp
+	21, // 23: leadscore.artifact.v1.Calibration.platt:type_name -> leadscore.artifact.v1.PlattCalibration
+	22, // 24: leadscore.artifact.v1.Calibration.isotonic:type_name -> leadscore.artifact.v1.IsotonicCalibration
+	3,  // 25: leadscore.artifact.v1.Grid.basis:type_name -> leadscore.artifact.v1.GridBasis
+	33, // 26: leadscore.artifact.v1.Metadata.data_start:type_name -> google.protobuf.Timestamp
+	33, // 27: leadscore.artifact.v1.Metadata.data_end:type_name -> google.protobuf.Timestamp
+	34, // 28: leadscore.artifact.v1.Metadata.horizon:type_name -> google.protobuf.Duration
+	30, // 29: leadscore.artifact.v1.Metadata.parameters:type_name -> leadscore.artifact.v1.Metadata.ParametersEntry
+	31, // 30: leadscore.artifact.v1.Metadata.validation_metrics:type_name -> leadscore.artifact.v1.Metadata.ValidationMetricsEntry
+	29, // 31: leadscore.artifact.v1.Metadata.reliability:type_name -> leadscore.artifact.v1.ReliabilityBin
+	25, // 32: leadscore.artifact.v1.Metadata.reading:type_name -> leadscore.artifact.v1.Reading
+	27, // 33: leadscore.artifact.v1.Metadata.profile:type_name -> leadscore.artifact.v1.ColumnProfile
+	32, // 34: leadscore.artifact.v1.Reading.column_missing:type_name -> leadscore.artifact.v1.Reading.ColumnMissingEntry
+	4,  // 35: leadscore.artifact.v1.ColumnProfile.kind:type_name -> leadscore.artifact.v1.ColumnKind
+	28, // 36: leadscore.artifact.v1.ColumnProfile.missing_values:type_name -> leadscore.artifact.v1.ValueCount
+	28, // 37: leadscore.artifact.v1.ColumnProfile.placeholders:type_name -> leadscore.artifact.v1.ValueCount
+	26, // 38: leadscore.artifact.v1.Reading.ColumnMissingEntry.value:type_name -> leadscore.artifact.v1.MissingValues
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_leadscore_artifact_v1_artifact_proto_init() }
@@ -2936,8 +3035,8 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 		(*Artifact_Gbdt)(nil),
 		(*Artifact_Points)(nil),
 	}
-	file_leadscore_artifact_v1_artifact_proto_msgTypes[12].OneofWrappers = []any{}
-	file_leadscore_artifact_v1_artifact_proto_msgTypes[14].OneofWrappers = []any{
+	file_leadscore_artifact_v1_artifact_proto_msgTypes[13].OneofWrappers = []any{}
+	file_leadscore_artifact_v1_artifact_proto_msgTypes[15].OneofWrappers = []any{
 		(*Calibration_Platt)(nil),
 		(*Calibration_Isotonic)(nil),
 	}
@@ -2947,7 +3046,7 @@ func file_leadscore_artifact_v1_artifact_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadscore_artifact_v1_artifact_proto_rawDesc), len(file_leadscore_artifact_v1_artifact_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
