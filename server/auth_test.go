@@ -23,6 +23,7 @@ import (
 	"github.com/leadscore/leadscore/auth"
 	"github.com/leadscore/leadscore/auth/authtest"
 	"github.com/leadscore/leadscore/postgres/pgtest"
+	"github.com/leadscore/leadscore/registry"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
 	"github.com/leadscore/leadscore/sqlite"
 )
@@ -388,5 +389,30 @@ func TestJobTimesFollowTheDatabaseClock(t *testing.T) {
 	got, err := db.Now(t.Context())
 	if err != nil || got.Sub(time.Now()).Abs() > time.Minute {
 		t.Fatalf("postgres Now() = %v, %v; want the database's time, near this machine's", got, err)
+	}
+}
+
+// TestImportsBeyondTheLimitAreRefused: with every import slot taken, one
+// more ImportModelVersion is RESOURCE_EXHAUSTED before it reads its
+// artifact; with a slot free, the same call goes through to validation.
+func TestImportsBeyondTheLimitAreRefused(t *testing.T) {
+	t.Parallel()
+	svc := &modelRegistryService{imports: make(chan struct{}, DefaultMaxImports)}
+	for range DefaultMaxImports {
+		svc.imports <- struct{}{}
+	}
+	req := &leadscorev1.ImportModelVersionRequest{Parent: "models/m", Artifact: []byte("not an artifact")}
+	_, err := svc.ImportModelVersion(t.Context(), req)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "2 imports are in progress") {
+		t.Fatalf("ImportModelVersion() past the limit = %v; want RESOURCE_EXHAUSTED naming it", err)
+	}
+	<-svc.imports
+	svc.reg = registry.New(openStore(t).(leadscore.RegistryStore))
+	_, err = svc.ImportModelVersion(t.Context(), req)
+	if code := leadscore.ErrorCode(err); code == "" || status.Code(err) == codes.ResourceExhausted {
+		t.Fatalf("ImportModelVersion() with a slot free = %v; want it validated (and the bad artifact refused)", err)
+	}
+	if len(svc.imports) != DefaultMaxImports-1 {
+		t.Errorf("%d slots taken after the call, want its slot given back", len(svc.imports))
 	}
 }

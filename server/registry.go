@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"strconv"
 
 	"github.com/leadscore/leadscore"
@@ -20,7 +22,16 @@ type modelRegistryService struct {
 	leadscorev1.UnimplementedModelRegistryServiceServer
 	reg   *registry.Registry
 	store leadscore.RegistryStore
+	// imports holds a slot per ImportModelVersion call in progress: each
+	// decodes and validates up to MaxArtifactBytes, so a burst of them is
+	// refused rather than let grow memory without bound.
+	imports chan struct{}
 }
+
+// DefaultMaxImports is how many ImportModelVersion calls run at once
+// unless Options.MaxImports says otherwise; more are refused with
+// RESOURCE_EXHAUSTED.
+const DefaultMaxImports = 2
 
 func (s *modelRegistryService) CreateModel(ctx context.Context, req *leadscorev1.CreateModelRequest) (*leadscorev1.CreateModelResponse, error) {
 	if _, err := actorOf(ctx); err != nil {
@@ -140,6 +151,12 @@ func staleETag(field, etag, resource string) error {
 }
 
 func (s *modelRegistryService) ImportModelVersion(ctx context.Context, req *leadscorev1.ImportModelVersionRequest) (*leadscorev1.ImportModelVersionResponse, error) {
+	select {
+	case s.imports <- struct{}{}:
+		defer func() { <-s.imports }()
+	default:
+		return nil, status.Errorf(codes.ResourceExhausted, "%d imports are in progress, the most this server runs at once; retry after one ends", cap(s.imports))
+	}
 	actor, err := actorOf(ctx)
 	if err != nil {
 		return nil, err

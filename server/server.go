@@ -59,6 +59,9 @@ type Options struct {
 	// history files and flat tables from; requests name paths relative to
 	// it. Empty means jobs may read only the store's own history.
 	DataDir string
+	// MaxImports bounds the ImportModelVersion calls in progress. Zero
+	// means DefaultMaxImports.
+	MaxImports int
 	// MaxJobs is how many training and evaluation jobs run at once. Zero
 	// means one: a fit or a backtest uses every core it is given.
 	MaxJobs int
@@ -349,7 +352,11 @@ func New(opts Options) (*Server, error) {
 	if len(opts.TrainSchedules) > 0 {
 		s.trainSchedule = &trainScheduler{jobs: s.jobs, schedules: slices.Clone(opts.TrainSchedules), now: now, logger: opts.Logger}
 	}
-	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore})
+	if opts.MaxImports < 0 {
+		return nil, fmt.Errorf("new server: max imports %d must not be negative", opts.MaxImports)
+	}
+	leadscorev1.RegisterModelRegistryServiceServer(s.grpc, &modelRegistryService{reg: opts.Registry, store: regStore,
+		imports: make(chan struct{}, cmp.Or(opts.MaxImports, DefaultMaxImports))})
 	leadscorev1.RegisterTrainingServiceServer(s.grpc, &trainingService{store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger})
 	leadscorev1.RegisterEvaluationServiceServer(s.grpc, &evaluationService{
 		reg: opts.Registry, store: regStore, planner: planner, jobs: s.jobs, logger: opts.Logger,
