@@ -23,8 +23,8 @@ import (
 	"github.com/leadscore/leadscore/auth"
 	"github.com/leadscore/leadscore/auth/authtest"
 	"github.com/leadscore/leadscore/postgres/pgtest"
-	"github.com/leadscore/leadscore/registry"
 	leadscorev1 "github.com/leadscore/leadscore/proto/leadscore/v1"
+	"github.com/leadscore/leadscore/registry"
 	"github.com/leadscore/leadscore/sqlite"
 )
 
