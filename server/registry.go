@@ -24,7 +24,8 @@ type modelRegistryService struct {
 	store leadscore.RegistryStore
 	// imports holds a slot per ImportModelVersion call in progress: each
 	// decodes and validates up to MaxArtifactBytes, so a burst of them is
-	// refused rather than let grow memory without bound.
+	// refused rather than let grow memory without bound. New always sets
+	// it; nil (a handler built by hand in a test) bounds nothing.
 	imports chan struct{}
 }
 
@@ -151,11 +152,13 @@ func staleETag(field, etag, resource string) error {
 }
 
 func (s *modelRegistryService) ImportModelVersion(ctx context.Context, req *leadscorev1.ImportModelVersionRequest) (*leadscorev1.ImportModelVersionResponse, error) {
-	select {
-	case s.imports <- struct{}{}:
-		defer func() { <-s.imports }()
-	default:
-		return nil, status.Errorf(codes.ResourceExhausted, "%d imports are in progress, the most this server runs at once; retry after one ends", cap(s.imports))
+	if s.imports != nil {
+		select {
+		case s.imports <- struct{}{}:
+			defer func() { <-s.imports }()
+		default:
+			return nil, status.Errorf(codes.ResourceExhausted, "%d imports are in progress, the most this server runs at once; retry after one ends", cap(s.imports))
+		}
 	}
 	actor, err := actorOf(ctx)
 	if err != nil {
