@@ -71,10 +71,7 @@ func (db *DB) ListAPIKeys(ctx context.Context) ([]leadscore.APIKey, error) {
 
 // RevokeAPIKey implements leadscore.APIKeyStore.
 func (db *DB) RevokeAPIKey(ctx context.Context, name string, at time.Time, actor string) (leadscore.APIKey, error) {
-	if err := storeutil.CheckAPIKeyName("name", name); err != nil {
-		return leadscore.APIKey{}, err
-	}
-	if err := storeutil.CheckActor("actor", actor); err != nil {
+	if err := storeutil.CheckRevoke(name, actor); err != nil {
 		return leadscore.APIKey{}, err
 	}
 	var k leadscore.APIKey
@@ -87,10 +84,9 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name string, at time.Time, actor
 		if err != nil {
 			return errorf(err, "read API key %q", name)
 		}
-		if !k.RevokedAt.IsZero() {
-			return storeutil.APIKeyRevoked(k)
+		if err := storeutil.Revoke(&k, at, actor); err != nil {
+			return err
 		}
-		k.RevokedAt, k.RevokedBy = storeutil.StoredTime(at), actor
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ?`, micros(k.RevokedAt), actor, k.ID)
 		return errorf(err, "revoke API key %q", name)
 	})

@@ -73,9 +73,23 @@ func APIKeyNotFound(what string) error {
 	return leadscore.Errorf(leadscore.ENOTFOUND, "API key %s not found", what)
 }
 
-// APIKeyRevoked is the error for revoking a key revoked already.
-func APIKeyRevoked(k leadscore.APIKey) error {
-	return leadscore.Errorf(leadscore.EPRECONDITION, "API key %q was revoked at %s by %s", k.Name, k.RevokedAt.Format(time.RFC3339), k.RevokedBy)
+// CheckRevoke checks the arguments of RevokeAPIKey.
+func CheckRevoke(name, actor string) error {
+	if err := CheckAPIKeyName("name", name); err != nil {
+		return err
+	}
+	return CheckActor("actor", actor)
+}
+
+// Revoke revokes the stored key k at a time by an actor, as RevokeAPIKey
+// records it; a key revoked already is EPRECONDITION saying when and by
+// whom.
+func Revoke(k *leadscore.APIKey, at time.Time, actor string) error {
+	if !k.RevokedAt.IsZero() {
+		return leadscore.Errorf(leadscore.EPRECONDITION, "API key %q was revoked at %s by %s", k.Name, k.RevokedAt.Format(time.RFC3339), k.RevokedBy)
+	}
+	k.RevokedAt, k.RevokedBy = StoredTime(at), actor
+	return nil
 }
 
 // ParseStoredScopes reads the scopes column of a stored key.
